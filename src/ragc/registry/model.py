@@ -1,0 +1,287 @@
+"""The ``registry.toml`` schema: everything a workflow may reference by name.
+
+A ``.rag`` file can do nothing its registry does not grant: every model, tool,
+agent, reducer, function, store, subgraph and policy it names is an entry
+here. The tables are::
+
+    [models.NAME]    a model behind a provider (local, openai, anthropic, ollama, scripted)
+    [tools.NAME]     a built-in tool, a Python function (module:function) or an MCP tool
+    [agents.NAME]    model + system prompt + tools + iteration cap + output channel
+    [reducers.NAME]  a custom channel reducer (module:function)
+    [functions.NAME] a router function or a custom node (module:function)
+    [stores.NAME]    run journals / stores (sqlite by default)
+    [graphs.NAME]    graphs in other .rag files, usable as subgraphs
+    [policies.NAME]  what workflows may use; `default` applies to every run,
+                     `untrusted` to workflows checked with --untrusted
+    [workspace]      the root the file and shell tools are confined to
+
+Durations are numbers of seconds or strings such as ``"30s"``. Strings may
+contain ``${VAR}`` or ``${VAR:-default}``; they are substituted only when a
+run needs the value (:mod:`ragc.registry.env`), so checking a workflow never
+needs an API key. Unknown keys are errors (``extra="forbid"``), so a typo in
+the registry is reported instead of being silently ignored.
+
+The reference is ``docs/registry.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from ragc.syntax.strings import duration_seconds
+
+
+def _to_seconds(v: Any) -> Any:
+    if isinstance(v, str):
+        try:
+            return duration_seconds(v.strip())
+        except ValueError:
+            raise ValueError(f"not a duration: {v!r} (use a number of seconds or e.g. \"30s\", \"5m\")") from None
+    return v
+
+
+Seconds = Annotated[float, BeforeValidator(_to_seconds)]
+"""A duration in seconds; accepts ``30``, ``2.5``, ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h"``."""
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+ProviderName = Literal["local", "openai", "anthropic", "ollama", "scripted"]
+
+
+class Price(_Entry):
+    """Prices in US dollars per million tokens (as providers publish them)."""
+
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        """Cost in USD of one call."""
+        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1_000_000
+
+
+class ModelEntry(_Entry):
+    """``[models.NAME]``.
+
+    Provider-specific keys:
+
+    * ``openai``: ``base_url`` (default ``https://api.openai.com/v1``; any
+      OpenAI-compatible server: vLLM, llama.cpp server, LM Studio),
+      ``api_key`` or ``api_keys``.
+    * ``anthropic``: ``base_url`` (default ``https://api.anthropic.com``),
+      ``api_key`` or ``api_keys``, ``params.max_tokens`` (required by the API;
+      default 1024).
+    * ``ollama``: ``base_url`` (default ``http://127.0.0.1:11434``).
+    * ``local``: ``source`` — ``"qwen2.5-coder-0.5b"`` (default),
+      ``"smollm2-135m"``, ``"qwen2.5-coder-1.5b"`` or a path to a GGUF file;
+      ``threads`` (default 2), ``context`` (tokens, default 4096).
+    * ``scripted``: ``script``, a JSONL file of canned responses (tests and
+      offline demos; see ``docs/registry.md``).
+
+    Common keys: ``model`` (the provider's model id), ``params`` (temperature,
+    max_tokens, top_p, stop... passed through), ``fallbacks`` (registry names
+    tried in order when this model fails after retries), ``price``,
+    ``timeout`` (seconds per request), ``max_retries``, ``stream``,
+    ``tool_protocol`` (``native`` tool calling, or the ``react`` text protocol
+    for models without it), ``context_window`` (tokens; enables
+    history compaction before overflow).
+    """
+
+    provider: ProviderName
+    model: str | None = None
+    description: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    api_keys: tuple[str, ...] = ()
+    params: dict[str, Any] = Field(default_factory=dict)
+    fallbacks: tuple[str, ...] = ()
+    price: Price | None = None
+    timeout: Seconds = 120.0
+    connect_timeout: Seconds = 10.0
+    max_retries: int = Field(3, ge=0, le=20)
+    stream: bool = False
+    tool_protocol: Literal["native", "react"] = "native"
+    context_window: int | None = Field(None, gt=0)
+    # local
+    source: str | None = None
+    threads: int = Field(2, ge=1, le=64)
+    context: int = Field(4096, ge=256)
+    # scripted
+    script: str | None = None
+
+    @model_validator(mode="after")
+    def _provider_keys(self) -> "ModelEntry":
+        if self.provider == "scripted" and not self.script:
+            raise ValueError("a scripted model needs `script = \"FILE.jsonl\"`")
+        if self.provider in ("openai", "anthropic", "ollama") and not self.model:
+            raise ValueError(f"a {self.provider} model needs `model = \"...\"` (the provider's model id)")
+        return self
+
+
+class ToolEntry(_Entry):
+    """``[tools.NAME]``: exactly one of ``builtin`` (``read_file``,
+    ``write_file``, ``list_files``, ``search``, ``run_command``,
+    ``signal_completion``), ``python`` (``"package.module:function"``; its
+    JSON schema is derived from the signature and docstring by pydantic) or
+    ``mcp`` (a server command, later).
+
+    ``config`` is passed to the tool (e.g. ``root`` for a file tool, or
+    ``allow`` for ``run_command``); ``timeout`` is in seconds per call."""
+
+    builtin: str | None = None
+    python: str | None = None
+    mcp: str | None = None
+    description: str | None = None
+    timeout: Seconds = 60.0
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ToolEntry":
+        given = [k for k in ("builtin", "python", "mcp") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("a tool needs exactly one of `builtin`, `python` or `mcp`")
+        return self
+
+
+class AgentEntry(_Entry):
+    """``[agents.NAME]``: a model with a system prompt and tools, looping until
+    a final answer or ``max_iterations`` model calls.
+
+    ``prompt`` is a template over the agent's input mapping (``{{ input.x }}``);
+    without it the input mapping is given to the model as ``key: value``
+    lines. ``output`` is the channel its result is written to when the
+    calling node names none. ``system_file`` reads the system prompt from a
+    file relative to the registry. Agents found in ``.agents/NAME/AGENT.md``
+    folders are added with ``system`` = that file's text (and ``TOOLS.md``
+    appended as tool guidance)."""
+
+    model: str = "default"
+    system: str | None = None
+    system_file: str | None = None
+    prompt: str | None = None
+    description: str | None = None
+    tools: tuple[str, ...] = ()
+    max_iterations: int = Field(8, ge=1, le=1000)
+    output: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReducerEntry(_Entry):
+    """``[reducers.NAME]``: ``python = "module:function"``, called as
+    ``function(current, update) -> new`` (pure; must not mutate ``current``)."""
+
+    python: str
+    description: str | None = None
+
+
+class FunctionEntry(_Entry):
+    """``[functions.NAME]``: ``python = "module:function"``: a router function
+    (``(state, input) -> label``) or a custom node (see ``docs/runtime.md``)."""
+
+    python: str
+    description: str | None = None
+
+
+class StoreEntry(_Entry):
+    """``[stores.NAME]``: ``kind = "sqlite"`` with ``path`` (default
+    ``.ragc/runs.sqlite``), or ``"memory"``; ``postgres`` is reserved."""
+
+    kind: Literal["sqlite", "memory", "postgres"] = "sqlite"
+    path: str | None = None
+    url: str | None = None
+
+
+class GraphEntry(_Entry):
+    """``[graphs.NAME]``: ``path`` to a ``.rag`` file (relative to the
+    registry) and the ``graph`` in it (default: the only one, or ``NAME``)."""
+
+    path: str
+    graph: str | None = None
+    description: str | None = None
+
+
+class RunCommandPolicy(_Entry):
+    """Limits of the ``run_command`` tool. ``allow`` lists permitted program
+    names (first word of the command); empty means any. Output is capped at
+    ``max_output_bytes``; commands are killed after ``timeout`` seconds."""
+
+    allow: tuple[str, ...] = ()
+    timeout: Seconds = 60.0
+    max_output_bytes: int = Field(64 * 1024, ge=1024)
+
+
+class PolicyEntry(_Entry):
+    """``[policies.NAME]``: upper bounds a workflow may only narrow.
+
+    ``None`` means "no limit from this policy". ``allow_*`` lists are
+    allowlists of registry names; ``deny_tools`` removes names.
+    ``require_approval`` (for ``untrusted``) means a run needs
+    ``ragc approve`` to have recorded the file's hash first."""
+
+    allow_tools: tuple[str, ...] | None = None
+    deny_tools: tuple[str, ...] = ()
+    allow_models: tuple[str, ...] | None = None
+    allow_agents: tuple[str, ...] | None = None
+    allow_functions: tuple[str, ...] | None = None
+    max_steps: int | None = Field(None, ge=1)
+    max_concurrency: int | None = Field(None, ge=1)
+    max_visits: int | None = Field(None, ge=1)
+    timeout: Seconds | None = None
+    max_model_calls: int | None = Field(None, ge=0)
+    max_tool_calls: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0)
+    max_cost_usd: float | None = Field(None, ge=0)
+    max_subgraph_depth: int | None = Field(None, ge=1)
+    run_command: RunCommandPolicy | None = None
+    require_approval: bool = False
+
+
+class WorkspaceEntry(_Entry):
+    """``[workspace]``: ``root`` (relative to the current directory when the
+    run starts; default ``"."``) confines every file and shell tool."""
+
+    root: str = "."
+
+
+class Registry(BaseModel):
+    """The whole registry. Build it with :func:`ragc.registry.load_registry`.
+
+    ``source`` is the file it was read from (``None`` for an empty or
+    programmatic registry); relative paths in entries resolve against
+    ``base_dir``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+    tools: dict[str, ToolEntry] = Field(default_factory=dict)
+    agents: dict[str, AgentEntry] = Field(default_factory=dict)
+    reducers: dict[str, ReducerEntry] = Field(default_factory=dict)
+    functions: dict[str, FunctionEntry] = Field(default_factory=dict)
+    stores: dict[str, StoreEntry] = Field(default_factory=dict)
+    graphs: dict[str, GraphEntry] = Field(default_factory=dict)
+    policies: dict[str, PolicyEntry] = Field(default_factory=dict)
+    workspace: WorkspaceEntry = Field(default_factory=WorkspaceEntry)
+
+    source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve_path(self, relative: str) -> Path:
+        """A registry-relative path as an absolute path."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def policy(self, name: str) -> PolicyEntry:
+        """The named policy, or an unrestricted one if absent."""
+        return self.policies.get(name) or PolicyEntry()
+
+    def names(self, table: str) -> list[str]:
+        """Sorted entry names of one table (``"models"``, ``"tools"``...)."""
+        return sorted(getattr(self, table))
