@@ -1,0 +1,310 @@
+"""The :class:`Harness`: the one object the runtime uses to call models,
+tools and agents.
+
+Every model and tool call made through it is
+
+* **exactly-once**: the caller names it with a ``key``; if the
+  :class:`~ragc.harness.types.EffectLog` has a value for that key, it is
+  returned without calling (the completed event is emitted with
+  ``cached=True``); otherwise the call is made and its value is recorded with
+  ``await effects.put(key, kind, value)`` before it is returned;
+* **budgeted**: ``budget.before_model_call()`` / ``before_tool_call(name)``
+  before a real call, ``budget.after_model_call(usage)`` after it. A value
+  served from the effect log is charged with ``after_model_call`` only (its
+  recorded usage, ``model_calls=1``), so a resumed run counts the calls it
+  replays without being refused by a limit it was within when it made them;
+* **observable**: :mod:`ragc.events` ``ModelCallStarted`` /
+  ``ModelCallCompleted`` / ``ModelRetry`` / ``ModelDelta`` (streamed text) and
+  ``ToolCallStarted`` / ``ToolCallCompleted`` go to ``emit``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import httpx
+
+from ragc import events as ev
+from ragc.harness.agent import run_agent_loop
+from ragc.harness.errors import ConfigError, ProviderError
+from ragc.harness.providers import api_keys, create_provider
+from ragc.harness.providers.base import Provider, ProviderContext
+from ragc.harness.resilience import ResilienceLayer, ResilienceSettings, ResilienceStats, ResilientModel
+from ragc.harness.tools.registry import ToolRegistry
+from ragc.harness.tools.sandbox import Workspace
+from ragc.harness.types import (AgentResult, AgentSpec, BudgetGuard, EffectLog, EventSink, Message, ModelRequest,
+                                ModelResponse, StreamDelta, ToolCall, ToolResult, ToolSpec)
+from ragc.registry.model import ModelEntry, PolicyEntry, Registry
+
+SUMMARY_CHARS = 200
+
+
+def _summary(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 3] + "..."
+
+
+class Harness:
+    """Models, tools and agents of one registry, for one run (or several).
+
+    Args:
+        registry: the loaded registry.
+        workspace: root of the file and shell tools (default: the registry's
+            ``[workspace] root``, relative to the current directory).
+        env: environment for ``${VAR}`` substitution (default ``os.environ``).
+        policy: the run's policy (default: the registry's ``default`` policy);
+            supplies ``run_command`` limits and tool allow/deny lists.
+        functions: Python callables usable as tools by name (and as
+            ``python = "NAME"`` in ``[tools.*]``).
+        settings: resilience tunables (backoff, breakers, in-flight limits).
+        http: an ``httpx.AsyncClient`` to share (default: one created on
+            first use and closed by :meth:`aclose`).
+    """
+
+    def __init__(self, registry: Registry, *, workspace: str | Path | None = None,
+                 env: Mapping[str, str] | None = None, policy: PolicyEntry | None = None,
+                 functions: Mapping[str, Callable] | None = None, settings: ResilienceSettings | None = None,
+                 http: httpx.AsyncClient | None = None):
+        self.registry = registry
+        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
+        self.policy = policy if policy is not None else registry.policy("default")
+        self.settings = settings or ResilienceSettings()
+        root = Path(workspace) if workspace is not None else Path(registry.workspace.root)
+        self.workspace = Workspace(root)
+        self.functions = dict(functions or {})
+        self.tools = ToolRegistry(registry, self.workspace, policy=self.policy, functions=self.functions,
+                                  settings=self.settings)
+        self._http = http
+        self._own_http = http is None
+        self._layer = ResilienceLayer(models=registry.models, make_provider=self._make_provider,
+                                      resolve_keys=lambda name, entry: api_keys(name, entry, self.env),
+                                      settings=self.settings)
+        self._react_clients: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ construction
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(follow_redirects=False,
+                                           limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+        return self._http
+
+    def _local_context(self, entry: ModelEntry) -> int:
+        """The context size to load a local model with: the largest
+        ``context`` of all local entries sharing its source."""
+        source = entry.source or "qwen2.5-coder-0.5b"
+        sizes = [e.context for e in self.registry.models.values()
+                 if e.provider == "local" and (e.source or "qwen2.5-coder-0.5b") == source]
+        return max(sizes or [entry.context])
+
+    def _make_provider(self, name: str, entry: ModelEntry, api_key: str | None) -> Provider:
+        extra: dict[str, Any] = {}
+        if entry.provider == "local":
+            extra["n_ctx"] = self._local_context(entry)
+        ctx = ProviderContext(base_dir=self.registry.base_dir, env=self.env,
+                              http=self._http_client() if entry.provider in ("openai", "anthropic", "ollama") else None,
+                              api_key=api_key, extra=extra)
+        return create_provider(name, entry, ctx)
+
+    @property
+    def stats(self) -> ResilienceStats:
+        """Resilience counters (attempts, retries, rotations, fallbacks...)."""
+        return self._layer.stats
+
+    def model(self, name: str) -> ResilientModel:
+        """The resilient client of registry model ``name`` (cached).
+
+        Raises:
+            ConfigError: no such model. (An unset ``${VAR}`` or a missing
+                local model is reported at the first call.)
+        """
+        return self._layer.client(name)
+
+    def _client_for(self, name: str, tool_protocol: str | None) -> Any:
+        client = self.model(name)
+        entry = self._layer.entry(name)
+        if tool_protocol == "react" and entry.tool_protocol != "react":
+            wrapped = self._react_clients.get(name)
+            if wrapped is None:
+                from ragc.harness.providers.react import ReactProvider
+
+                wrapped = self._react_clients[name] = ReactProvider(client)
+            return wrapped
+        return client
+
+    def agent_spec(self, name: str) -> AgentSpec:
+        """The :class:`AgentSpec` of ``[agents.NAME]`` (``system_file`` is
+        read relative to the registry).
+
+        Raises:
+            ConfigError: no such agent, or its ``system_file`` cannot be read.
+        """
+        entry = self.registry.agents.get(name)
+        if entry is None:
+            known = ", ".join(sorted(self.registry.agents)) or "none"
+            raise ConfigError(f"unknown agent `{name}`", hint=f"add [agents.{name}] to registry.toml (known: {known})")
+        system = entry.system
+        if entry.system_file:
+            path = self.registry.resolve_path(entry.system_file)
+            try:
+                system = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"agent `{name}`: cannot read system_file {path}: {exc.strerror}") from None
+        return AgentSpec(name=name, model=entry.model, system=system, tools=list(entry.tools),
+                         max_iterations=entry.max_iterations, params=dict(entry.params))
+
+    def tool_specs(self, names: Sequence[str]) -> list[ToolSpec]:
+        """The specs of tools ``names``, in order.
+
+        Raises:
+            ConfigError: an unknown tool, or one the policy forbids.
+        """
+        return self.tools.specs(names)
+
+    # ------------------------------------------------------------------ calls
+
+    async def complete(self, model: str, request: ModelRequest, *, effects: EffectLog, key: str,
+                       budget: BudgetGuard, emit: EventSink | None = None, node: str | None = None,
+                       activation: str | None = None, run_id: str = "") -> ModelResponse:
+        """One model call, exactly once under ``key`` (see the module doc).
+
+        Raises:
+            ProviderError: the model and its fallbacks failed.
+            BudgetExceeded: from the budget guard.
+            ConfigError: unknown model, unset ``${VAR}``.
+        """
+        return await self._complete(self.model(model), model, request, effects=effects, key=key, budget=budget,
+                                    emit=emit, node=node, activation=activation, run_id=run_id)
+
+    async def _complete(self, client: Any, model: str, request: ModelRequest, *, effects: EffectLog, key: str,
+                        budget: BudgetGuard, emit: EventSink | None, node: str | None, activation: str | None,
+                        run_id: str) -> ModelResponse:
+        recorded = effects.get(key)
+        if recorded is not None:
+            response = ModelResponse.model_validate(recorded)
+            budget.after_model_call(response.usage)
+            if emit is not None:
+                emit(ev.ModelCallCompleted(run_id=run_id, ts=time.time(), node=node, activation=activation,
+                                           model=response.model, call=key, input_tokens=response.usage.input_tokens,
+                                           output_tokens=response.usage.output_tokens,
+                                           cost_usd=response.usage.cost_usd, duration_s=0.0, cached=True))
+            return response
+        budget.before_model_call()
+        on_delta = None
+        on_retry = None
+        if emit is not None:
+            emit(ev.ModelCallStarted(run_id=run_id, ts=time.time(), node=node, activation=activation, model=model,
+                                     call=key))
+
+            def on_delta(delta: StreamDelta) -> None:
+                if delta.text:
+                    emit(ev.ModelDelta(run_id=run_id, ts=time.time(), node=node, activation=activation,
+                                       text=delta.text))
+
+            def on_retry(attempt: int, delay_s: float, error: ProviderError, model_name: str) -> None:
+                emit(ev.ModelRetry(run_id=run_id, ts=time.time(), model=model_name, attempt=attempt, delay_s=delay_s,
+                                   error=str(error), error_kind=error.kind))
+
+        started = time.monotonic()
+        response = await client.complete(request, on_delta=on_delta, on_retry=on_retry)
+        await effects.put(key, "model", response.model_dump(mode="json"))
+        budget.after_model_call(response.usage)
+        if emit is not None:
+            emit(ev.ModelCallCompleted(run_id=run_id, ts=time.time(), node=node, activation=activation,
+                                       model=response.model, call=key, input_tokens=response.usage.input_tokens,
+                                       output_tokens=response.usage.output_tokens, cost_usd=response.usage.cost_usd,
+                                       duration_s=time.monotonic() - started))
+        return response
+
+    async def call_tool(self, name: str, arguments: dict, *, effects: EffectLog, key: str, budget: BudgetGuard,
+                        emit: EventSink | None = None, node: str | None = None, activation: str | None = None,
+                        run_id: str = "", raw_arguments: str | None = None,
+                        allowed: Sequence[str] | None = None) -> ToolResult:
+        """One tool call, exactly once under ``key``.
+
+        A failed call (unknown tool, invalid arguments, sandbox violation,
+        timeout, exception) returns ``ToolResult(is_error=True)``.
+
+        Args:
+            raw_arguments: the model's argument text when it was not a JSON object.
+            allowed: the tools the caller granted (``None``: any registry tool).
+
+        Raises:
+            BudgetExceeded: from the budget guard.
+            ConfigError: the registry entry of ``name`` is broken (e.g. a
+                Python tool that cannot be imported).
+        """
+        recorded = effects.get(key)
+        if recorded is not None:
+            result = ToolResult.model_validate(recorded)
+            if emit is not None:
+                emit(ev.ToolCallCompleted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
+                                          call=key, is_error=result.is_error, duration_s=0.0,
+                                          summary=_summary(result.content), cached=True))
+            return result
+        budget.before_tool_call(name)
+        if emit is not None:
+            emit(ev.ToolCallStarted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
+                                    call=key, arguments=dict(arguments or {})))
+        started = time.monotonic()
+        result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed)
+        await effects.put(key, "tool", result.model_dump(mode="json"))
+        if emit is not None:
+            emit(ev.ToolCallCompleted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
+                                      call=key, is_error=result.is_error, duration_s=time.monotonic() - started,
+                                      summary=_summary(result.content)))
+        return result
+
+    def _context_window(self, model: str) -> int | None:
+        entry = self._layer.entry(model)
+        if entry.context_window:
+            return entry.context_window
+        if entry.provider == "local":
+            return entry.context
+        return None
+
+    async def run_agent(self, spec: AgentSpec, messages: list[Message], *, effects: EffectLog, budget: BudgetGuard,
+                        emit: EventSink | None = None, node: str | None = None, activation: str | None = None,
+                        run_id: str = "") -> AgentResult:
+        """Run the agent loop of ``spec`` on ``messages`` (see
+        :mod:`ragc.harness.agent`). Model calls are keyed ``m1, m2, ...``,
+        tool calls ``t<model call>.<n>``.
+
+        Raises:
+            BudgetExceeded: a budget limit was hit.
+            ProviderError: the model failed after retries and fallbacks.
+            ConfigError: unknown model or tool.
+        """
+        client = self._client_for(spec.model, spec.tool_protocol)
+        tools = self.tool_specs(spec.tools)
+        signal_tools = frozenset(n for n in spec.tools if self.tools.get(n).kind == "builtin:signal_completion")
+
+        async def complete(request: ModelRequest, key: str) -> ModelResponse:
+            return await self._complete(client, spec.model, request, effects=effects, key=key, budget=budget,
+                                        emit=emit, node=node, activation=activation, run_id=run_id)
+
+        async def call_tool(call: ToolCall, key: str) -> ToolResult:
+            return await self.call_tool(call.name, call.arguments, effects=effects, key=key, budget=budget, emit=emit,
+                                        node=node, activation=activation, run_id=run_id,
+                                        raw_arguments=call.raw_arguments, allowed=spec.tools)
+
+        return await run_agent_loop(spec, messages, tools=tools, complete=complete, call_tool=call_tool,
+                                    context_window=self._context_window(spec.model), signal_tools=signal_tools)
+
+    async def aclose(self) -> None:
+        """Close providers and the HTTP client this harness created. The
+        embedded local model stays loaded for other harnesses in the process
+        (:func:`ragc.harness.providers.local.unload_all` frees it)."""
+        await self._layer.aclose()
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> "Harness":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

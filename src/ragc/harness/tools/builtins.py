@@ -1,0 +1,453 @@
+"""The built-in tools, with the argument shapes of the seed Rustagent.
+
+=================== ================================================ =============================================
+tool                arguments                                        ``value`` (JSON, for state)
+=================== ================================================ =============================================
+``read_file``       ``{path}``                                       the file's text
+``write_file``      ``{path, content}``                              ``{"path", "bytes"}``
+``list_files``      ``{path, recursive}``                            list of paths relative to the workspace root
+``search``          ``{query, path?, max_results?}``                 list of ``{"path", "line", "text"}``
+``run_command``     ``{command, working_dir?}``                      ``{"exit_code", "stdout", "stderr", "timed_out"}``
+``signal_completion`` ``{signal: "complete"|"blocked", message?, reason?}`` the signal object
+=================== ================================================ =============================================
+
+All paths are confined to the workspace (:mod:`ragc.harness.tools.sandbox`).
+``config`` keys a registry entry may set (``[tools.NAME] config = {...}``):
+
+* file tools (``read_file``, ``write_file``, ``list_files``, ``search``):
+  ``root`` (a subdirectory of the workspace that confines this tool further);
+  ``read_file``: ``max_bytes`` (default 1 MiB); ``list_files``:
+  ``max_entries`` (default 1000); ``search``: ``max_results`` (upper bound,
+  default 200), ``max_file_bytes`` (files larger are skipped, default 2 MiB).
+* ``run_command``: ``allow`` (program names; narrows the policy's allowlist),
+  ``timeout`` (seconds), ``max_output_bytes``.
+
+``run_command`` splits the command with :func:`shlex.split` (no shell: no
+pipes, redirections or variable expansion), checks the program name against
+the allowlist, refuses path arguments that point outside the workspace, runs
+the program in its own process group in ``working_dir``, caps stdout and
+stderr at ``max_output_bytes`` each, and kills the whole group on timeout or
+cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal as _signal
+import subprocess
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from anyio.abc import ByteReceiveStream
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ragc.harness.errors import ConfigError, ToolError
+from ragc.harness.tools.base import Tool
+from ragc.harness.tools.sandbox import IGNORED_DIRS, SandboxError, Workspace
+from ragc.harness.types import ToolResult
+from ragc.registry.model import RunCommandPolicy
+
+BINARY_SNIFF_BYTES = 8192
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReadFileArgs(_Args):
+    path: str = Field(description="File path relative to the workspace root, e.g. `src/main.py`.")
+
+
+class WriteFileArgs(_Args):
+    path: str = Field(description="File path relative to the workspace root; parent directories are created.")
+    content: str = Field(description="The complete new text of the file.")
+
+
+class ListFilesArgs(_Args):
+    path: str = Field(".", description="Directory relative to the workspace root (default: the root).")
+    recursive: bool = Field(False, description="List files in subdirectories too.")
+
+
+class SearchArgs(_Args):
+    query: str = Field(min_length=1, description="Text to look for (case-insensitive).")
+    path: str = Field(".", description="Directory or file to search in (default: the whole workspace).")
+    max_results: int = Field(50, ge=1, description="Maximum number of matching lines to return.")
+
+
+class RunCommandArgs(_Args):
+    command: str = Field(min_length=1, description="The command line, e.g. `pytest -q tests/test_x.py` (no shell).")
+    working_dir: str = Field(".", description="Directory to run in, relative to the workspace root.")
+
+
+class SignalCompletionArgs(_Args):
+    signal: Literal["complete", "blocked"] = Field(description="`complete` when the task is done, `blocked` when it cannot go on.")
+    message: str | None = Field(None, description="What was done (with `complete`).")
+    reason: str | None = Field(None, description="Why the task is blocked (with `blocked`).")
+
+    @model_validator(mode="after")
+    def _reason_for_blocked(self) -> "SignalCompletionArgs":
+        if self.signal == "blocked" and not (self.reason or self.message):
+            raise ValueError("a `blocked` signal needs a `reason`")
+        return self
+
+
+DEFAULT_DESCRIPTIONS = {
+    "read_file": "Read a text file of the workspace.",
+    "write_file": "Write (create or overwrite) a text file of the workspace.",
+    "list_files": "List the files of a workspace directory.",
+    "search": "Search the workspace's text files for a word or phrase; returns matching lines as path:line: text.",
+    "run_command": "Run a command (allowlisted programs only, no shell) and return its exit code and output.",
+    "signal_completion": "Say the current task is complete, or blocked and why.",
+}
+
+BUILTIN_NAMES = frozenset(DEFAULT_DESCRIPTIONS)
+
+_CONFIG_KEYS = {
+    "read_file": {"root", "max_bytes"},
+    "write_file": {"root"},
+    "list_files": {"root", "max_entries"},
+    "search": {"root", "max_results", "max_file_bytes"},
+    "run_command": {"allow", "timeout", "max_output_bytes"},
+    "signal_completion": set(),
+}
+
+
+def _is_binary(head: bytes) -> bool:
+    return b"\x00" in head
+
+
+# --------------------------------------------------------------------------- file tools
+
+
+def _read_file(ws: Workspace, args: ReadFileArgs, max_bytes: int) -> ToolResult:
+    target = ws.resolve(args.path, must_exist=True)
+    if target.is_dir():
+        raise ToolError(f"`{args.path}` is a directory; use list_files to see its files")
+    with target.open("rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if _is_binary(data[:BINARY_SNIFF_BYTES]):
+        raise ToolError(f"`{args.path}` is a binary file, not text")
+    truncated = len(data) > max_bytes
+    text = data[:max_bytes].decode("utf-8", errors="replace")
+    content = text + (f"\n[... file truncated at {max_bytes} bytes]" if truncated else "")
+    return ToolResult(content=content, value=text)
+
+
+def _write_file(ws: Workspace, args: WriteFileArgs) -> ToolResult:
+    target = ws.resolve(args.path)
+    if target == ws.root or target.is_dir():
+        raise ToolError(f"`{args.path}` is a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # the parent may only now exist: check again that it is still inside the workspace
+    target = ws.resolve(args.path)
+    data = args.content.encode("utf-8")
+    tmp = target.with_name(f".{target.name}.ragc-tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    rel = ws.relative(target)
+    return ToolResult(content=f"wrote {len(data)} bytes to {rel}", value={"path": rel, "bytes": len(data)})
+
+
+def _list_files(ws: Workspace, args: ListFilesArgs, max_entries: int) -> ToolResult:
+    base = ws.resolve(args.path, must_exist=True)
+    if not base.is_dir():
+        raise ToolError(f"`{args.path}` is a file, not a directory")
+    entries: list[str] = []
+    truncated = False
+    if args.recursive:
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+            for fn in sorted(filenames):
+                p = Path(dirpath) / fn
+                if p.is_symlink() and not ws.contains(p.resolve()):
+                    continue
+                entries.append(ws.relative(p))
+                if len(entries) >= max_entries:
+                    truncated = True
+                    break
+            if truncated:
+                break
+    else:
+        for child in sorted(base.iterdir(), key=lambda p: p.name):
+            if child.is_symlink() and not ws.contains(child.resolve()):
+                continue
+            entries.append(ws.relative(child) + ("/" if child.is_dir() else ""))
+            if len(entries) >= max_entries:
+                truncated = True
+                break
+    lines = entries or ["(empty directory)"]
+    content = "\n".join(lines)
+    if truncated:
+        content += f"\n[... listing truncated at {max_entries} entries]"
+    return ToolResult(content=content, value=entries)
+
+
+def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int):
+    if base.is_file():
+        yield base
+        return
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and not d.endswith(".egg-info"))
+        for fn in sorted(filenames):
+            p = Path(dirpath) / fn
+            try:
+                if p.is_symlink() and not ws.contains(p.resolve()):
+                    continue
+                if not p.is_file() or p.stat().st_size > max_file_bytes:
+                    continue
+            except OSError:
+                continue
+            yield p
+
+
+def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) -> ToolResult:
+    base = ws.resolve(args.path, must_exist=True)
+    wanted = min(args.max_results, limit)
+    needle = args.query.strip().lower()
+    words = [w for w in needle.split() if w]
+    matches: list[dict[str, Any]] = []
+    any_word_matches: list[dict[str, Any]] = []
+    truncated = False
+    for p in _iter_text_files(ws, base, max_file_bytes):
+        try:
+            data = p.read_bytes()
+        except OSError:
+            continue
+        if _is_binary(data[:BINARY_SNIFF_BYTES]):
+            continue
+        text = data.decode("utf-8", errors="replace")
+        rel = ws.relative(p)
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            low = line.lower()
+            if needle in low:
+                matches.append({"path": rel, "line": lineno, "text": line.strip()[:300]})
+                if len(matches) >= wanted:
+                    truncated = True
+                    break
+            elif len(words) > 1 and not matches and len(any_word_matches) < wanted and all(w in low for w in words):
+                any_word_matches.append({"path": rel, "line": lineno, "text": line.strip()[:300]})
+        if truncated:
+            break
+    note = ""
+    if not matches and any_word_matches:
+        matches = any_word_matches
+        note = f"(no line contains the exact phrase; lines containing all of its words: {', '.join(words)})\n"
+    if not matches:
+        return ToolResult(content=f"no matches for {args.query!r}", value=[])
+    content = note + "\n".join(f"{m['path']}:{m['line']}: {m['text']}" for m in matches)
+    if truncated:
+        content += f"\n[... stopped at {wanted} matches]"
+    return ToolResult(content=content, value=matches)
+
+
+# --------------------------------------------------------------------------- run_command
+
+
+def _check_path_arguments(ws: Workspace, cwd: Path, argv: list[str]) -> None:
+    """Refuse arguments that name a path outside the workspace (a guard
+    against ``cat /etc/passwd`` or ``ls ../..``, not a jail)."""
+    for arg in argv[1:]:
+        candidates = [arg]
+        if arg.startswith("-") and "=" in arg:
+            candidates.append(arg.split("=", 1)[1])
+        for c in candidates:
+            if c.startswith(("/", "~")) or c == ".." or c.startswith("../") or "/../" in c or c.endswith("/.."):
+                p = Path(c).expanduser()
+                resolved = (p if p.is_absolute() else cwd / p).resolve(strict=False)
+                if not ws.contains(resolved):
+                    raise SandboxError(f"argument `{arg}` points outside the workspace")
+
+
+async def _drain(stream: ByteReceiveStream | None, buf: bytearray, cap: int, counter: list[int]) -> None:
+    if stream is None:
+        return
+    async for chunk in stream:
+        counter[0] += len(chunk)
+        room = cap - len(buf)
+        if room > 0:
+            buf.extend(chunk[:room])
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, _signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ...] | None, timeout_s: float,
+                       max_output: int) -> ToolResult:
+    try:
+        argv = shlex.split(args.command)
+    except ValueError as exc:
+        raise ToolError(f"cannot parse the command: {exc}") from None
+    if not argv:
+        raise ToolError("empty command")
+    program = argv[0]
+    name = os.path.basename(program)
+    if allow is not None and name not in allow:
+        raise SandboxError(f"`{name}` is not an allowed program (allowed: {', '.join(allow) or 'none'})")
+    cwd = ws.resolve(args.working_dir, must_exist=True)
+    if not cwd.is_dir():
+        raise ToolError(f"working_dir `{args.working_dir}` is not a directory")
+    if "/" in program:
+        exe = (Path(program) if Path(program).is_absolute() else cwd / program).resolve(strict=False)
+        if not ws.contains(exe):
+            raise SandboxError(f"program `{program}` is outside the workspace; use the bare program name")
+    _check_path_arguments(ws, cwd, argv)
+
+    stdout, stderr = bytearray(), bytearray()
+    out_total, err_total = [0], [0]
+    timed_out = False
+    try:
+        process = await anyio.open_process(argv, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, start_new_session=True)
+    except FileNotFoundError:
+        raise ToolError(f"command not found: `{program}`", kind="not_found") from None
+    except PermissionError:
+        raise ToolError(f"`{program}` is not executable") from None
+    try:
+        with anyio.move_on_after(timeout_s) as scope:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_drain, process.stdout, stdout, max_output, out_total)
+                tg.start_soon(_drain, process.stderr, stderr, max_output, err_total)
+            await process.wait()
+        if scope.cancelled_caught:
+            timed_out = True
+    finally:
+        if process.returncode is None:
+            _kill_group(process.pid)
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+        else:
+            _kill_group(process.pid)  # stray children left in the group
+        with anyio.CancelScope(shield=True):
+            await process.aclose()
+
+    exit_code = process.returncode if not timed_out else -9
+    out_text = stdout.decode("utf-8", errors="replace")
+    err_text = stderr.decode("utf-8", errors="replace")
+    value = {"exit_code": exit_code, "stdout": out_text, "stderr": err_text, "timed_out": timed_out}
+    parts = [f"exit code: {exit_code}" + (f" (killed after the {timeout_s:g}s timeout)" if timed_out else "")]
+    for label, text, total in (("stdout", out_text, out_total[0]), ("stderr", err_text, err_total[0])):
+        if text or total:
+            note = f"\n[... {label} truncated: {max_output} of {total} bytes kept]" if total > max_output else ""
+            parts.append(f"{label}:\n{text}{note}")
+    return ToolResult(content="\n".join(parts), value=value, is_error=timed_out)
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def _positive_int(config: dict[str, Any], key: str, default: int, tool: str) -> int:
+    value = config.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"tool `{tool}`: config `{key}` must be a positive integer, not {value!r}")
+    return value
+
+
+def make_builtin(builtin: str, *, name: str, workspace: Workspace, description: str | None = None,
+                 config: dict[str, Any] | None = None, timeout_s: float | None = 60.0,
+                 run_policy: RunCommandPolicy | None = None) -> Tool:
+    """Build the built-in tool ``builtin`` under the registry name ``name``.
+
+    Args:
+        builtin: one of :data:`BUILTIN_NAMES`.
+        name: the name the model calls it by (an alias such as ``read_repo``).
+        workspace: the root the tool is confined to.
+        description: shown to the model (default: the built-in's own).
+        config: the registry entry's ``config`` (keys per tool: module doc).
+        timeout_s: the registry entry's per-call timeout in seconds.
+        run_policy: the policy's ``run_command`` limits (allowlist, timeout,
+            output cap); ``None``: no allowlist, 60 s, 64 KiB.
+
+    Raises:
+        ConfigError: unknown built-in, unknown or invalid config key, or a
+            ``root`` outside the workspace.
+    """
+    config = dict(config or {})
+    if builtin not in BUILTIN_NAMES:
+        raise ConfigError(f"tool `{name}`: unknown builtin `{builtin}`",
+                          hint=f"use one of: {', '.join(sorted(BUILTIN_NAMES))}")
+    unknown = set(config) - _CONFIG_KEYS[builtin]
+    if unknown:
+        raise ConfigError(f"tool `{name}`: unknown config key(s) {', '.join(sorted(unknown))} for builtin `{builtin}`",
+                          hint=f"allowed: {', '.join(sorted(_CONFIG_KEYS[builtin])) or 'none'}")
+    ws = workspace
+    if "root" in config:
+        try:
+            ws = workspace.subdir(str(config["root"]))
+        except SandboxError as exc:
+            raise ConfigError(f"tool `{name}`: config root: {exc}") from None
+    desc = description or DEFAULT_DESCRIPTIONS[builtin]
+
+    def tool(args_model: type[BaseModel], invoke) -> Tool:
+        return Tool(name=name, description=desc, args_model=args_model, invoke=invoke, timeout_s=timeout_s,
+                    kind=f"builtin:{builtin}")
+
+    if builtin == "read_file":
+        max_bytes = _positive_int(config, "max_bytes", 1024 * 1024, name)
+
+        async def read_file(args: ReadFileArgs) -> ToolResult:
+            return await anyio.to_thread.run_sync(_read_file, ws, args, max_bytes)
+
+        return tool(ReadFileArgs, read_file)
+    if builtin == "write_file":
+        async def write_file(args: WriteFileArgs) -> ToolResult:
+            return await anyio.to_thread.run_sync(_write_file, ws, args)
+
+        return tool(WriteFileArgs, write_file)
+    if builtin == "list_files":
+        max_entries = _positive_int(config, "max_entries", 1000, name)
+
+        async def list_files(args: ListFilesArgs) -> ToolResult:
+            return await anyio.to_thread.run_sync(_list_files, ws, args, max_entries)
+
+        return tool(ListFilesArgs, list_files)
+    if builtin == "search":
+        limit = _positive_int(config, "max_results", 200, name)
+        max_file_bytes = _positive_int(config, "max_file_bytes", 2 * 1024 * 1024, name)
+
+        async def search(args: SearchArgs) -> ToolResult:
+            return await anyio.to_thread.run_sync(_search, ws, args, limit, max_file_bytes)
+
+        return tool(SearchArgs, search)
+    if builtin == "run_command":
+        policy = run_policy or RunCommandPolicy()
+        # None: any program; a tuple: only those (empty: none at all)
+        allow: tuple[str, ...] | None = tuple(policy.allow) or None
+        if config.get("allow"):
+            extra = config["allow"]
+            if not isinstance(extra, (list, tuple)) or not all(isinstance(a, str) for a in extra):
+                raise ConfigError(f"tool `{name}`: config `allow` must be a list of program names")
+            allow = tuple(a for a in extra if allow is None or a in allow)
+        cmd_timeout = float(config.get("timeout", policy.timeout))
+        limits = [t for t in (cmd_timeout, policy.timeout, timeout_s) if t]
+        cmd_timeout = min(limits) if limits else 60.0
+        max_output = min(_positive_int(config, "max_output_bytes", policy.max_output_bytes, name),
+                         policy.max_output_bytes)
+
+        async def run_command(args: RunCommandArgs) -> ToolResult:
+            return await _run_command(ws, args, allow, cmd_timeout, max_output)
+
+        # the command has its own timeout and kills its process group; the
+        # registry's outer timeout only needs to be a little longer
+        t = tool(RunCommandArgs, run_command)
+        t.timeout_s = cmd_timeout + 5.0
+        return t
+
+    async def signal_completion(args: SignalCompletionArgs) -> ToolResult:
+        value = args.model_dump(exclude_none=True)
+        text = args.message or args.reason or ""
+        return ToolResult(content=f"signal recorded: {args.signal}" + (f" ({text})" if text else ""),
+                          value=json.loads(json.dumps(value)))
+
+    return tool(SignalCompletionArgs, signal_completion)
