@@ -163,7 +163,8 @@ graph g {
        "`END` is the pseudo-node that ends a branch and cannot name a node.",
        """
 graph g {
-  start END
+  start a
+  node a { kind model  next END }
   node END { kind model }
 }
 """),
@@ -172,6 +173,12 @@ graph g {
        """
 // ragc compile flow.rag --graph mian
 graph main { start a  node a { kind model } }
+"""),
+    _e("E0118", "cannot read file",
+       "A `.rag` file given on the command line (or to `compile_file`) could not be read, or is "
+       "not UTF-8 text. `ragc` reports it and exits with status 2.",
+       """
+// ragc check missing.rag
 """),
 )
 
@@ -304,6 +311,7 @@ graph g {
        """
 graph g {
   start a
+  channel reviews append
   node a {
     kind subagent
     agent "reviewer"
@@ -392,7 +400,7 @@ graph g {
   start a
   node a {
     kind model
-    routes { yes -> END when state.ok }
+    routes { yes -> END when input.ok }
   }
 }
 """),
@@ -508,11 +516,16 @@ graph g {
        "branches that were never started together.",
        """
 graph g {
-  start a
-  node a { kind model  next b }
+  start f
+  node f { kind model  next [a, b] }
+  node a { kind model }
   node b { kind model }
+  join [a, b] -> h
+  node h { kind model  next [c, d] }
   node c { kind model }
-  join [a, b] -> c
+  node d { kind model }
+  join [b, c] -> e
+  node e { kind model }
 }
 """),
     _e("E0407", "skippable join source is not optional",

@@ -191,20 +191,32 @@ def _suggestion_block(s: Suggestion, src: _Source | None, width: int) -> list[_L
     """``suggestion: msg (applicability)`` and, for a one-line edit, the patched line."""
     head = _ln(("suggestion", "suggestion"), (f": {s.message} ({s.applicability.value})", "bold"))
     out = [head]
-    if src is None or s.span.line != s.span.end_line or "\n" in s.replacement:
-        out.append(_ln((" " * width + " = ", "gutter"), f"replace with `{s.replacement}`"))
-        return out
-    raw = src.line(s.span.line)
-    if raw is None:
+    pad = " " * width
+    first, last = (src.line(s.span.line), src.line(s.span.end_line)) if src is not None else (None, None)
+    if first is None or last is None:
+        out.append(_ln((f"{pad} = ", "gutter"), f"replace with `{s.replacement}`"))
         return out
     a, b = s.span.column - 1, s.span.end_column - 1
-    patched = raw[:a] + s.replacement + raw[b:]
-    start = len(src.expand(raw[:a]))
-    pad = " " * width
+    if not s.replacement:
+        # a deletion: show the removed text marked with `-`
+        if s.span.line != s.span.end_line:
+            out.append(_ln((f"{pad} = ", "gutter"), f"remove lines {s.span.line}-{s.span.end_line}"))
+            return out
+        start = len(src.expand(first[:a]))
+        out.append(_ln((f"{pad} |", "gutter")))
+        out.append(_ln((f"{s.span.line:>{width}} | ", "gutter"), src.expand(first)))
+        mark = "-" * max(len(src.expand(first[a:b])), 1)
+        out.append(_Line([(f"{pad} | ", "gutter"), (" " * start, None), (mark, "suggestion")]))
+        return out
+    patched = (first[:a] + s.replacement + last[b:]).split("\n")
     out.append(_ln((f"{pad} |", "gutter")))
-    out.append(_ln((f"{s.span.line:>{width}} | ", "gutter"), src.expand(patched)))
-    mark = "~" * max(len(src.expand(s.replacement)), 1)
-    out.append(_Line([(f"{pad} | ", "gutter"), (" " * start, None), (mark, "suggestion")]))
+    for k, text in enumerate(patched):
+        number = f"{s.span.line:>{width}}" if k == 0 else "+" * width
+        out.append(_ln((f"{number} | ", "gutter"), src.expand(text)))
+    if len(patched) == 1:
+        start = len(src.expand(first[:a]))
+        mark = "~" * max(len(src.expand(s.replacement)), 1)
+        out.append(_Line([(f"{pad} | ", "gutter"), (" " * start, None), (mark, "suggestion")]))
     return out
 
 

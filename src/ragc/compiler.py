@@ -1,0 +1,225 @@
+"""The front-end driver: ``.rag`` text -> parse -> check -> IR.
+
+Everyone who needs a compiled workflow (the CLI, the runtime, the Python API)
+goes through :func:`compile_source` or :func:`compile_file`. Nothing here
+raises for bad input: unreadable files, syntax errors and check errors are
+diagnostics in the :class:`CompileResult`, whose ``program`` is set only
+when there are no errors.
+
+Registry graphs (``[graphs.NAME]``) used as subgraphs are compiled
+recursively against the same registry and stored in the program as
+``registry.NAME``; a registry graph that does not compile is ``E0810`` at
+the subgraph node, and a cycle through registry graphs is ``E0306``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragc.diagnostics.model import Diagnostic, DiagnosticBag, Label, Severity
+from ragc.registry.model import Registry
+
+
+@dataclass
+class CompileResult:
+    """The outcome of compiling one file.
+
+    ``module``: the AST (``None`` when nothing could be parsed).
+    ``program``: the IR (:class:`ragc.ir.model.ProgramIR`), set only when
+    there are no errors and lowering was requested.
+    ``diagnostics``: sorted (file, position, code).
+    ``source``/``file``: the text and the name used in spans.
+    ``sources``: file name -> text of every file a diagnostic points into
+    (this file and any registry graph files), for rendering.
+    ``info``: the checker's resolved module (for tools such as ``ragc diff``).
+    """
+
+    module: object | None
+    program: object | None
+    diagnostics: list[Diagnostic]
+    source: str
+    file: str
+    sources: dict[str, str] = field(default_factory=dict)
+    info: object | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No error diagnostics (warnings allowed)."""
+        return not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.is_error)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.WARNING)
+
+
+def _entry_graph(module, file: str, requested: str | None) -> str | None:
+    names = [g.name.name for g in module.graphs]
+    if requested is not None:
+        return requested if requested in names else None
+    if not names:
+        return None
+    if len(names) == 1:
+        return names[0]
+    stem = Path(file).stem
+    return stem if stem in names else names[0]
+
+
+def compile_source(text: str, file: str, registry: Registry | None, *, graph: str | None = None,
+                   untrusted: bool = False, lower: bool = True, _stack: tuple = (),
+                   _cache: dict | None = None) -> CompileResult:
+    """Compile one ``.rag`` source.
+
+    Args:
+        text: the file's text.
+        file: the name to put in spans (as the user gave it).
+        registry: the registry to check against; ``None`` when it is
+            unavailable (registry names and policies are then not checked and
+            no program is produced).
+        graph: the entry graph; default: the only graph, else the graph named
+            like the file, else the first one. An unknown name is ``E0117``.
+        untrusted: check against ``[policies.untrusted]`` too, and narrow the
+            IR's limits by it.
+        lower: produce the IR (``False`` for check-only runs).
+
+    Returns:
+        A :class:`CompileResult`; never raises for bad input.
+    """
+    from ragc.check.checker import check_module
+    from ragc.syntax.parser import parse
+
+    parsed = parse(text, file)
+    result = CompileResult(parsed.module, None, list(parsed.diagnostics), text, file, {file: text})
+    if parsed.module is None:
+        return result
+    bag = DiagnosticBag()
+    bag.extend(parsed.diagnostics)
+    checked = check_module(parsed.module, registry, source=text, file=file, untrusted=untrusted, bag=bag)
+    result.info = checked.info
+    entry = _entry_graph(parsed.module, file, graph)
+    if entry is None and parsed.module.graphs:
+        names = [g.name.name for g in parsed.module.graphs]
+        from ragc.diagnostics.suggest import did_you_mean
+
+        guess = did_you_mean(graph or "", names)
+        bag.add(Diagnostic("E0117", Severity.ERROR, f"no graph `{graph}` in `{file}`", None,
+                           help=f"did you mean `{guess}`?" if guess else None,
+                           notes=("graphs in this file: " + ", ".join(f"`{n}`" for n in names),)))
+    extra_graphs: dict = {}
+    extra_refs = None
+    if registry is not None:
+        extra_graphs, extra_refs = _registry_graphs(checked.info, registry, bag, result, untrusted,
+                                                     _stack, _cache if _cache is not None else {})
+    result.diagnostics = bag.sorted()
+    if not lower or registry is None or entry is None or bag.has_errors:
+        return result
+    from ragc.ir.lower import lower_module
+
+    result.program = lower_module(checked.info, registry, entry=entry, source=file, untrusted=untrusted,
+                                  extra_graphs=extra_graphs, extra_refs=extra_refs)
+    return result
+
+
+def compile_file(path: str | Path, registry: Registry | None, **kw) -> CompileResult:
+    """Read and compile a ``.rag`` file; keyword arguments as for
+    :func:`compile_source`. A file that cannot be read (or is not UTF-8) is
+    one ``E0118`` diagnostic without location, not an exception."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        reason = reason[:1].lower() + reason[1:]
+        d = Diagnostic(READ_ERROR, Severity.ERROR, f"cannot read `{path}`: {reason}", None)
+        return CompileResult(None, None, [d], "", str(path), {})
+    return compile_source(text, str(path), registry, **kw)
+
+
+READ_ERROR = "E0118"
+"""Code of an unreadable source file."""
+
+
+def _registry_graphs(info, registry: Registry, bag: DiagnosticBag, result: CompileResult, untrusted: bool,
+                     stack: tuple, cache: dict):
+    """Compile the registry graphs used as subgraphs by ``info``; returns
+    ``(graphs by key, refs)``."""
+    from ragc.check.schemas import check_mapping
+    from ragc.check.context import Ctx
+    from ragc.check.values import as_name
+    from ragc.ir.lower import REGISTRY_PREFIX, lower_registry_graph, merge_refs
+    from ragc.ir.model import RegistryRefs
+
+    graphs: dict = {}
+    refs = RegistryRefs()
+    ctx = Ctx(bag, registry, result.source, result.file, untrusted)
+    for g in info.graphs.values():
+        for node in g.nodes.values():
+            if node.kind != "subgraph" or "graph" not in node.fields:
+                continue
+            f = node.fields["graph"]
+            name = as_name(f.value)
+            if not name or name in info.graphs or name not in registry.graphs:
+                continue
+            compiled = _compile_registry_graph(name, registry, untrusted, stack, cache)
+            if compiled.get("cycle"):
+                bag.add(Diagnostic("E0306", Severity.ERROR,
+                                   "subgraph recursion: " + " -> ".join(f"`{x}`" for x in compiled["cycle"]),
+                                   Label(f.value.span, f"`{name}` runs this graph again"),
+                                   help="a graph cannot run itself as a subgraph; use a loop instead"))
+                continue
+            for d in compiled["diagnostics"]:
+                bag.add(d)
+            result.sources.update(compiled["sources"])
+            if compiled["errors"]:
+                first = next(d for d in compiled["diagnostics"] if d.is_error) if compiled["diagnostics"] else None
+                where = (f"{first.span.file}:{first.span.line}:{first.span.column}: " if first and first.span else "")
+                bag.add(Diagnostic("E0810", Severity.ERROR, f"registry graph `{name}` has errors",
+                                   Label(f.value.span, "used here"),
+                                   notes=(where + first.message,) if first else compiled["notes"]))
+                continue
+            graphs.update(compiled["graphs"])
+            refs = merge_refs(refs, compiled["refs"])
+            refs = merge_refs(refs, RegistryRefs(graphs=[name]))
+            schema = compiled["graphs"][REGISTRY_PREFIX + name].input_schema
+            check_mapping(ctx, node.node.name.span, node.fields.get("input"), None, name,
+                          required=list(schema.get("required", [])), names=list(schema.get("properties", {})))
+    return graphs, refs
+
+
+def _compile_registry_graph(name: str, registry: Registry, untrusted: bool, stack: tuple, cache: dict) -> dict:
+    """Compile ``[graphs.NAME]``: ``{"graphs", "refs", "diagnostics",
+    "sources", "errors", "notes", "cycle"}`` (memoised per compile)."""
+    if name in stack:
+        return {"cycle": list(stack[stack.index(name):]) + [name]}
+    if name in cache:
+        return cache[name]
+    from ragc.ir.lower import lower_registry_graph
+
+    entry = registry.graphs[name]
+    path = registry.resolve_path(entry.path)
+    out = {"graphs": {}, "refs": None, "diagnostics": [], "sources": {}, "errors": True, "notes": (), "cycle": None}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        out["notes"] = (f"cannot read `{path}`: {e}",)
+        cache[name] = out
+        return out
+    sub = compile_source(text, str(path), registry, untrusted=untrusted, lower=False,
+                         _stack=stack + (name,), _cache=cache)
+    out["diagnostics"] = sub.diagnostics
+    out["sources"] = sub.sources
+    graph_names = [g.name.name for g in sub.module.graphs] if sub.module is not None else []
+    gname = entry.graph or (graph_names[0] if len(graph_names) == 1 else name)
+    if sub.ok and gname not in graph_names:
+        out["notes"] = (f"`{path}` has no graph `{gname}` (graphs: " + ", ".join(graph_names) + ")",)
+        cache[name] = out
+        return out
+    if sub.ok:
+        graphs, refs = lower_registry_graph(sub.info, registry, name, gname, untrusted=untrusted)
+        out.update(graphs=graphs, refs=refs, errors=False)
+    cache[name] = out
+    return out
