@@ -8,8 +8,9 @@ Damerau's transposition (CACM 7(3), 1964); the same measure rustc uses in
 ``rustc_span::edit_distance``.
 
 Threshold (rustc's rule): a candidate is suggested when its distance is at
-most ``max(len(name), 3) // 3``; a case-insensitive exact match is always
-suggested.
+most ``max(len(name), 3) // 3`` and smaller than ``len(name)`` (so a
+one-letter name is not "corrected" into an unrelated one-letter name); a
+case-insensitive exact match is always suggested.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def closest(name: str, candidates: Iterable[str], *, limit: int = 1) -> list[str
             best.append((0, c))
             continue
         d = edit_distance(name, c, lim)
-        if d <= lim:
+        if d <= lim and d < len(name):
             best.append((d, c))
     best.sort()
     return [c for _, c in best[:limit]]

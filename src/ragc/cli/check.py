@@ -1,0 +1,264 @@
+"""``ragc check``, ``graph``, ``compile``, ``explain``, ``diff`` and ``approve``.
+
+Exit codes (``ragc.cli.main``): 0 success, 1 diagnostics with errors, 2
+usage or I/O error (a missing file or registry, an unknown code).
+Diagnostics go to stdout for ``check`` (the command's output) and to
+stderr for the commands whose stdout is something else (``graph``,
+``compile``, ``diff``, ``approve``). Colour only on a terminal, and never
+with ``NO_COLOR`` set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ragc.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, CliError
+
+
+def register(subparsers) -> None:
+    """Add the subcommands of this group to ``subparsers``."""
+    p = subparsers.add_parser("check", help="check .rag files against the registry",
+                              description="Check .rag files (directories: every *.rag below) and report "
+                                          "every problem with its code, location and help.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".rag files or directories")
+    _registry_arg(p)
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    p.add_argument("--untrusted", action="store_true",
+                   help="also check against the registry's [policies.untrusted]")
+    p.set_defaults(handler=cmd_check)
+
+    p = subparsers.add_parser("graph", help="draw a workflow as Mermaid or DOT")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--graph", metavar="NAME", help="the graph to draw (default: the file's entry graph)")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    _registry_arg(p)
+    p.set_defaults(handler=cmd_graph)
+
+    p = subparsers.add_parser("compile", help="print the compiled IR as JSON")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--graph", metavar="NAME", help="the entry graph (default: the only or first one)")
+    p.add_argument("--untrusted", action="store_true", help="compile under [policies.untrusted]")
+    _registry_arg(p)
+    p.set_defaults(handler=cmd_compile)
+
+    p = subparsers.add_parser("explain", help="explain a diagnostic code")
+    p.add_argument("code", nargs="?", metavar="CODE", help="e.g. E0101 (omit to list every code)")
+    p.set_defaults(handler=cmd_explain)
+
+    p = subparsers.add_parser("diff", help="what changed between two workflows (nodes, edges, capabilities)")
+    p.add_argument("old", metavar="OLD.rag")
+    p.add_argument("new", metavar="NEW.rag")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--graph", metavar="NAME", help="the entry graph of both files")
+    _registry_arg(p)
+    p.set_defaults(handler=cmd_diff)
+
+    p = subparsers.add_parser("approve", help="approve an untrusted workflow after review",
+                              description="Check the file against [policies.untrusted] and, if it has no "
+                                          "errors, record its SHA-256 in .ragc/approvals.json.")
+    p.add_argument("path", metavar="PATH")
+    _registry_arg(p)
+    p.set_defaults(handler=cmd_approve)
+
+
+def _registry_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry", metavar="FILE", type=Path,
+                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _color(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def _load_registry(args):
+    """Load the registry; an unreadable explicit file is a usage/I-O error."""
+    from ragc.registry.loader import load_registry
+
+    load = load_registry(args.registry, cwd=Path.cwd())
+    if load.io_error:
+        d = load.diagnostics[0]
+        raise CliError(d.message, hint="pass an existing file with `--registry FILE`")
+    return load
+
+
+def _print_diagnostics(diags, sources, stream: TextIO, *, summary: bool = True) -> None:
+    from ragc.diagnostics.render import render_text
+
+    text = render_text(diags, sources, color=_color(stream), summary=summary)
+    if text:
+        stream.write(text)
+
+
+def _compile(path: str, args, registry, *, untrusted: bool = False, graph: str | None = None):
+    from ragc.compiler import READ_ERROR, compile_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"no such file: `{path}`", hint="give the path of a .rag file")
+    result = compile_file(p, registry, graph=graph, untrusted=untrusted)
+    if any(d.code == READ_ERROR for d in result.diagnostics):
+        raise CliError(result.diagnostics[0].message)
+    return result
+
+
+def _refuse(result, load) -> int:
+    """Print a file's (and the registry's) diagnostics to stderr; exit 1."""
+    diags = list(load.diagnostics) + list(result.diagnostics)
+    sources = {**load.sources, **result.sources}
+    _print_diagnostics(diags, sources, sys.stderr)
+    return EXIT_ERRORS
+
+
+def _files(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(x for x in p.rglob("*.rag") if x.is_file())
+            if not found:
+                raise CliError(f"no .rag files under `{raw}`")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise CliError(f"no such file or directory: `{raw}`", hint="give .rag files or directories")
+    seen: set[Path] = set()
+    unique = []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check(args) -> int:
+    """``ragc check PATH... [--registry FILE] [--format text|json] [--untrusted]``."""
+    from ragc.compiler import READ_ERROR, compile_file
+    from ragc.diagnostics.render import render_json, summary_line
+
+    files = _files(args.paths)
+    load = _load_registry(args)
+    diags = list(load.diagnostics)
+    sources = dict(load.sources)
+    io_problem = False
+    for f in files:
+        result = compile_file(f, load.registry, untrusted=args.untrusted, lower=False)
+        io_problem |= any(d.code == READ_ERROR for d in result.diagnostics)
+        diags += result.diagnostics
+        sources.update(result.sources)
+    errors = sum(1 for d in diags if d.is_error)
+    warnings = sum(1 for d in diags if d.severity.value == "warning")
+    if args.format == "json":
+        json.dump(render_json(diags), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_diagnostics(diags, sources, sys.stdout, summary=False)
+        line = summary_line(errors, warnings)
+        checked = f"checked {len(files)} file{'s' if len(files) != 1 else ''}"
+        if diags:
+            sys.stdout.write("\n")
+        if errors:
+            sys.stdout.write(f"{line} ({checked})\n")
+        elif warnings:
+            sys.stdout.write(f"{line} ({checked})\n")
+        else:
+            sys.stdout.write(f"ok: {checked}, no problems\n")
+    if io_problem:
+        return EXIT_USAGE
+    return EXIT_ERRORS if errors else EXIT_OK
+
+
+def cmd_graph(args) -> int:
+    """``ragc graph PATH [--graph NAME] [--format mermaid|dot]``."""
+    from ragc.ir.export import to_dot, to_mermaid
+
+    load = _load_registry(args)
+    result = _compile(args.path, args, load.registry, graph=args.graph)
+    if not result.ok or result.program is None or not load.ok:
+        return _refuse(result, load)
+    program = result.program
+    sys.stdout.write(to_dot(program) if args.format == "dot" else to_mermaid(program))
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    """``ragc compile PATH [--graph NAME]``: the IR as JSON (stable, hashed)."""
+    load = _load_registry(args)
+    result = _compile(args.path, args, load.registry, graph=args.graph, untrusted=args.untrusted)
+    if not result.ok or result.program is None or not load.ok:
+        return _refuse(result, load)
+    warnings = [d for d in result.diagnostics if not d.is_error]
+    if warnings:
+        _print_diagnostics(warnings, result.sources, sys.stderr)
+    sys.stdout.write(result.program.model_dump_json(indent=2) + "\n")
+    return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    """``ragc explain [CODE]``: one catalogue entry, or the list of codes."""
+    from ragc.diagnostics.codes import catalogue, lookup, render_entry
+    from ragc.diagnostics.suggest import did_you_mean
+
+    if not args.code:
+        for info in catalogue().values():
+            sys.stdout.write(f"{info.code}  {info.title}\n")
+        return EXIT_OK
+    info = lookup(args.code)
+    if info is None:
+        guess = did_you_mean(args.code.strip().upper(), list(catalogue()))
+        raise CliError(f"unknown diagnostic code `{args.code}`",
+                       hint=f"did you mean `{guess}`?" if guess else "`ragc explain` lists every code")
+    sys.stdout.write(render_entry(info))
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    """``ragc diff OLD.rag NEW.rag [--format text|json]``."""
+    from ragc.ir.diff import diff_programs, render_diff_text
+
+    load = _load_registry(args)
+    old = _compile(args.old, args, load.registry, graph=args.graph)
+    new = _compile(args.new, args, load.registry, graph=args.graph)
+    if not load.ok or not old.ok or not new.ok or old.program is None or new.program is None:
+        diags = list(load.diagnostics) + old.diagnostics + new.diagnostics
+        _print_diagnostics(diags, {**load.sources, **old.sources, **new.sources}, sys.stderr)
+        return EXIT_ERRORS
+    d = diff_programs(old.program, new.program, old_file=args.old, new_file=args.new)
+    if args.format == "json":
+        json.dump(d, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_diff_text(d))
+    return EXIT_OK
+
+
+def cmd_approve(args) -> int:
+    """``ragc approve PATH``: untrusted check, then record the file's hash."""
+    from ragc.check.approvals import ApprovalError, record_approval
+
+    load = _load_registry(args)
+    result = _compile(args.path, args, load.registry, untrusted=True)
+    if not load.ok or not result.ok or result.program is None:
+        _refuse(result, load)
+        sys.stderr.write(f"error: not approved: `{args.path}` has errors under the untrusted policy\n")
+        return EXIT_ERRORS
+    if result.diagnostics:
+        _print_diagnostics(result.diagnostics, result.sources, sys.stderr)
+    try:
+        record = record_approval(args.path, ir_hash=result.program.hash)
+    except (OSError, ApprovalError) as e:
+        raise CliError(str(e)) from None
+    sys.stdout.write(f"approved `{args.path}` ({record['sha256']}) in .ragc/approvals.json\n")
+    return EXIT_OK
