@@ -22,6 +22,7 @@ _LAZY = {
     "Workflow": "ragc.api",
     "RunResult": "ragc.api",
     "RagcError": "ragc.api",
+    "NodeResult": "ragc.api",
 }
 
 __all__ = ["__version__", *_LAZY]

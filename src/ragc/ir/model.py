@@ -340,12 +340,15 @@ class ChannelIR(_IR):
     ``custom`` names a registry ``[reducers.*]`` entry. ``default`` is the
     initial value (``None`` means the reducer's identity: ``[]`` for
     append/messages/union, ``{}`` for merge, ``0`` for sum, ``None`` for
-    last/min/max). ``type`` is a JSON schema of one value, if declared."""
+    last/min/max). ``max_items`` (append and messages only) keeps the newest
+    n items, dropping the oldest. ``type`` is a JSON schema of one value, if
+    declared."""
 
     name: str
     reducer: Reducer
     custom: str | None = None
     default: Any = None
+    max_items: int | None = Field(None, ge=1)
     type: dict[str, Any] | None = None
     span: SpanIR | None = None
 
@@ -353,7 +356,9 @@ class ChannelIR(_IR):
 class GraphIR(_IR):
     """One graph. ``input_schema`` is a JSON schema (object) of the run
     input, defaults included; ``output`` lists the channels returned as the
-    run's output (``None``: no output block, the whole state is returned)."""
+    run's output (``None``: no output block, the whole state is returned).
+    ``store`` names the registry ``[stores.*]`` entry that journals its runs
+    (``None``: the default journal)."""
 
     name: str
     span: SpanIR | None = None
@@ -369,6 +374,7 @@ class GraphIR(_IR):
     retry: RetryIR | None = None
     budget: BudgetIR | None = None
     allow: AllowIR = Field(default_factory=AllowIR)
+    store: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -381,6 +387,7 @@ class RegistryRefs(_IR):
     reducers: list[str] = Field(default_factory=list)
     functions: list[str] = Field(default_factory=list)
     graphs: list[str] = Field(default_factory=list)
+    stores: list[str] = Field(default_factory=list)
 
 
 class ProgramIR(_IR):
