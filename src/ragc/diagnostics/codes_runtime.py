@@ -1,0 +1,219 @@
+"""Catalogue entries of the runtime codes (``E09xx``): errors a run reports
+with the ``.rag`` span of the node (or route) that caused them.
+
+Each example is a workflow that passes ``ragc check`` and fails at run time
+(with a scripted or misbehaving model where one is needed). The runtime
+raises these as :class:`ragc.runtime.errors.RunError`.
+"""
+
+from __future__ import annotations
+
+from ragc.diagnostics.codes import CodeInfo
+
+
+def _e(code: str, title: str, explanation: str, example: str) -> CodeInfo:
+    return CodeInfo(code, "error", title, explanation, example, "rag")
+
+
+CODES: tuple[CodeInfo, ...] = (
+    _e("E0901", "max_steps exceeded",
+       "The run activated more nodes than `max_steps` (graph `defaults`, default 1000, capped by the "
+       "registry policy). Every activation counts, in every branch. Usually a loop does not reach its "
+       "exit: bound it with `max_visits` on one of its nodes, fix the exit condition, or raise "
+       "`max_steps` if the work is really that long.",
+       """
+graph g {
+  defaults { max_steps 10 }
+  channel n sum
+  start a
+  node a {
+    kind router
+    routes { again -> a }
+  }
+}
+"""),
+    _e("E0902", "max_visits exceeded",
+       "A node was activated more often in one run than its `max_visits` (or the graph default). "
+       "`max_visits` is how a loop is bounded; the error names the node whose bound was hit.",
+       """
+graph g {
+  start draft
+  channel drafts append
+  node draft {
+    kind model
+    prompt "Write a draft"
+    output drafts
+    max_visits 3
+    next draft
+  }
+}
+"""),
+    _e("E0903", "unknown route label",
+       "A node chose a route label it does not declare: a model answered with a label outside its "
+       "`routes`, an interrupt answer is not a route, a router function returned an unknown label, "
+       "or no condition of a router matched (add a last route without `when`). Model choices are "
+       "retried by `retry` (a new call may choose better).",
+       """
+graph g {
+  start classify
+  node classify {
+    kind model
+    prompt "billing or technical?"
+    routes {
+      billing -> END
+      technical -> END
+    }
+  }
+}
+"""),
+    _e("E0904", "node timeout",
+       "One attempt of a node took longer than its `timeout` (or the graph's default `timeout`, "
+       "capped by the policy). In-flight model and tool calls are cancelled. `retry { on [timeout] }` "
+       "retries it.",
+       """
+graph g {
+  start slow
+  node slow {
+    kind model
+    prompt "Think hard"
+    timeout 1s
+  }
+}
+"""),
+    _e("E0905", "budget exceeded",
+       "A `budget` limit was reached: `max_model_calls`, `max_tool_calls`, `max_tokens` or "
+       "`max_cost_usd` of a node (cumulative over its activations in the run), of the graph (the "
+       "whole run, subgraphs and sub-agents included), or of the registry policy. Calls are counted "
+       "when they start; tokens and cost when the reply arrives.",
+       """
+graph g {
+  start draft
+  node draft {
+    kind agent
+    prompt "Research this"
+    budget { max_model_calls 2 }
+  }
+}
+"""),
+    _e("E0906", "run deadline passed",
+       "The run took longer than `deadline` in the graph's `defaults`. Everything in flight is "
+       "cancelled; completed work is in the journal, so `ragc resume` continues from there.",
+       """
+graph g {
+  defaults { deadline 30s }
+  start a
+  node a { kind agent prompt "Work" }
+}
+"""),
+    _e("E0907", "subgraph depth exceeded",
+       "Subgraphs nested deeper than `max_subgraph_depth` (default 8).",
+       """
+graph inner {
+  start a
+  node a { kind model prompt "hi" }
+}
+graph outer {
+  defaults { max_subgraph_depth 0 }
+  start s
+  node s { kind subgraph graph "inner" }
+}
+"""),
+    _e("E0908", "expression evaluation failed",
+       "A path, condition, payload or template could not be evaluated with the run's values: a "
+       "missing key (`input.x.y` when `x` has no `y`), an index out of range, a comparison between "
+       "incompatible values, an undefined template variable, or something the template sandbox "
+       "forbids.",
+       """
+graph g {
+  input { user: any }
+  start greet
+  node greet {
+    kind model
+    prompt "Hello {{ input.user.name }}"
+  }
+}
+"""),
+    _e("E0909", "node failed",
+       "A node failed after its retries: a model or tool error, an exception in a Python function, "
+       "an agent stopped for repeating itself. Give the node an `error` route to handle the failure "
+       "(it is appended to the `errors` channel), or a `retry` policy for transient errors.",
+       """
+graph g {
+  start read
+  node read {
+    kind tool
+    tool "read_file"
+    args { path: "missing.txt" }
+  }
+}
+"""),
+    _e("E0910", "join failed",
+       "A join's policy could not be met: more branches failed than `tolerate` allows, a quorum "
+       "became impossible, or the join's `timeout` passed first. The message gives the counts and "
+       "the first failure. A `kind join` node with an `error` route takes the failure instead.",
+       """
+graph g {
+  channel reviews append
+  start fan
+  node fan {
+    kind model
+    prompt "Split the work"
+    send [ reviewer { focus: "a" }, reviewer { focus: "b" } ]
+    join done { policy all timeout 1s }
+  }
+  node done { kind model prompt "Summarise {{ state.reviews }}" }
+}
+"""),
+    _e("E0911", "invalid interrupt answer",
+       "`ragc resume RUN --answer VALUE` gave an answer that is not one of the interrupt's "
+       "`options`, or the run is not waiting for an answer. The message lists the options.",
+       """
+graph g {
+  start ask
+  node ask {
+    kind interrupt
+    prompt "Publish?"
+    options ["yes", "no"]
+  }
+}
+"""),
+    _e("E0912", "invalid run input",
+       "The run input does not match the graph's `input` block: a required field is missing, a "
+       "value has the wrong type, or a field is unknown (a typo in `--input`).",
+       """
+graph g {
+  input { question: string }
+  start a
+  node a { kind model prompt "{{ input.question }}" }
+}
+"""),
+    _e("E0913", "graph changed since the run started",
+       "`ragc resume` refuses to continue a run whose graph (its IR hash) changed since the run "
+       "started, because recorded steps may no longer mean the same thing. The message summarises "
+       "what changed; `--force` continues with the new graph.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "v2 of the prompt" }
+}
+"""),
+    _e("E0914", "function or reducer cannot be loaded",
+       "A `function` node, router `function` or custom reducer names a Python callable that cannot "
+       "be found: not passed to `ragc.load(functions=...)` and not in the registry's "
+       "`[functions.*]`/`[reducers.*]`, or its module does not import.",
+       """
+graph g {
+  start f
+  node f { kind function function "score" }
+}
+"""),
+    _e("E0915", "run cannot be resumed",
+       "The run id is unknown, the run already completed (fork it instead: `ragc runs fork RUN "
+       "--step N`), another live process is running it, or the journal cannot be written.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+)

@@ -1,0 +1,387 @@
+"""Runs as the user sees them: start, resume, fork and inspect, with the
+journal, the harness, policy limits and events wired together.
+
+An :class:`Engine` holds one compiled program (compiled once) plus its
+registry, functions and store, and starts any number of runs:
+
+* :meth:`Engine.start` validates the input, creates the run row (the input
+  and the IR are stored once, here), and executes a first leg.
+* :meth:`Engine.resume` checks that the run can continue (known, not
+  completed, not running in another live process, same IR hash unless
+  ``force``), journals an interrupt ``answer`` if one is given (validated
+  against the options, ``E0911``), and executes a new leg in replay mode
+  (:mod:`ragc.runtime.replay`).
+* :meth:`Engine.fork` copies a run's records up to a step into a new run;
+  resuming that run continues from there.
+* :meth:`Engine.inspect` replays a run's journal without executing anything
+  (the state a finished or stopped run reached).
+
+Effective limits (:class:`~ragc.runtime.scheduler.Caps`): the graph's
+``defaults`` narrowed by the registry's ``default`` policy (and
+``untrusted`` for untrusted workflows); policy budget limits become budget
+scopes of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from ragc import events as E
+from ragc.ir.model import ProgramIR
+from ragc.runtime.budget import BudgetScope
+from ragc.runtime.compiled import CProgram, compile_program
+from ragc.runtime.errors import RunError
+from ragc.runtime.functions import FunctionTable
+from ragc.runtime.inputs import validate_input
+from ragc.runtime.irdiff import summarize_change
+from ragc.runtime.journal import Batch, MemoryStore, RunInfo, Store, dumps, new_run_row
+from ragc.runtime.recorder import EventBus, Recorder
+from ragc.runtime.replay import ReplayIndex, build_index
+from ragc.runtime.scheduler import Caps, Run, RunOutcome
+
+_MISSING: Any = object()
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20260512-131500-a3f9c1``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class RunResult:
+    """The outcome of :meth:`Engine.start` / :meth:`Engine.resume`.
+
+    Attributes:
+        status: ``completed``, ``failed`` or ``interrupted``.
+        run_id: the run's id (use it with ``resume``).
+        output: the graph's ``output`` channels (the whole state when it
+            declares none); ``None`` unless completed.
+        state: the root state (channels) the run reached.
+        usage: ``{"model_calls", "tool_calls", "input_tokens",
+            "output_tokens", "cost_usd", "steps"}`` of the whole run.
+        error: the :class:`RunError` of a failed run.
+        interrupt: the pending question of an interrupted run
+            (``{"activation", "node", "question", "options", "default",
+            "deadline"}``).
+        result: the result of the last activation.
+    """
+
+    status: str
+    run_id: str
+    output: Any = None
+    state: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    error: RunError | None = None
+    interrupt: dict[str, Any] | None = None
+    result: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON summary (``ragc run --json`` prints it last)."""
+        out: dict[str, Any] = {"status": self.status, "run_id": self.run_id, "output": self.output,
+                               "state": self.state, "usage": self.usage}
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        if self.interrupt is not None:
+            out["interrupt"] = self.interrupt
+        return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class Engine:
+    """One program, ready to run (see module docs).
+
+    Args:
+        program: the compiled IR (hashed here if it has no hash yet).
+        registry: the registry (``None``: an empty one).
+        functions: Python callables for function and router nodes (and
+            usable as tools by name).
+        store: the journal (``None``: no persistence; interrupts then cannot
+            be resumed).
+        workspace: root of file and shell tools (default: the registry's).
+        source, registry_path: where the program and registry came from
+            (stored with each run so ``ragc resume`` can reload them).
+        untrusted: apply ``[policies.untrusted]`` on top of ``default``.
+        harness_factory: ``() -> Harness`` override (tests).
+        lenient: tolerate functions that cannot be loaded (inspection).
+
+    Raises:
+        RunError: ``E0908`` / ``E0914`` when the program cannot be prepared.
+    """
+
+    def __init__(self, program: ProgramIR, *, registry: Any = None, functions: dict[str, Any] | None = None,
+                 store: Store | None = None, workspace: str | os.PathLike | None = None, source: str | None = None,
+                 registry_path: str | None = None, untrusted: bool = False,
+                 harness_factory: Callable[[], Any] | None = None, lenient: bool = False):
+        if registry is None:
+            from ragc.registry.model import Registry
+
+            registry = Registry()
+        self.program = program if program.hash else program.with_hash()
+        self.registry = registry
+        self.functions = dict(functions or {})
+        self.store = store
+        self.workspace = str(workspace) if workspace is not None else None
+        self.source = source
+        self.registry_path = registry_path
+        self.untrusted = untrusted
+        self._harness_factory = harness_factory
+        self.table = FunctionTable(registry, self.functions, lenient=lenient)
+        self.cprog: CProgram = compile_program(self.program, registry, self.table)
+        self.caps, self.policy_scopes = self._limits()
+        self._ir_json: str | None = None
+
+    # ------------------------------------------------------------------ configuration
+
+    def _policies(self) -> list[tuple[str, Any]]:
+        reg = self.registry
+        out = [("default", reg.policy("default"))]
+        if self.untrusted:
+            out.append(("untrusted", reg.policy("untrusted")))
+        return out
+
+    def _limits(self) -> tuple[Caps, tuple[BudgetScope, ...]]:
+        lim = self.program.entry_graph.limits
+        caps = Caps(max_steps=lim.max_steps, max_visits=None, timeout_s=None, deadline_s=lim.deadline_s,
+                    max_concurrency=None, max_subgraph_depth=lim.max_subgraph_depth)
+        scopes = []
+        for name, pol in self._policies():
+            if pol.max_steps is not None:
+                caps.max_steps = min(caps.max_steps, pol.max_steps)
+            if pol.max_visits is not None:
+                caps.max_visits = pol.max_visits if caps.max_visits is None else min(caps.max_visits, pol.max_visits)
+            if pol.timeout is not None:
+                caps.timeout_s = pol.timeout if caps.timeout_s is None else min(caps.timeout_s, pol.timeout)
+            if pol.max_concurrency is not None:
+                caps.max_concurrency = (pol.max_concurrency if caps.max_concurrency is None
+                                        else min(caps.max_concurrency, pol.max_concurrency))
+            if pol.max_subgraph_depth is not None:
+                caps.max_subgraph_depth = min(caps.max_subgraph_depth, pol.max_subgraph_depth)
+            scope = BudgetScope.from_limits(f"policy `{name}`", pol)
+            if scope.limited:
+                scopes.append(scope)
+        return caps, tuple(scopes)
+
+    def _fresh_policy_scopes(self) -> tuple[BudgetScope, ...]:
+        return tuple(BudgetScope.from_limits(s.label, s) for s in self.policy_scopes)
+
+    def harness_factory(self) -> Callable[[], Any]:
+        """``() -> Harness`` for one leg (a fresh harness per leg)."""
+        if self._harness_factory is not None:
+            return self._harness_factory
+
+        def make() -> Any:
+            from ragc.harness import Harness
+
+            policy = self.registry.policy("untrusted") if self.untrusted else None
+            return Harness(self.registry, workspace=self.workspace, policy=policy, functions=self.functions)
+
+        return make
+
+    @property
+    def ir_json(self) -> str:
+        if self._ir_json is None:
+            self._ir_json = self.program.model_dump_json()
+        return self._ir_json
+
+    # ------------------------------------------------------------------ runs
+
+    def validate(self, inputs: Any) -> dict[str, Any]:
+        """The run input checked against the entry graph's schema.
+
+        Raises:
+            RunError: ``E0912``.
+        """
+        return validate_input(self.program.entry_graph.input_schema, inputs)
+
+    async def start(self, inputs: Any = None, *, run_id: str | None = None,
+                    listeners: Iterable[Callable[[E.Event], None]] = ()) -> RunResult:
+        """Start a run and execute it until it completes, fails or is interrupted.
+
+        Raises:
+            RunError: ``E0912`` (invalid input), ``E0915`` (the run id exists).
+        """
+        validated = self.validate(inputs)
+        rid = run_id or new_run_id()
+        recorder = None
+        store = self.store
+        if store is not None:
+            if store.get_run(rid, full=False) is not None:
+                raise RunError("E0915", f"a run with id {rid} already exists", kind="input")
+            now = time.time()
+            info = RunInfo(id=rid, graph=self.program.entry, ir_hash=self.program.hash, status="running",
+                           created=now, updated=now, source=self.source, registry=self.registry_path,
+                           workspace=self.workspace, meta=self._meta(legs=1))
+            await store.commit(Batch(run_row=new_run_row(info, self.ir_json, validated)))
+            recorder = Recorder(store, rid)
+        return await self._leg(rid, validated, recorder, None, resumed=False, listeners=listeners)
+
+    def _meta(self, **extra: Any) -> dict[str, Any]:
+        return {"pid": os.getpid(), "host": socket.gethostname(), "untrusted": self.untrusted, **extra}
+
+    def _check_resumable(self, run_id: str, force: bool) -> RunInfo:
+        store = self.store
+        if store is None:
+            raise RunError("E0915", "this workflow has no journal, so its runs cannot be resumed", kind="input",
+                           hint="load it with journal=\"sqlite\" or \"memory\"")
+        info = store.get_run(run_id)
+        if info is None:
+            raise RunError("E0915", f"no run {run_id} in the journal", kind="input", hint="list runs with `ragc runs list`")
+        if info.status == "completed":
+            raise RunError("E0915", f"run {run_id} already completed", kind="input",
+                           hint=f"fork it to run again from a step: `ragc runs fork {run_id} --step N`")
+        meta = info.meta or {}
+        if (info.status == "running" and not force and meta.get("host") == socket.gethostname()
+                and isinstance(meta.get("pid"), int) and meta["pid"] != os.getpid() and _pid_alive(meta["pid"])):
+            raise RunError("E0915", f"run {run_id} is still running in process {meta['pid']}", kind="input",
+                           hint="wait for it, or pass --force if that process is not running this run")
+        if info.ir_hash != self.program.hash and not force:
+            try:
+                changes = summarize_change(ProgramIR.model_validate_json(info.ir_json or "{}"), self.program)
+            except Exception:  # noqa: BLE001 - an unreadable old IR still means "changed"
+                changes = []
+            detail = ("; ".join(changes[:6]) + (" ..." if len(changes) > 6 else "")) if changes else "its IR differs"
+            raise RunError("E0913", f"the graph changed since run {run_id} started: {detail}", kind="input",
+                           hint="resume with --force (force=True) to continue with the new graph")
+        return info
+
+    async def resume(self, run_id: str, *, answer: Any = _MISSING, force: bool = False,
+                     listeners: Iterable[Callable[[E.Event], None]] = ()) -> RunResult:
+        """Continue run ``run_id`` (after a crash, a failure or an interrupt).
+
+        Args:
+            answer: the answer to the pending interrupt (if any).
+            force: resume even if the graph changed (or another live process
+                seems to run it).
+
+        Raises:
+            RunError: ``E0913`` (graph changed), ``E0911`` (answer not an
+                option), ``E0915`` (unknown, completed or busy run).
+        """
+        info = self._check_resumable(run_id, force)
+        store = self.store
+        assert store is not None
+        records = store.records(run_id)
+        replay = build_index(records)
+        seq, ev_seq = store.last_seq(run_id)
+        recorder = Recorder(store, run_id, seq, ev_seq)
+        pending = info.interrupt
+        if pending is None and replay.interrupts:
+            for act, q in replay.interrupts.items():
+                if act not in replay.answers:
+                    pending = q
+        if answer is not _MISSING:
+            if pending is None:
+                raise RunError("E0911", f"run {run_id} is not waiting for an answer", kind="input")
+            options = pending.get("options") or []
+            if options and answer not in options:
+                shown = ", ".join(repr(o) for o in options)
+                raise RunError("E0911", f"`{answer}` is not an answer to {pending.get('question')!r}; "
+                                        f"options: {shown}", node=pending.get("node"),
+                               activation=pending.get("activation"), kind="input",
+                               hint=f"ragc resume {run_id} --answer {options[0]}")
+            await recorder.record("answer", pending["activation"], {"value": answer, "source": "user"})
+            replay.answers[pending["activation"]] = answer
+        legs = int((info.meta or {}).get("legs", 1)) + 1
+        updates: dict[str, Any] = {"status": "running", "interrupt_json": None, "error_json": None,
+                                   "meta_json": dumps(self._meta(legs=legs, forced=force or None))}
+        if info.ir_hash != self.program.hash:
+            updates["ir_hash"] = self.program.hash
+            updates["ir_json"] = self.ir_json
+        await recorder.record("resumed", "", {"leg": legs, "forced": bool(force), "ir_hash": self.program.hash})
+        await recorder.update_run(**updates)
+        return await self._leg(run_id, info.input or {}, recorder, replay, resumed=True, listeners=listeners)
+
+    def fork(self, run_id: str, step: int) -> str:
+        """Copy run ``run_id`` up to record ``step`` into a new run; returns its id.
+
+        Raises:
+            RunError: ``E0915`` (no journal, unknown run, negative step).
+        """
+        store = self.store
+        if store is None:
+            raise RunError("E0915", "this workflow has no journal to fork from", kind="input")
+        if store.get_run(run_id, full=False) is None:
+            raise RunError("E0915", f"no run {run_id} in the journal", kind="input")
+        if step < 0:
+            raise RunError("E0915", "--step must be >= 0", kind="input")
+        new_id = new_run_id()
+        from ragc.runtime.journal import StoreError
+
+        try:
+            store.fork(run_id, step, new_id)
+        except StoreError as e:
+            raise RunError("E0915", str(e), kind="journal") from None
+        return new_id
+
+    async def inspect(self, run_id: str) -> RunOutcome:
+        """Replay ``run_id``'s journal without executing anything; the
+        outcome's ``values`` are the state it reached.
+
+        Raises:
+            RunError: ``E0915`` (unknown run).
+        """
+        store = self.store
+        info = store.get_run(run_id) if store is not None else None
+        if info is None:
+            raise RunError("E0915", f"no run {run_id} in the journal", kind="input")
+        replay = build_index(store.records(run_id))  # type: ignore[union-attr]
+        run = Run(self.cprog, run_id=run_id, input=info.input or {}, replay=replay, caps=self.caps,
+                  policy_scopes=self._fresh_policy_scopes(), inspect=True)
+        run.replay = replay  # keep even when empty
+        return await run.execute()
+
+    async def _leg(self, run_id: str, input: dict[str, Any], recorder: Recorder | None, replay: ReplayIndex | None,
+                   *, resumed: bool, listeners: Iterable[Callable[[E.Event], None]]) -> RunResult:
+        bus = EventBus(list(listeners), recorder)
+        emit = bus.emit
+        run = Run(self.cprog, run_id=run_id, input=input, harness_factory=self.harness_factory(), recorder=recorder,
+                  replay=replay, emit=emit, caps=self.caps, policy_scopes=self._fresh_policy_scopes())
+        if emit is not None:
+            emit(E.RunStarted(run_id, time.time(), self.program.entry, self.program.hash, resumed))
+        try:
+            outcome = await run.execute()
+        finally:
+            await run.aclose()
+        entry = self.cprog.entry
+        assert entry is not None
+        status = outcome.status
+        state = outcome.values
+        output = None
+        if status == "completed":
+            output = ({ch: state.get(ch) for ch in entry.output} if entry.output is not None else dict(state))
+        err = outcome.error
+        if emit is not None:
+            emit(E.RunFinished(run_id, time.time(), status, err.message if err is not None else None, outcome.usage))
+        if recorder is not None:
+            cols: dict[str, Any] = {"status": status, "usage_json": dumps(outcome.usage),
+                                    "error_json": dumps(err.to_dict()) if err is not None else None,
+                                    "interrupt_json": dumps(outcome.interrupt) if outcome.interrupt else None}
+            if status == "completed" and entry.output is not None:
+                cols["output_json"] = dumps(output)
+            await recorder.update_run(**cols)
+        return RunResult(status, run_id, output, state, outcome.usage, err, outcome.interrupt, outcome.result)
+
+
+def memory_store() -> MemoryStore:
+    """A fresh in-memory store."""
+    return MemoryStore()

@@ -1,0 +1,76 @@
+"""``kind function``: a custom node implemented in Python.
+
+The function is an API ``functions=`` entry or a registry
+``[functions.NAME]`` (see :mod:`ragc.runtime.functions` for the calling
+conventions). Its input is the node's evaluated ``input`` mapping (the run
+input when there is none); its state argument is a read-only view of the
+frame's channels (values must not be mutated). A :class:`NodeResult`
+return picks a route label and/or writes extra channels.
+
+With the prep/exec/post lifecycle, only ``exec`` is retried and timed out
+(``retry``, ``timeout``); ``prep`` and ``post`` run once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ragc.runtime.activation import NodeOutput
+from ragc.runtime.expressions import compile_optional
+from ragc.runtime.functions import NodeResult, maybe_await
+from ragc.runtime.limits import run_attempts
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ragc.runtime.activation import Activation
+    from ragc.runtime.compiled import CNode, CProgram
+
+
+def _output(value: Any) -> NodeOutput:
+    if isinstance(value, NodeResult):
+        return NodeOutput(value.value, value.route, extra=list(value.update.items()) if value.update else None)
+    return NodeOutput(value)
+
+
+def build(cn: "CNode", prog: "CProgram") -> Any:
+    fname = cn.ir.function or cn.name
+    nc = prog.functions.node_function(fname)
+    mapping = compile_optional(cn.ir.input)
+
+    if not nc.lifecycle:
+        call = nc.call
+        if nc.is_async:
+            async def run_async_function(act: "Activation") -> NodeOutput:
+                frame = act.frame
+                inp = mapping(act.scope) if mapping is not None else frame.input
+                return _output(await call(inp, act.run.state_view(frame)))
+
+            return run_async_function
+
+        async def run_function(act: "Activation") -> NodeOutput:
+            frame = act.frame
+            inp = mapping(act.scope) if mapping is not None else frame.input
+            value = call(inp, act.run.state_view(frame))
+            if hasattr(value, "__await__"):
+                value = await value
+            return _output(value)
+
+        return run_function
+
+    cn.self_retry = True
+    prep, exe, post = nc.prep, nc.exec, nc.post
+
+    async def run_lifecycle(act: "Activation") -> NodeOutput:
+        frame = act.frame
+        run = act.run
+        inp = mapping(act.scope) if mapping is not None else frame.input
+        state = run.state_view(frame)
+        p = await maybe_await(prep(state, inp)) if prep is not None else inp
+
+        async def body(_act: "Activation") -> Any:
+            return await maybe_await(exe(p))
+
+        e = await run_attempts(act, body, retry=cn.retry, timeout_s=run.timeout_for(cn))
+        r = await maybe_await(post(state, p, e)) if post is not None else e
+        return _output(r)
+
+    return run_lifecycle

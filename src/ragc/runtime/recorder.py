@@ -1,0 +1,127 @@
+"""The write side of the journal for one run, and the event fan-out.
+
+:class:`Recorder` assigns record and event sequence numbers and commits
+records through the store. Events are buffered and written in the same
+transaction as the next record (so journaling events costs no extra fsync);
+:meth:`Recorder.flush` writes what is left.
+
+:class:`EventBus` hands every :mod:`ragc.events` event to the listeners (the
+API's ``on_event``, the CLI's live view or JSONL printer) and to the
+recorder. When nobody listens and there is no journal, the scheduler does
+not even build event objects (``EventBus.emit`` is ``None``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable
+
+from ragc.events import Event, ModelDelta, event_type, to_json
+from ragc.runtime.errors import RunError, RunFatal
+from ragc.runtime.journal import Batch, Store, StoreError, dumps
+
+
+class Recorder:
+    """Journal writer of one run.
+
+    Args:
+        store: where records go.
+        run_id: the run.
+        seq, event_seq: the last sequence numbers already used (resume).
+    """
+
+    __slots__ = ("store", "run_id", "seq", "event_seq", "_events")
+
+    def __init__(self, store: Store, run_id: str, seq: int = 0, event_seq: int = 0):
+        self.store = store
+        self.run_id = run_id
+        self.seq = seq
+        self.event_seq = event_seq
+        self._events: list[Event] = []
+
+    def event(self, ev: Event) -> None:
+        """Buffer an event for the next commit."""
+        self._events.append(ev)
+
+    def _event_rows(self) -> list[tuple]:
+        if not self._events:
+            return []
+        rows = []
+        rid = self.run_id
+        for ev in self._events:
+            self.event_seq += 1
+            data = to_json(ev)
+            rows.append((rid, self.event_seq, data["type"], dumps(data)))
+        self._events = []
+        return rows
+
+    async def record(self, kind: str, activation: str, payload: Any) -> int:
+        """Append one record (and the buffered events) durably; returns its seq.
+
+        Raises:
+            RunFatal: the write failed (the run must stop; what was
+                committed before stays valid).
+        """
+        self.seq += 1
+        seq = self.seq
+        batch = Batch(records=[(self.run_id, seq, activation, kind, dumps(payload), time.time())],
+                      events=self._event_rows())
+        try:
+            await self.store.commit(batch)
+        except StoreError as e:
+            raise RunFatal(RunError("E0915", f"the run stopped: {e}", kind="journal",
+                                    hint="check the disk and the journal file, then `ragc resume` the run")) from None
+        return seq
+
+    async def update_run(self, **cols: Any) -> None:
+        """Update columns of the run row (and flush buffered events)."""
+        cols.setdefault("updated", time.time())
+        await self.store.commit(Batch(events=self._event_rows(), run_updates={self.run_id: cols}))
+
+    def update_run_sync(self, **cols: Any) -> None:
+        """:meth:`update_run` outside an event loop."""
+        cols.setdefault("updated", time.time())
+        self.store.commit_sync(Batch(events=self._event_rows(), run_updates={self.run_id: cols}))
+
+    async def flush(self) -> None:
+        """Write buffered events."""
+        rows = self._event_rows()
+        if rows:
+            await self.store.commit(Batch(events=rows))
+
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Distributes events (see module docs).
+
+    Args:
+        listeners: callables receiving each event; they must not block. A
+            listener that raises is removed (with one line on stderr).
+        recorder: the run's recorder (``None`` without a journal).
+    """
+
+    def __init__(self, listeners: list[Listener], recorder: Recorder | None):
+        self.listeners = [l for l in listeners if l is not None]
+        self.recorder = recorder
+
+    @property
+    def emit(self) -> Callable[[Event], None] | None:
+        """The sink to call, or ``None`` when nothing would receive events."""
+        if not self.listeners and self.recorder is None:
+            return None
+        return self._emit
+
+    def _emit(self, ev: Event) -> None:
+        rec = self.recorder
+        if rec is not None and type(ev) is not ModelDelta:
+            rec.event(ev)
+        for listener in self.listeners:
+            try:
+                listener(ev)
+            except Exception as e:  # a broken listener must not break the run
+                print(f"warning: event listener failed on {event_type(ev)}: {type(e).__name__}: {e}",
+                      file=sys.stderr)
+                self.listeners = [x for x in self.listeners if x is not listener]
