@@ -50,10 +50,6 @@ async def test_reducers(reducer, writes, expected):
 
 
 async def test_max_items_drops_oldest():
-    from ragc.ir.model import ChannelIR
-
-    if "max_items" not in ChannelIR.model_fields:
-        pytest.skip("ChannelIR has no max_items field yet (requested in notes/runtime-requests.md)")
     nodes = [fn(f"n{i}", "f", output="ch", input=i, routing=nxt(f"n{i + 1}") if i < 4 else None) for i in range(5)]
     g = graph("g", "n0", nodes, channels={"ch": {"reducer": "append", "max_items": 2}})
     r = await run(program(g), f=lambda v: v)

@@ -105,7 +105,8 @@ class Activation:
 
             run = self.run
             e = self._effects = ActivationEffects(run.recorder, self.id, run.recorded_effects(self.id),
-                                                  "" if self.attempt == 1 else f"a{self.attempt}/")
+                                                  "" if self.attempt == 1 else f"a{self.attempt}/",
+                                                  self._tool_replayed)
         return e
 
     @property
@@ -116,6 +117,9 @@ class Activation:
 
             b = self._budget = ActivationBudget(self.run.scopes_for(self.frame, self.node))
         return b
+
+    def _tool_replayed(self) -> None:
+        self.budget.replayed_tool_call()
 
     def recorded_usage(self) -> dict | None:
         """What this activation used (``None`` if it made no model/tool call)."""

@@ -155,6 +155,12 @@ class ActivationBudget:
             s.tool_calls += 1
         self.usage.tool_calls += 1
 
+    def replayed_tool_call(self) -> None:
+        """Count a tool call served from the journal (no limit check)."""
+        for s in self.scopes:
+            s.tool_calls += 1
+        self.usage.tool_calls += 1
+
     def recorded_usage(self) -> dict[str, Any] | None:
         """This activation's usage as a JSON dict (``None`` when nothing was used)."""
         u = self.usage

@@ -8,8 +8,9 @@ and answers, in O(1):
   instead of running the node;
 * ``joins[fork activation]`` -- a ``join_outcome``: which branches counted;
 * ``effects[activation][key]`` -- the model and tool calls an activation
-  made (``m1``, ``t1.1``, ``a2/m1`` for a retry attempt...), served to the
-  harness through :class:`ActivationEffects` so no completed call runs twice;
+  made (``m1``, ``t1.1``, ``a2/m1`` for a retry attempt...; payload
+  ``{"key", "kind", "value"}``), served to the harness through
+  :class:`ActivationEffects` so no completed call runs twice;
 * ``interrupts`` / ``answers`` -- pending questions and given answers.
 
 :class:`ActivationEffects` is the :class:`ragc.harness.types.EffectLog` of
@@ -20,7 +21,7 @@ on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal
 
 from ragc.runtime.journal import Record
 
@@ -53,7 +54,7 @@ def build_index(records: Iterable[Record]) -> ReplayIndex:
         if k == "node_completed":
             idx.completions[r.activation] = r.payload
         elif k == "effect":
-            idx.effects.setdefault(r.activation, {})[r.payload["key"]] = r.payload["value"]
+            idx.effects.setdefault(r.activation, {})[r.payload["key"]] = r.payload
         elif k == "join_outcome":
             idx.joins[r.activation] = r.payload
         elif k == "interrupt":
@@ -75,23 +76,32 @@ class ActivationEffects:
         prefix: ``""`` for the first attempt, ``"a2/"`` for the second...
             (a retried attempt must make fresh calls, and a replay of the
             same attempt gets the same ones back).
+        on_tool_replay: called when a recorded tool call is served (the
+            harness charges budgets only for real tool calls; the run's
+            usage still counts it).
     """
 
-    __slots__ = ("recorder", "activation", "recorded", "prefix", "calls")
+    __slots__ = ("recorder", "activation", "recorded", "prefix", "calls", "on_tool_replay")
 
     def __init__(self, recorder: "Recorder | None", activation: str, recorded: dict[str, Any] | None,
-                 prefix: str = ""):
+                 prefix: str = "", on_tool_replay: Callable[[], None] | None = None):
         self.recorder = recorder
         self.activation = activation
         self.recorded = recorded
         self.prefix = prefix
         self.calls = 0
+        self.on_tool_replay = on_tool_replay
 
     def get(self, key: str) -> dict | None:
         rec = self.recorded
         if rec is None:
             return None
-        return rec.get(self.prefix + key)
+        payload = rec.get(self.prefix + key)
+        if payload is None:
+            return None
+        if payload.get("kind") == "tool" and self.on_tool_replay is not None:
+            self.on_tool_replay()
+        return payload.get("value")
 
     async def put(self, key: str, kind: Literal["model", "tool"], value: dict) -> None:
         self.calls += 1

@@ -1,0 +1,279 @@
+"""The Python API: load a ``.rag`` workflow and run it.
+
+::
+
+    import ragc
+
+    wf = ragc.load("workflows/review.rag", registry="registry.toml",
+                   functions={"score": score})          # custom nodes by name
+    result = wf.run_sync({"question": "How are joins scheduled?"})
+    if result.status == "interrupted":
+        result = wf.resume_sync(result.run_id, answer="publish")
+    print(result.status, result.output, result.usage)
+
+``load`` compiles the file against the registry (raising :class:`RagcError`
+with the diagnostics when it has errors); ``Workflow.run`` starts a run,
+``Workflow.resume`` continues one (after an interrupt, a crash or a failure),
+``Workflow.fork`` copies a run up to a journal step. Runs are journaled in
+``.ragc/runs.sqlite`` under the current directory by default
+(``journal="memory"`` keeps them in memory, ``journal=None`` keeps nothing,
+a path names another SQLite file; a graph-level ``store "NAME"`` or a
+registry ``[stores.*]`` entry also selects the journal).
+
+:meth:`Workflow.from_program` builds a workflow from an IR
+(:class:`ragc.ir.model.ProgramIR`) directly, without a ``.rag`` file.
+
+Custom node functions may return :class:`NodeResult` to choose a route or
+write extra channels (see ``docs/runtime.md``, "Custom nodes").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import anyio
+
+from ragc.events import Event
+from ragc.runtime.engine import _MISSING, Engine, RunResult
+from ragc.runtime.errors import RunError
+from ragc.runtime.functions import NodeResult
+from ragc.runtime.journal import RunInfo, Store, StoreError, open_store
+
+__all__ = ["load", "Workflow", "RunResult", "RagcError", "NodeResult", "RunError"]
+
+
+class RagcError(Exception):
+    """A workflow that cannot be loaded: its diagnostics (check errors,
+    registry errors) or an I/O problem.
+
+    Attributes:
+        diagnostics: the :class:`ragc.diagnostics.model.Diagnostic` list.
+        sources: file name -> text, for rendering the diagnostics.
+    """
+
+    def __init__(self, message: str, diagnostics: list | None = None, sources: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.diagnostics = list(diagnostics or [])
+        self.sources = dict(sources or {})
+
+    def render(self, *, color: bool = False) -> str:
+        """The diagnostics as rustc-style text (the message if there are none)."""
+        if not self.diagnostics:
+            return str(self)
+        from ragc.diagnostics.render import render_text
+
+        return render_text(self.diagnostics, self.sources, color=color)
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        errors = [d for d in self.diagnostics if getattr(d, "is_error", False)]
+        if errors:
+            first = errors[0]
+            where = f"{first.span.file}:{first.span.line}:{first.span.column}: " if first.span else ""
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            return f"{base}: {where}{first.code}: {first.message}{more}"
+        return base
+
+
+def _load_registry(registry: Any, cwd: Path) -> tuple[Any, str | None]:
+    from ragc.registry.model import Registry
+
+    if isinstance(registry, Registry):
+        return registry, str(registry.source) if registry.source else None
+    from ragc.registry.loader import load_registry
+
+    load = load_registry(Path(registry) if registry is not None else None, cwd=cwd)
+    if not load.ok or load.registry is None:
+        raise RagcError("the registry has errors", load.diagnostics, load.sources)
+    return load.registry, str(load.path) if load.path else None
+
+
+def _with_functions(registry: Any, functions: Mapping[str, Any]) -> Any:
+    """The registry plus a ``[functions.NAME]`` entry per API function, so
+    the checker accepts their names (the runtime calls the given objects)."""
+    if not functions:
+        return registry
+    from ragc.registry.model import FunctionEntry
+
+    extra = {name: FunctionEntry(python=f"ragc.api:{name}", description="given to ragc.load(functions=...)")
+             for name in functions if name not in registry.functions}
+    if not extra:
+        return registry
+    reg = registry.model_copy(update={"functions": {**registry.functions, **extra}})
+    reg.source = registry.source
+    return reg
+
+
+def _journal(journal: Any, registry: Any, program: Any, cwd: Path) -> Store | None:
+    """The store for ``journal=`` (see module docs)."""
+    if journal != "sqlite":
+        return open_store(journal, cwd=cwd)
+    stores = getattr(registry, "stores", None) or {}
+    name = getattr(program.entry_graph, "store", None) if program is not None else None
+    entry = stores.get(name) if name else (stores.get("default") or (next(iter(stores.values()))
+                                                                       if len(stores) == 1 else None))
+    if entry is None:
+        return open_store("sqlite", cwd=cwd)
+    if entry.kind == "memory":
+        return open_store("memory")
+    if entry.kind == "postgres":
+        raise RagcError("the `postgres` store is not available yet; use kind = \"sqlite\"")
+    return open_store(entry.path or ".ragc/runs.sqlite", cwd=cwd)
+
+
+def load(path: str | os.PathLike, registry: Any = None, *, graph: str | None = None,
+         functions: Mapping[str, Callable[..., Any] | Any] | None = None, journal: Any = "sqlite",
+         workspace: str | os.PathLike | None = None, untrusted: bool = False) -> "Workflow":
+    """Compile a ``.rag`` file into a runnable :class:`Workflow`.
+
+    Args:
+        path: the ``.rag`` file.
+        registry: a ``registry.toml`` path, a loaded
+            :class:`~ragc.registry.model.Registry`, or ``None`` to search
+            (``./registry.toml``, then the user config).
+        graph: the entry graph (default: the only one / the file's stem).
+        functions: Python callables (or prep/exec/post objects) for
+            ``function`` and router nodes, by name; they are usable as tools
+            by name too.
+        journal: ``"sqlite"`` (default), ``"memory"``, ``None`` or a path.
+        workspace: root of the file and shell tools (default: the
+            registry's ``[workspace]``).
+        untrusted: check and run under ``[policies.untrusted]``.
+
+    Raises:
+        RagcError: the registry or the file has errors (``.diagnostics``),
+            or the journal cannot be opened.
+    """
+    from ragc.compiler import compile_file
+
+    cwd = Path.cwd()
+    functions = dict(functions or {})
+    reg, reg_path = _load_registry(registry, cwd)
+    reg = _with_functions(reg, functions)
+    result = compile_file(path, reg, graph=graph, untrusted=untrusted)
+    if not result.ok or result.program is None:
+        raise RagcError(f"`{path}` has errors", result.diagnostics, result.sources)
+    try:
+        store = _journal(journal, reg, result.program, cwd)
+    except StoreError as e:
+        raise RagcError(str(e)) from None
+    try:
+        engine = Engine(result.program, registry=reg, functions=functions, store=store,
+                        workspace=workspace, source=str(Path(path).resolve()), registry_path=reg_path,
+                        untrusted=untrusted)
+    except RunError as e:
+        raise RagcError(f"`{path}` cannot run: {e.message}") from None
+    return Workflow(engine)
+
+
+class Workflow:
+    """A compiled workflow bound to a registry, functions and a journal.
+
+    Build one with :func:`load` or :meth:`from_program`.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def from_program(cls, program: Any, registry: Any = None, *, functions: Mapping[str, Any] | None = None,
+                     journal: Any = None, workspace: str | os.PathLike | None = None,
+                     harness_factory: Callable[[], Any] | None = None) -> "Workflow":
+        """A workflow from an IR (``ProgramIR`` or its JSON dict); no journal
+        by default.
+
+        Raises:
+            RagcError: the program cannot be prepared (an unknown function,
+                a malformed expression) or the journal cannot be opened.
+        """
+        from ragc.ir.model import ProgramIR
+
+        if not isinstance(program, ProgramIR):
+            program = ProgramIR.model_validate(program)
+        try:
+            store = open_store(journal, cwd=Path.cwd())
+            engine = Engine(program, registry=registry, functions=dict(functions or {}), store=store,
+                            workspace=workspace, harness_factory=harness_factory)
+        except StoreError as e:
+            raise RagcError(str(e)) from None
+        except RunError as e:
+            raise RagcError(f"the program cannot run: {e.message}") from None
+        return cls(engine)
+
+    @property
+    def program(self) -> Any:
+        """The :class:`~ragc.ir.model.ProgramIR`."""
+        return self.engine.program
+
+    @property
+    def name(self) -> str:
+        """The entry graph's name."""
+        return self.engine.program.entry
+
+    @property
+    def store(self) -> Store | None:
+        return self.engine.store
+
+    async def run(self, inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None,
+                  on_event: Callable[[Event], None] | None = None) -> RunResult:
+        """Run the workflow to completion, failure or interrupt.
+
+        Args:
+            inputs: the run input (checked against the graph's ``input``).
+            run_id: a chosen id (default: a fresh one).
+            on_event: receives every :mod:`ragc.events` event (must not block).
+
+        Returns:
+            A :class:`RunResult` (``status`` ``completed``, ``failed`` or
+            ``interrupted``); a failed run carries ``error``, it does not raise.
+
+        Raises:
+            RunError: ``E0912`` for an invalid input, ``E0915`` for a taken id.
+        """
+        return await self.engine.start(dict(inputs or {}), run_id=run_id, listeners=_listeners(on_event))
+
+    def run_sync(self, inputs: Mapping[str, Any] | None = None, **kw: Any) -> RunResult:
+        """:meth:`run` from synchronous code (starts an event loop)."""
+        return anyio.run(lambda: self.run(inputs, **kw))
+
+    async def resume(self, run_id: str, answer: Any = _MISSING, force: bool = False, *,
+                     on_event: Callable[[Event], None] | None = None) -> RunResult:
+        """Continue a run (see :meth:`ragc.runtime.engine.Engine.resume`).
+
+        Raises:
+            RunError: ``E0913`` (graph changed; pass ``force=True``),
+                ``E0911`` (answer not an option), ``E0915`` (unknown or
+                completed run).
+        """
+        return await self.engine.resume(run_id, answer=answer, force=force, listeners=_listeners(on_event))
+
+    def resume_sync(self, run_id: str, answer: Any = _MISSING, force: bool = False, **kw: Any) -> RunResult:
+        """:meth:`resume` from synchronous code."""
+        return anyio.run(lambda: self.resume(run_id, answer, force, **kw))
+
+    def fork(self, run_id: str, step: int) -> str:
+        """Copy run ``run_id`` up to journal record ``step``; returns the new
+        run's id (continue it with :meth:`resume`)."""
+        return self.engine.fork(run_id, step)
+
+    def runs(self, limit: int = 50) -> list[RunInfo]:
+        """The most recent runs in the journal (newest first)."""
+        store = self.engine.store
+        return store.list_runs(limit) if store is not None else []
+
+    def close(self) -> None:
+        """Close the journal (pending writes are finished first)."""
+        if self.engine.store is not None:
+            self.engine.store.close()
+
+    def __enter__(self) -> "Workflow":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _listeners(on_event: Callable[[Event], None] | None) -> Iterable[Callable[[Event], None]]:
+    return [on_event] if on_event is not None else []

@@ -1,0 +1,612 @@
+"""``ragc run``, ``ragc resume`` and ``ragc runs list|show|events|fork``.
+
+Exit codes: 0 the run completed, 1 it failed, 2 usage or I/O error (a
+missing file, a registry or workflow with errors -- their diagnostics are
+printed --, an invalid input, an unknown run), 3 it is interrupted and waits
+for an answer (the question and the exact ``ragc resume RUN --answer ...``
+command are printed).
+
+Output: with ``--json``, every event is a JSON line on stdout and the last
+line is ``{"status", "run_id", "output", "state", "usage"}`` (plus
+``error`` / ``interrupt``). Otherwise a live view on a terminal (plain
+progress lines when stderr is not a terminal) on stderr, and the run's
+output on stdout: the graph's ``output`` channels, else the last message of
+a ``messages`` channel, else the final state. On a terminal, an interrupt is
+asked inline (``--no-ask`` turns that off).
+
+Journal: ``--journal FILE`` (or ``memory`` / ``none`` for ``run``); default:
+a graph-level ``store``, else the registry's ``[stores.*]`` entry, else
+``.ragc/runs.sqlite`` in the current directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from ragc.cli.main import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+
+
+def register(subparsers) -> None:
+    """Add ``run``, ``resume`` and ``runs`` to ``subparsers``."""
+    p = subparsers.add_parser("run", help="run a workflow",
+                              description="Compile a .rag workflow against the registry and run it, journaling "
+                                          "every step so it can be resumed.")
+    p.add_argument("path", metavar="PATH", help="the .rag file")
+    p.add_argument("--graph", metavar="NAME", help="the graph to run (default: the file's entry graph)")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="KEY=VALUE",
+                   help="an input value (parsed as JSON when it parses, else a string); repeatable")
+    p.add_argument("--input-file", metavar="FILE.json", type=Path, help="inputs as a JSON object")
+    p.add_argument("--registry", metavar="FILE", type=Path,
+                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+    p.add_argument("--workspace", metavar="DIR", type=Path, help="root of the file and shell tools")
+    p.add_argument("--untrusted", action="store_true",
+                   help="run under [policies.untrusted]; refused unless `ragc approve` recorded this file")
+    _common(p)
+    p.add_argument("--run-id", metavar="ID", help="choose the run id (default: a fresh one)")
+    p.set_defaults(handler=cmd_run)
+
+    p = subparsers.add_parser("resume", help="continue a run (after an interrupt, a crash or a failure)")
+    p.add_argument("run_id", metavar="RUN_ID", help="the run (a unique prefix is enough)")
+    p.add_argument("--answer", "-a", metavar="VALUE", help="the answer to the pending question")
+    p.add_argument("--force", action="store_true", help="resume even if the graph changed since the run started")
+    _common(p)
+    p.set_defaults(handler=cmd_resume)
+
+    p = subparsers.add_parser("runs", help="list, inspect and fork journaled runs")
+    sub = p.add_subparsers(dest="runs_command", metavar="SUBCOMMAND")
+    p.set_defaults(handler=lambda args: (p.print_help(sys.stderr), EXIT_USAGE)[1])
+    q = sub.add_parser("list", help="the most recent runs")
+    q.add_argument("--limit", type=int, default=20, metavar="N")
+    q.add_argument("--json", action="store_true", help="JSON output")
+    q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
+    q.set_defaults(handler=cmd_runs_list)
+    q = sub.add_parser("show", help="steps, timings, usage, state and status of a run")
+    q.add_argument("run_id", metavar="RUN_ID")
+    q.add_argument("--json", action="store_true", help="JSON output")
+    q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
+    q.set_defaults(handler=cmd_runs_show)
+    q = sub.add_parser("events", help="the recorded events of a run")
+    q.add_argument("run_id", metavar="RUN_ID")
+    q.add_argument("--json", action="store_true", help="one JSON object per line")
+    q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
+    q.set_defaults(handler=cmd_runs_events)
+    q = sub.add_parser("fork", help="copy a run up to a step into a new run and continue it")
+    q.add_argument("run_id", metavar="RUN_ID")
+    q.add_argument("--step", type=int, required=True, metavar="N",
+                   help="the last journal record (seq, see `ragc runs show`) to keep")
+    _common(q)
+    q.set_defaults(handler=cmd_runs_fork)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="JSONL events on stdout; the last line is the result")
+    p.add_argument("--journal", metavar="FILE", help="the journal file (`memory` or `none` for run)")
+    p.add_argument("--no-ask", action="store_true", help="never ask an interrupt's question inline")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _color(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+def _print_diagnostics(diags: list, sources: dict, stream: TextIO) -> None:
+    from ragc.diagnostics.render import render_text
+
+    text = render_text(diags, sources, color=_color(stream))
+    if text:
+        stream.write(text)
+
+
+def _load_registry(path: Path | None) -> Any:
+    """The registry load (an unreadable or broken registry is exit 2)."""
+    from ragc.registry.loader import load_registry
+
+    load = load_registry(path, cwd=Path.cwd())
+    if load.io_error:
+        raise CliError(load.diagnostics[0].message, hint="pass an existing file with `--registry FILE`")
+    if not load.ok:
+        _print_diagnostics(load.diagnostics, load.sources, sys.stderr)
+        raise CliError("the registry has errors", hint="fix them, or pass another file with `--registry`")
+    return load
+
+
+def _journal_store(spec: str | None, registry: Any = None, program: Any = None, *, must_exist: bool = False) -> Any:
+    """The store: ``--journal`` if given, else the API's selection rules."""
+    from ragc.api import RagcError, _journal
+    from ragc.runtime.journal import StoreError, open_store
+
+    try:
+        if spec is not None:
+            if spec == "none":
+                return None
+            if must_exist and spec != "memory" and not Path(spec).exists():
+                raise CliError(f"no journal at `{spec}`")
+            return open_store(spec, cwd=Path.cwd())
+        if registry is None:
+            from ragc.registry.loader import load_registry
+
+            load = load_registry(None, cwd=Path.cwd())
+            registry = load.registry if load.ok else None
+        if registry is not None:
+            store = _journal(spec or "sqlite", registry, program, Path.cwd())
+        else:
+            store = open_store("sqlite", cwd=Path.cwd())
+        return store
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    except RagcError as e:
+        raise CliError(str(e)) from None
+
+
+def _span(span_ir: Any, sources: dict[str, str]) -> Any:
+    """A diagnostics ``Span`` for an IR span (offsets computed from the text)."""
+    from ragc.diagnostics.model import Span
+
+    text = sources.get(span_ir.file)
+    if text is None:
+        try:
+            text = Path(span_ir.file).read_text(encoding="utf-8")
+            sources[span_ir.file] = text
+        except (OSError, UnicodeDecodeError):
+            text = ""
+    lines = text.split("\n")
+
+    def offset(line: int, col: int) -> int:
+        line = max(1, min(line, len(lines)))
+        return sum(len(x) + 1 for x in lines[: line - 1]) + max(0, col - 1)
+
+    return Span(span_ir.file, offset(span_ir.line, span_ir.column), offset(span_ir.end_line, span_ir.end_column),
+                span_ir.line, span_ir.column, span_ir.end_line, span_ir.end_column)
+
+
+def _render_run_error(err: Any, sources: dict[str, str], stream: TextIO) -> None:
+    """A :class:`RunError` as a diagnostic with its source snippet."""
+    from ragc.diagnostics.model import Diagnostic, Label, Severity
+
+    label = None
+    if err.span is not None:
+        what = f"in activation `{err.activation}`" if err.activation else "here"
+        label = Label(_span(err.span, sources), what)
+    notes = (f"error kind: {err.kind}",) if err.kind not in ("error", "input") else ()
+    d = Diagnostic(err.code, Severity.ERROR, err.message, label, help=err.hint, notes=notes)
+    _print_diagnostics([d], sources, stream)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def print_output(result: Any, engine: Any, stream: TextIO) -> None:
+    """The human form of a completed run's result (see module docs)."""
+    entry = engine.program.entry_graph
+    state = result.state or {}
+    if entry.output is not None:
+        outs = result.output or {}
+        if len(outs) == 1:
+            stream.write(_show(next(iter(outs.values()))) + "\n")
+        else:
+            for k, v in outs.items():
+                text = _show(v)
+                stream.write(f"{k}:{chr(10) if chr(10) in text else ' '}{text}\n")
+        return
+    for name, ch in entry.channels.items():
+        if ch.reducer == "messages" and state.get(name):
+            last = state[name][-1]
+            stream.write((last.get("content") if isinstance(last, dict) else str(last)) + "\n")
+            return
+    shown = {k: v for k, v in state.items() if not (k == "errors" and not v)}
+    stream.write(_show(shown) + "\n")
+
+
+def _summary(result: Any, wall: float) -> str:
+    u = result.usage or {}
+    parts = [f"{result.status} in {wall:.1f}s", f"{u.get('steps', 0)} steps", f"{u.get('model_calls', 0)} model calls"]
+    tokens = (u.get("input_tokens") or 0) + (u.get("output_tokens") or 0)
+    if tokens:
+        parts.append(f"{tokens} tokens")
+    if u.get("cost_usd"):
+        parts.append(f"${u['cost_usd']:.4f}")
+    parts.append(f"run {result.run_id}")
+    return " · ".join(parts)
+
+
+def _ask(pending: dict[str, Any], view: Any) -> Any:
+    """Ask an interrupt's question on the terminal; ``None`` if declined."""
+    from rich.console import Console
+    from rich.prompt import Prompt
+
+    if view is not None:
+        view.pause()
+    console = Console(stderr=True)
+    options = [str(o) for o in pending.get("options") or []]
+    default = pending.get("default")
+    try:
+        console.print(f"[yellow]?[/] [bold]{pending.get('question')}[/]")
+        answer = Prompt.ask("answer", console=console, choices=options or None,
+                            default=str(default) if default is not None else None)
+    except (EOFError, KeyboardInterrupt):
+        console.print()
+        return None
+    finally:
+        if view is not None:
+            view.resume()
+    return answer
+
+
+def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict[str, str]) -> int:
+    """Run legs (the first, then inline answers) with the right event sinks;
+    print the outcome; return the exit code."""
+    import anyio
+
+    from ragc.cli.live import JsonlPrinter, LiveView, ProgressPrinter
+    from ragc.runtime.errors import RunError
+
+    as_json = bool(args.json)
+    tty = sys.stderr.isatty() and not as_json
+    can_ask = (not as_json and not getattr(args, "no_ask", False) and sys.stdin.isatty() and sys.stderr.isatty())
+    view = None
+    listeners: list = []
+    if as_json:
+        listeners.append(JsonlPrinter(sys.stdout))
+    elif tty:
+        view = LiveView(engine.program.entry)
+        listeners.append(view)
+    else:
+        listeners.append(ProgressPrinter(sys.stderr))
+    started = time.monotonic()
+    try:
+        if view is not None:
+            view.__enter__()
+        try:
+            result = anyio.run(first, listeners)
+            while result.status == "interrupted" and can_ask and result.interrupt:
+                answer = _ask(result.interrupt, view)
+                if answer is None:
+                    break
+                rid = result.run_id
+                result = anyio.run(lambda ls: engine.resume(rid, answer=answer, listeners=ls), listeners)
+        finally:
+            if view is not None:
+                view.__exit__(None, None, None)
+    except RunError as e:
+        if as_json:
+            sys.stdout.write(json.dumps({"status": "error", "error": e.to_dict()}) + "\n")
+        _render_run_error(e, sources, sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if engine.store is not None:
+            engine.store.close()
+    wall = time.monotonic() - started
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, default=str) + "\n")
+    if result.status == "completed":
+        if not as_json:
+            print_output(result, engine, sys.stdout)
+            sys.stderr.write(_summary(result, wall) + "\n")
+        return EXIT_OK
+    if result.status == "interrupted":
+        pending = result.interrupt or {}
+        if not as_json:
+            options = pending.get("options") or []
+            sys.stderr.write(f"interrupted: {pending.get('question')}\n")
+            if options:
+                sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
+            if pending.get("default") is not None:
+                sys.stderr.write(f"  default: {pending.get('default')}\n")
+            example = options[0] if options else "VALUE"
+            sys.stderr.write(f"continue with:\n  ragc resume {result.run_id} --answer {_quote(str(example))}\n")
+        return EXIT_INTERRUPTED
+    if result.error is not None and not as_json:
+        _render_run_error(result.error, sources, sys.stderr)
+        sys.stderr.write(_summary(result, wall) + "\n")
+        sys.stderr.write(f"  = help: after fixing the cause, `ragc resume {result.run_id}` continues the run\n")
+    return EXIT_ERRORS
+
+
+def _quote(s: str) -> str:
+    import shlex
+
+    return shlex.quote(s)
+
+
+def _inputs(args: Any, schema: dict) -> dict[str, Any]:
+    from ragc.runtime.inputs import parse_cli_inputs
+
+    values: dict[str, Any] = {}
+    if args.input_file is not None:
+        try:
+            data = json.loads(args.input_file.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise CliError(f"cannot read `{args.input_file}`: {e.strerror or e}") from None
+        except json.JSONDecodeError as e:
+            raise CliError(f"`{args.input_file}` is not JSON: {e.msg} (line {e.lineno})") from None
+        if not isinstance(data, dict):
+            raise CliError(f"`{args.input_file}` must hold a JSON object of inputs")
+        values.update(data)
+    try:
+        values.update(parse_cli_inputs(args.input, schema))
+    except ValueError as e:
+        raise CliError(str(e), hint="write inputs as KEY=VALUE") from None
+    return values
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_run(args: Any) -> int:
+    """``ragc run PATH [--graph NAME] [--input K=V ...] [--input-file F] [--registry F] [--json] ...``."""
+    from ragc.compiler import READ_ERROR, compile_file
+    from ragc.runtime.engine import Engine
+    from ragc.runtime.errors import RunError
+
+    path = Path(args.path)
+    if not path.is_file():
+        raise CliError(f"no such file: `{args.path}`", hint="give the path of a .rag file")
+    if args.untrusted:
+        from ragc.check.approvals import is_approved
+
+        if not is_approved(path):
+            raise CliError(f"`{args.path}` is not approved to run as untrusted",
+                           hint=f"review it, then run `ragc approve {args.path}`")
+    load = _load_registry(args.registry)
+    result = compile_file(path, load.registry, graph=args.graph, untrusted=args.untrusted)
+    if any(d.code == READ_ERROR for d in result.diagnostics):
+        raise CliError(result.diagnostics[0].message)
+    sources = {**load.sources, **result.sources}
+    if not result.ok or result.program is None:
+        diags = list(load.diagnostics) + list(result.diagnostics)
+        if args.json:
+            from ragc.diagnostics.render import render_json
+
+            sys.stdout.write(json.dumps({"status": "invalid", **render_json(diags)}, ensure_ascii=False) + "\n")
+        _print_diagnostics(diags, sources, sys.stderr)
+        return EXIT_USAGE
+    warnings = [d for d in list(load.diagnostics) + list(result.diagnostics)
+                if d.severity.value == "warning" and d.code != "W0801"]
+    if warnings and not args.json:
+        _print_diagnostics(warnings, sources, sys.stderr)
+    program = result.program
+    inputs = _inputs(args, program.entry_graph.input_schema)
+    store = _journal_store(args.journal, load.registry, program)
+    try:
+        engine = Engine(program, registry=load.registry, store=store,
+                        workspace=str(args.workspace) if args.workspace else None, source=str(path.resolve()),
+                        registry_path=str(load.path.resolve()) if load.path else None, untrusted=args.untrusted)
+    except RunError as e:
+        _render_run_error(e, sources, sys.stderr)
+        return EXIT_USAGE
+    run_id = args.run_id
+    return _execute(engine, lambda ls: engine.start(inputs, run_id=run_id, listeners=ls), args, sources)
+
+
+def _find_run(store: Any, run_id: str) -> Any:
+    info = store.get_run(run_id)
+    if info is not None:
+        return info
+    matches = store.find_runs(run_id) if hasattr(store, "find_runs") and run_id else []
+    if len(matches) == 1:
+        return store.get_run(matches[0])
+    if len(matches) > 1:
+        raise CliError(f"`{run_id}` matches several runs: {', '.join(matches[:5])}", hint="give more of the id")
+    raise CliError(f"no run `{run_id}` in {getattr(store, 'path', 'the journal')}",
+                   hint="list runs with `ragc runs list`")
+
+
+def _engine_for(info: Any, store: Any, *, lenient: bool = False) -> tuple[Any, dict[str, str]]:
+    """An engine for a journaled run: its source recompiled against its
+    registry (so a changed file is detected), else its stored IR."""
+    from ragc.compiler import compile_file
+    from ragc.ir.model import ProgramIR
+    from ragc.registry.model import Registry
+    from ragc.runtime.engine import Engine
+    from ragc.runtime.errors import RunError
+
+    registry: Any = Registry()
+    sources: dict[str, str] = {}
+    if info.registry:
+        from ragc.registry.loader import load_registry
+
+        load = load_registry(Path(info.registry), cwd=Path.cwd())
+        if load.registry is not None:
+            registry = load.registry
+            sources.update(load.sources)
+        elif not lenient:
+            raise CliError(f"cannot read the run's registry `{info.registry}`")
+    program = None
+    if info.source and Path(info.source).is_file():
+        res = compile_file(info.source, registry, graph=info.graph, untrusted=bool((info.meta or {}).get("untrusted")))
+        sources.update(res.sources)
+        if res.ok and res.program is not None:
+            program = res.program
+        elif not lenient:
+            sys.stderr.write(f"warning: `{info.source}` no longer compiles; resuming with the graph stored in the "
+                             f"journal\n")
+    elif info.source and not lenient:
+        sys.stderr.write(f"warning: `{info.source}` is gone; resuming with the graph stored in the journal\n")
+    if program is None:
+        program = ProgramIR.model_validate_json(info.ir_json or "{}")
+    try:
+        engine = Engine(program, registry=registry, store=store, workspace=info.workspace, source=info.source,
+                        registry_path=info.registry, untrusted=bool((info.meta or {}).get("untrusted")),
+                        lenient=lenient)
+    except RunError as e:
+        raise CliError(f"the run's workflow cannot be prepared: {e.message}", hint=e.hint) from None
+    return engine, sources
+
+
+def cmd_resume(args: Any) -> int:
+    """``ragc resume RUN_ID [--answer VALUE] [--force] [--json]``."""
+    from ragc.runtime.engine import _MISSING
+
+    store = _journal_store(args.journal, must_exist=True)
+    if store is None:
+        raise CliError("resume needs a journal")
+    info = _find_run(store, args.run_id)
+    engine, sources = _engine_for(info, store)
+    answer = args.answer if args.answer is not None else _MISSING
+    rid, force = info.id, args.force
+    return _execute(engine, lambda ls: engine.resume(rid, answer=answer, force=force, listeners=ls), args, sources)
+
+
+def cmd_runs_fork(args: Any) -> int:
+    """``ragc runs fork RUN_ID --step N``: copy, then resume the copy."""
+    from ragc.runtime.engine import _MISSING
+    from ragc.runtime.errors import RunError
+
+    store = _journal_store(args.journal, must_exist=True)
+    info = _find_run(store, args.run_id)
+    engine, sources = _engine_for(info, store)
+    try:
+        new_id = engine.fork(info.id, args.step)
+    except RunError as e:
+        raise CliError(e.message, hint=e.hint) from None
+    if not args.json:
+        sys.stderr.write(f"forked {info.id} at step {args.step} into {new_id}\n")
+    return _execute(engine, lambda ls: engine.resume(new_id, answer=_MISSING, listeners=ls), args,
+                    sources)
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def cmd_runs_list(args: Any) -> int:
+    """``ragc runs list [--limit N] [--json]``."""
+    spec = args.journal
+    default = Path(".ragc/runs.sqlite")
+    if spec is None and not default.exists():
+        store = _journal_store(None)
+    else:
+        store = _journal_store(spec, must_exist=True)
+    runs = store.list_runs(args.limit) if store is not None else []
+    if args.json:
+        for r in runs:
+            sys.stdout.write(json.dumps({"run_id": r.id, "graph": r.graph, "status": r.status, "created": r.created,
+                                         "updated": r.updated, "usage": r.usage, "parent": r.parent}) + "\n")
+        return EXIT_OK
+    if not runs:
+        sys.stdout.write("no runs yet\n")
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("run", "graph", "status", "steps", "model calls", "cost", "started", "updated"):
+        table.add_column(col, no_wrap=True, overflow="fold" if col == "graph" else "ignore")
+    for r in runs:
+        u = r.usage or {}
+        style = {"completed": "green", "failed": "red", "interrupted": "yellow"}.get(r.status, "")
+        table.add_row(r.id, r.graph, f"[{style}]{r.status}[/]" if style else r.status, str(u.get("steps", "-")),
+                      str(u.get("model_calls", "-")), f"${u['cost_usd']:.4f}" if u.get("cost_usd") else "-",
+                      _when(r.created), _when(r.updated))
+    tty = sys.stdout.isatty()
+    Console(file=sys.stdout, highlight=False, width=None if tty else 200,
+            color_system="auto" if _color(sys.stdout) else None).print(table)
+    return EXIT_OK
+
+
+def cmd_runs_show(args: Any) -> int:
+    """``ragc runs show RUN_ID [--json]``: status, usage, steps with timings,
+    the pending question, and the state rebuilt from the journal."""
+    import anyio
+
+    store = _journal_store(args.journal, must_exist=True)
+    info = _find_run(store, args.run_id)
+    records = store.records(info.id)
+    steps = []
+    for r in records:
+        if r.kind in ("node_completed", "join_outcome", "interrupt", "answer", "resumed"):
+            p = r.payload or {}
+            item = {"seq": r.seq, "kind": r.kind, "activation": r.activation, "ts": r.ts}
+            if r.kind == "node_completed":
+                item.update(duration_s=p.get("d"), route=p.get("l"), usage=p.get("u"))
+            elif r.kind == "join_outcome":
+                item.update(outcome=p.get("outcome"), counts=p.get("counts"))
+            elif r.kind == "answer":
+                item.update(answer=p.get("value"))
+            steps.append(item)
+    effects = sum(1 for r in records if r.kind == "effect")
+    state = None
+    state_note = None
+    try:
+        engine, _ = _engine_for(info, store, lenient=True)
+        outcome = anyio.run(engine.inspect, info.id)
+        state = outcome.values
+    except (CliError, Exception) as e:  # noqa: BLE001 - the rest of the report is still useful
+        state_note = f"state not available: {e}"
+    if args.json:
+        out = {"run_id": info.id, "graph": info.graph, "status": info.status, "created": info.created,
+               "updated": info.updated, "source": info.source, "parent": info.parent, "usage": info.usage,
+               "error": info.error, "interrupt": info.interrupt, "output": info.output, "steps": steps,
+               "effects": effects, "state": state}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, default=str) + "\n")
+        return EXIT_OK
+    w = sys.stdout.write
+    w(f"run {info.id}  graph {info.graph}  status {info.status}\n")
+    w(f"  started {_when(info.created)}  updated {_when(info.updated)}")
+    w(f"  source {info.source}\n" if info.source else "\n")
+    if info.parent:
+        w(f"  forked from {info.parent}\n")
+    u = info.usage or {}
+    if u:
+        w(f"  usage: {u.get('steps', 0)} steps, {u.get('model_calls', 0)} model calls, {u.get('tool_calls', 0)} "
+          f"tool calls, {(u.get('input_tokens') or 0) + (u.get('output_tokens') or 0)} tokens, "
+          f"${u.get('cost_usd', 0.0):.4f}\n")
+    if info.error:
+        w(f"  error: {info.error.get('code')}: {info.error.get('message')}\n")
+    if info.interrupt:
+        q = info.interrupt
+        w(f"  waiting for an answer: {q.get('question')}\n")
+        if q.get("options"):
+            w(f"    options: {', '.join(map(str, q['options']))}\n")
+        w(f"    ragc resume {info.id} --answer {_quote(str((q.get('options') or ['VALUE'])[0]))}\n")
+    w(f"steps ({len(steps)} records, {effects} model/tool calls journaled):\n")
+    for s in steps:
+        if s["kind"] == "node_completed":
+            route = f" -> {s['route']}" if s.get("route") else ""
+            dur = f" {s['duration_s']:.3f}s" if s.get("duration_s") is not None else ""
+            w(f"  {s['seq']:>5}  {s['activation']}{route}{dur}\n")
+        elif s["kind"] == "join_outcome":
+            c = s.get("counts") or {}
+            w(f"  {s['seq']:>5}  join of {s['activation']}: {s.get('outcome')} ({c.get('succeeded', 0)} ok, "
+              f"{c.get('failed', 0)} failed, {c.get('cancelled', 0)} cancelled, {c.get('skipped', 0)} skipped)\n")
+        elif s["kind"] == "interrupt":
+            w(f"  {s['seq']:>5}  {s['activation']} asked a question\n")
+        elif s["kind"] == "answer":
+            w(f"  {s['seq']:>5}  {s['activation']} answered {s.get('answer')!r}\n")
+        else:
+            w(f"  {s['seq']:>5}  resumed\n")
+    if state is not None:
+        w("state:\n")
+        for line in _show(state).splitlines():
+            w(f"  {line}\n")
+    elif state_note:
+        w(f"{state_note}\n")
+    return EXIT_OK
+
+
+def cmd_runs_events(args: Any) -> int:
+    """``ragc runs events RUN_ID [--json]``."""
+    store = _journal_store(args.journal, must_exist=True)
+    info = _find_run(store, args.run_id)
+    for ev in store.events(info.id):
+        if args.json:
+            sys.stdout.write(json.dumps(ev, ensure_ascii=False, default=str) + "\n")
+            continue
+        ts = time.strftime("%H:%M:%S", time.localtime(ev.get("ts", 0)))
+        kind = ev.get("type", "?")
+        rest = {k: v for k, v in ev.items() if k not in ("type", "ts", "run_id")}
+        detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in rest.items()
+                          if v not in (None, (), [], {}))
+        sys.stdout.write(f"{ts} {kind} {detail}\n")
+    return EXIT_OK
