@@ -15,7 +15,10 @@ The loop stops at:
 * a ``signal_completion`` call → ``"signal_completion"`` (the other calls of
   that reply still run; :attr:`AgentResult.signal` holds the signal);
 * the same set of (tool, arguments) requested ``repeat_limit`` times in a
-  row → ``"loop_detected"`` (the repeated calls are not run again);
+  row → ``"loop_detected"``. A repeat is never run again: the model gets an
+  error result saying the answer is already above; at the limit the loop
+  stops and, if ``max_iterations`` allows, makes one last call without tools
+  asking for the final answer (small models otherwise end with no text);
 * a budget limit → :class:`~ragc.harness.errors.BudgetExceeded` propagates.
 
 Tool calls of one reply run concurrently (anyio task group); their results
@@ -48,6 +51,10 @@ DEFAULT_SYSTEM_PROMPT = (
     "one step at a time, and base your answer on what they return. When you are done, reply with the final "
     "answer only, concise and specific.")
 """The system prompt of an agent that has none."""
+
+REPEAT_NOTE = ("You already called {tool} with exactly these arguments; its result is in the messages above. "
+               "Do not call it again: use that result to answer, or call a different tool.")
+ANSWER_NOW = "Stop calling tools. Using the tool results above, give your final answer now."
 
 MAX_OVERFLOW_RETRIES = 3
 COMPACT_RATIO = 0.9
@@ -242,7 +249,11 @@ class _Loop:
             if repeats >= spec.repeat_limit:
                 stop = "loop_detected"
                 break
-            results = await self.run_tools(reply.tool_calls, iteration)
+            if repeats >= 2:
+                # the same action again: do not repeat it, tell the model where its result is
+                results = [ToolResult(content=REPEAT_NOTE.format(tool=c.name), is_error=True) for c in reply.tool_calls]
+            else:
+                results = await self.run_tools(reply.tool_calls, iteration)
             for call, result in zip(reply.tool_calls, results):
                 history.append(Message(role="tool", tool_call_id=call.id, name=call.name, content=result.content,
                                        is_error=result.is_error))
@@ -253,7 +264,16 @@ class _Loop:
                 stop = "signal_completion"
                 text = str(signal.get("message") or signal.get("reason") or reply.content or "")
                 break
-        if stop in ("max_iterations", "loop_detected"):
+        if stop == "loop_detected" and iteration < spec.max_iterations:
+            # one last call without tools, so a stuck model still answers from what it has
+            iteration += 1
+            request = ModelRequest(messages=[*history, Message(role="user", content=ANSWER_NOW)], tool_choice="none",
+                                   **fields)
+            _, response = await self.model_call(history, request, f"m{iteration}")
+            text = response.message.content
+            history = [*history, response.message.model_copy(update={"role": "assistant", "name": spec.name,
+                                                                      "tool_calls": []})]
+        if stop in ("max_iterations", "loop_detected") and not text.strip():
             text = _last_text(history)
         structured: Any = None
         route: str | None = None
