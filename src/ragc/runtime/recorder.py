@@ -13,13 +13,31 @@ not even build event objects (``EventBus.emit`` is ``None``).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from typing import Any, Callable
 
-from ragc.events import Event, ModelDelta, event_type, to_json
+from ragc.events import Event, ModelDelta, event_type
 from ragc.runtime.errors import RunError, RunFatal
 from ragc.runtime.journal import Batch, Store, StoreError, dumps
+
+
+_EVENT_META: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def event_dict(ev: Event) -> dict[str, Any]:
+    """``ragc.events.to_json(ev)``, with the field names cached per class
+    (events are journaled at every step, so this is on the hot path)."""
+    cls = type(ev)
+    meta = _EVENT_META.get(cls)
+    if meta is None:
+        meta = _EVENT_META[cls] = (event_type(ev), tuple(f.name for f in dataclasses.fields(cls)))
+    out: dict[str, Any] = {"type": meta[0]}
+    for name in meta[1]:
+        v = getattr(ev, name)
+        out[name] = list(v) if type(v) is tuple else v
+    return out
 
 
 class Recorder:
@@ -49,10 +67,12 @@ class Recorder:
             return []
         rows = []
         rid = self.run_id
+        seq = self.event_seq
         for ev in self._events:
-            self.event_seq += 1
-            data = to_json(ev)
-            rows.append((rid, self.event_seq, data["type"], dumps(data)))
+            seq += 1
+            data = event_dict(ev)
+            rows.append((rid, seq, data["type"], dumps(data)))
+        self.event_seq = seq
         self._events = []
         return rows
 
