@@ -11,8 +11,8 @@ from __future__ import annotations
 from ragc.diagnostics.codes import CodeInfo
 
 
-def _e(code: str, title: str, explanation: str, example: str) -> CodeInfo:
-    return CodeInfo(code, "error", title, explanation, example, "rag")
+def _e(code: str, title: str, explanation: str, example: str, lang: str = "rag") -> CodeInfo:
+    return CodeInfo(code, "error", title, explanation, example, lang)
 
 
 CODES: tuple[CodeInfo, ...] = (
@@ -25,10 +25,21 @@ CODES: tuple[CodeInfo, ...] = (
 graph g {
   defaults { max_steps 10 }
   channel n sum
-  start a
-  node a {
+  channel notes append
+  start step
+  node step {
+    kind model
+    prompt "Step {{ state.n }}"
+    output notes
+    command { update { n: 1 } }
+    next check
+  }
+  node check {
     kind router
-    routes { again -> a }
+    routes {
+      again -> step when state.n < 100
+      done -> END
+    }
   }
 }
 """),
@@ -39,12 +50,21 @@ graph g {
 graph g {
   start draft
   channel drafts append
+  channel rounds sum
   node draft {
     kind model
     prompt "Write a draft"
     output drafts
+    command { update { rounds: 1 } }
     max_visits 3
-    next draft
+    next gate
+  }
+  node gate {
+    kind router
+    routes {
+      again -> draft when state.rounds < 5
+      done -> END
+    }
   }
 }
 """),
@@ -108,14 +128,18 @@ graph g {
     _e("E0907", "subgraph depth exceeded",
        "Subgraphs nested deeper than `max_subgraph_depth` (default 8).",
        """
+graph outer {
+  defaults { max_subgraph_depth 1 }
+  start s
+  node s { kind subgraph graph "mid" }
+}
+graph mid {
+  start m
+  node m { kind subgraph graph "inner" }
+}
 graph inner {
   start a
   node a { kind model prompt "hi" }
-}
-graph outer {
-  defaults { max_subgraph_depth 0 }
-  start s
-  node s { kind subgraph graph "inner" }
 }
 """),
     _e("E0908", "expression evaluation failed",
@@ -199,14 +223,15 @@ graph g {
 """),
     _e("E0914", "function or reducer cannot be loaded",
        "A `function` node, router `function` or custom reducer names a Python callable that cannot "
-       "be found: not passed to `ragc.load(functions=...)` and not in the registry's "
-       "`[functions.*]`/`[reducers.*]`, or its module does not import.",
+       "be loaded: its registry `[functions.*]`/`[reducers.*]` entry names a module that does not "
+       "import (the registry's directory is on the import path) or an attribute it does not have, "
+       "or the object cannot be instantiated. Functions given to `ragc.load(functions=...)` are "
+       "used as they are.",
        """
-graph g {
-  start f
-  node f { kind function function "score" }
-}
-"""),
+# registry.toml: the module `scoring` is not importable from the registry's directory
+[functions.score]
+python = "scoring:score"
+""", "toml"),
     _e("E0915", "run cannot be resumed",
        "The run id is unknown, the run already completed (fork it instead: `ragc runs fork RUN "
        "--step N`), another live process is running it, or the journal cannot be written.",
