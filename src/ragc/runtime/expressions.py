@@ -182,6 +182,22 @@ def _compile_path(e: PathExpr) -> Evaluate:
             raise ExprError(f"`{root}` is not bound here (only inside a fan-out branch that binds it)") from None
         return _walk(v, segs, root) if segs else v
 
+    if len(segs) == 1 and isinstance(segs[0], str):
+        key = segs[0]
+
+        def var_key(sc: Scope) -> Any:
+            try:
+                v = sc.vars[root]
+            except KeyError:
+                raise ExprError(f"`{root}` is not bound here (only inside a fan-out branch that binds it)") from None
+            if type(v) is dict:
+                try:
+                    return v[key]
+                except KeyError:
+                    pass
+            return _step(v, key, root, segs)
+
+        return var_key
     return var_path
 
 

@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ragc.runtime.joins import JoinTracker
 
 
+_new = object.__new__
+
+
 class Frame:
     """One sequential cursor (see module docs).
 
@@ -112,9 +115,27 @@ class Frame:
 
     def branch(self, prefix: str, vars: dict[str, Any]) -> "Frame":
         """A child frame for one branch of a fork (shares value objects;
-        the caller has cleared this frame's ownership)."""
-        return Frame(self.graph, dict(self.values), input=self.input, prefix=prefix, vars=vars, log=[],
-                     root=self.root, depth=self.depth, scopes=self.scopes, parent=self)
+        the caller has cleared this frame's ownership). Built field by field:
+        this runs once per branch of every fan-out."""
+        f = _new(Frame)
+        f.graph = self.graph
+        f.values = self.values.copy()
+        f.owned = set()
+        f.log = []
+        f.prefix = prefix
+        f.visits = {}
+        f.vars = vars
+        f.input = self.input
+        f.root = self.root
+        f.depth = self.depth
+        f.scopes = self.scopes
+        f.tracker = None
+        f.source_done = False
+        f.join_result = None
+        f.error = None
+        f.detached = None
+        f.parent = self
+        return f
 
     def disown(self) -> None:
         """Give up in-place mutation rights (a snapshot is being shared)."""

@@ -174,10 +174,16 @@ def _is_async(fn: Callable) -> bool:
 
 
 def _adapt(fn: Callable, max_args: int) -> Callable[..., Any]:
-    """``call(*args)`` passing only as many leading args as ``fn`` takes."""
+    """``call(*args)`` passing only as many leading args as ``fn`` takes
+    (specialised wrappers for the common arities: this is on the hot path)."""
     n = min(_positional_count(fn), max_args)
     if n >= max_args:
         return fn
+    if max_args == 2:
+        if n == 1:
+            return lambda a, b: fn(a)
+        if n == 0:
+            return lambda a, b: fn()
     return lambda *args: fn(*args[:n])
 
 
@@ -188,7 +194,7 @@ class NodeCallable:
     plain function must be awaited (checked once, here).
     """
 
-    __slots__ = ("name", "obj", "lifecycle", "call", "is_async", "prep", "exec", "post")
+    __slots__ = ("name", "obj", "lifecycle", "call", "is_async", "prep", "exec", "post", "wants_state")
 
     def __init__(self, name: str, obj: Any):
         self.name = name
@@ -210,6 +216,7 @@ class NodeCallable:
             self.call = _adapt(obj, 2)
             self.is_async = _is_async(obj)
             self.prep = self.exec = self.post = None
+        self.wants_state = self.lifecycle or _positional_count(obj) >= 2
 
 
 async def maybe_await(value: Any) -> Any:

@@ -150,6 +150,7 @@ class Run:
         self._stop: BaseException | None = None
         self._scope: anyio.CancelScope | None = None
         self._track = emit is not None or recorder is not None
+        self._plans: dict[CNode, tuple[float | None, bool]] = {}
 
     # ------------------------------------------------------------------ services for executors
 
@@ -394,8 +395,11 @@ class Run:
         act = Activation(self, frame, cn, act_id, visit)
         error_entry = None
         try:
-            timeout = self.timeout_for(cn) if not cn.self_retry else None
-            if timeout is None and (cn.self_retry or cn.retry is None or cn.retry.max_attempts <= 1):
+            plan = self._plans.get(cn)
+            if plan is None:
+                plan = self._plan(cn)
+            timeout, direct = plan
+            if direct:
                 try:
                     out = await cn.exec(act)  # type: ignore[misc]
                 except RunStop:
@@ -456,8 +460,8 @@ class Run:
                                hint="declared labels: " + ", ".join(f"`{x}`" for x in cn.route_map))
         self.result = result
         # ---- journal
-        usage = act.recorded_usage()
         if track:
+            usage = act.recorded_usage()
             duration = _perf() - t0
             rec = self.recorder
             if rec is not None:
@@ -489,6 +493,13 @@ class Run:
         for ch in tuple(frame.owned):
             if values.get(ch) is val:
                 frame.owned.discard(ch)
+
+    def _plan(self, cn: CNode) -> tuple[float | None, bool]:
+        """``(attempt timeout, run without the retry loop)`` of ``cn``, cached."""
+        timeout = self.timeout_for(cn) if not cn.self_retry else None
+        direct = timeout is None and (cn.self_retry or cn.retry is None or cn.retry.max_attempts <= 1)
+        plan = self._plans[cn] = (timeout, direct)
+        return plan
 
     def timeout_for(self, cn: CNode) -> float | None:
         """The per-attempt timeout of ``cn`` in seconds (policy-capped)."""
@@ -718,6 +729,15 @@ class Run:
                        tracker: JoinTracker, stop_target: str | None,
                        stop_sources: frozenset[str] | None) -> Callable[[int], Any]:
         emit = self.emit
+        # a single-node branch (the node ends the branch or goes straight to the
+        # join target) skips the frame loop
+        single = first = None
+        if specs and stop_sources is None:
+            b0 = specs[0][0]
+            cn0 = frame.graph.nodes.get(b0.target) if not b0.is_agent else None
+            if (cn0 is not None and cn0.blocking and b0.target != stop_target
+                    and (cn0.rkind == R_END or (cn0.rkind == R_NEXT and cn0.next_target in (stop_target, END)))):
+                single, first = b0, cn0
 
         async def run_branch(i: int) -> None:
             b, vars = specs[i]
@@ -727,6 +747,9 @@ class Run:
             try:
                 if b.is_agent:
                     await self.activate(child, b.agent_node)  # type: ignore[arg-type]
+                elif single is not None and single is b:
+                    # the common map-reduce worker: one node, then the branch ends
+                    await self.activate(child, first)  # type: ignore[arg-type]
                 else:
                     await self.run_frame(child, b.target, stop_target, stop_sources)
                     if stop_sources is not None and not child.source_done:

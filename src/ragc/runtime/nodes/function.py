@@ -13,6 +13,7 @@ With the prep/exec/post lifecycle, only ``exec`` is retried and timed out
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ragc.runtime.activation import NodeOutput
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _output(value: Any) -> NodeOutput:
-    if isinstance(value, NodeResult):
+    if type(value) is NodeResult:
         return NodeOutput(value.value, value.route, extra=list(value.update.items()) if value.update else None)
     return NodeOutput(value)
 
@@ -38,18 +39,19 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
 
     if not nc.lifecycle:
         call = nc.call
+        wants_state = nc.wants_state
         if nc.is_async:
             async def run_async_function(act: "Activation") -> NodeOutput:
                 frame = act.frame
                 inp = mapping(act.scope) if mapping is not None else frame.input
-                return _output(await call(inp, act.run.state_view(frame)))
+                return _output(await call(inp, MappingProxyType(frame.values) if wants_state else None))
 
             return run_async_function
 
         async def run_function(act: "Activation") -> NodeOutput:
             frame = act.frame
             inp = mapping(act.scope) if mapping is not None else frame.input
-            value = call(inp, act.run.state_view(frame))
+            value = call(inp, MappingProxyType(frame.values) if wants_state else None)
             if hasattr(value, "__await__"):
                 value = await value
             return _output(value)
