@@ -294,3 +294,38 @@ def test_ragc_console_script_is_installed(ws):
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert last_json(res.stdout)["status"] == "completed"
+
+
+def test_registry_graph_as_subgraph(ws, capsys):
+    (ws / "lib").mkdir()
+    (ws / "lib" / "summary.rag").write_text(
+        "graph summary {\n  input { text: string }\n  output { short: string }\n  channel short last\n"
+        "  start s\n  node s {\n    kind model\n    model \"fast\"\n    prompt \"Shorten: {{ input.text }}\"\n"
+        "    output short\n  }\n}\n")
+    (ws / "registry.toml").write_text((ws / "registry.toml").read_text()
+                                      + '\n[graphs.summary]\npath = "lib/summary.rag"\n')
+    (ws / "fast.jsonl").write_text(json.dumps({"when": "Shorten: a long text", "text": "short"}) + "\n")
+    (ws / "main.rag").write_text(
+        "graph main {\n  channel got last\n  start call\n  node call {\n    kind subgraph\n"
+        "    graph \"summary\"\n    input { text: \"a long text\" }\n    output got\n  }\n}\n")
+    code, out, err = run_cli(capsys, "run", "main.rag", "--json")
+    assert code == 0, err
+    assert last_json(out)["state"]["got"] == {"short": "short"}
+
+
+def test_interrupt_is_asked_inline_on_a_terminal(ws, capsys, monkeypatch):
+    import rich.prompt
+
+    asked = []
+
+    def fake_ask(question, **kw):
+        asked.append(kw.get("choices"))
+        return "publish"
+
+    monkeypatch.setattr(rich.prompt.Prompt, "ask", staticmethod(fake_ask))
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    code, out, err = run_cli(capsys, "run", "approval_flow.rag", "--input", "topic=ragc")
+    assert code == 0, err
+    assert asked == [["publish", "revise"]]
+    assert (ws / "announcement.md").read_text() == "Draft v1"

@@ -330,3 +330,17 @@ async def test_fanout_10000_is_fast_and_ordered():
     assert r.status == "completed"
     assert r.state["results"] == list(range(n)) and r.state["total"] == n
     assert wall < 2.0, f"{wall:.2f}s"
+
+
+async def test_run_deadline_E0906_cancels_everything():
+    async def slow():
+        await anyio.sleep(5)
+
+    g = graph("g", "fork", [
+        fn("fork", "noop", routing=nxt("a", "b")),
+        fn("a", "slow"), fn("b", "slow"),
+    ], deadline_s=0.05)
+    t = time.perf_counter()
+    r = await Engine(program(g), functions={"noop": lambda: None, "slow": slow}).start({})
+    assert time.perf_counter() - t < 1
+    assert r.status == "failed" and r.error.code == "E0906" and "0.05s" in r.error.message

@@ -243,9 +243,11 @@ def _ask(pending: dict[str, Any], view: Any) -> Any:
     return answer
 
 
-def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict[str, str]) -> int:
+def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict[str, str], *,
+             run_id: str | None = None) -> int:
     """Run legs (the first, then inline answers) with the right event sinks;
-    print the outcome; return the exit code."""
+    print the outcome; return the exit code. Ctrl-C stops the run (it stays
+    resumable) and says how to continue."""
     import anyio
 
     from ragc.cli.live import JsonlPrinter, LiveView, ProgressPrinter
@@ -283,6 +285,10 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
             sys.stdout.write(json.dumps({"status": "error", "error": e.to_dict()}) + "\n")
         _render_run_error(e, sources, sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        if run_id is not None and engine.store is not None:
+            sys.stderr.write(f"stopped; what completed is journaled. Continue with:\n  ragc resume {run_id}\n")
+        raise
     finally:
         if engine.store is not None:
             engine.store.close()
@@ -385,8 +391,11 @@ def cmd_run(args: Any) -> int:
     except RunError as e:
         _render_run_error(e, sources, sys.stderr)
         return EXIT_USAGE
-    run_id = args.run_id
-    return _execute(engine, lambda ls: engine.start(inputs, run_id=run_id, listeners=ls), args, sources)
+    from ragc.runtime.engine import new_run_id
+
+    run_id = args.run_id or new_run_id()
+    return _execute(engine, lambda ls: engine.start(inputs, run_id=run_id, listeners=ls), args, sources,
+                    run_id=run_id)
 
 
 def _find_run(store: Any, run_id: str) -> Any:
@@ -455,7 +464,8 @@ def cmd_resume(args: Any) -> int:
     engine, sources = _engine_for(info, store)
     answer = args.answer if args.answer is not None else _MISSING
     rid, force = info.id, args.force
-    return _execute(engine, lambda ls: engine.resume(rid, answer=answer, force=force, listeners=ls), args, sources)
+    return _execute(engine, lambda ls: engine.resume(rid, answer=answer, force=force, listeners=ls), args, sources,
+                    run_id=rid)
 
 
 def cmd_runs_fork(args: Any) -> int:
@@ -473,7 +483,7 @@ def cmd_runs_fork(args: Any) -> int:
     if not args.json:
         sys.stderr.write(f"forked {info.id} at step {args.step} into {new_id}\n")
     return _execute(engine, lambda ls: engine.resume(new_id, answer=_MISSING, listeners=ls), args,
-                    sources)
+                    sources, run_id=new_id)
 
 
 def _when(ts: float | None) -> str:

@@ -35,7 +35,7 @@ from ragc import events as E
 from ragc.ir.model import ProgramIR
 from ragc.runtime.budget import BudgetScope
 from ragc.runtime.compiled import CProgram, compile_program
-from ragc.runtime.errors import RunError
+from ragc.runtime.errors import RunError, RunFatal
 from ragc.runtime.functions import FunctionTable
 from ragc.runtime.inputs import validate_input
 from ragc.runtime.irdiff import summarize_change
@@ -299,16 +299,21 @@ class Engine:
                                         f"options: {shown}", node=pending.get("node"),
                                activation=pending.get("activation"), kind="input",
                                hint=f"ragc resume {run_id} --answer {options[0]}")
-            await recorder.record("answer", pending["activation"], {"value": answer, "source": "user"})
-            replay.answers[pending["activation"]] = answer
+        items: list[tuple[str, str, Any]] = []
+        if answer is not _MISSING:
+            items.append(("answer", pending["activation"], {"value": answer, "source": "user"}))  # type: ignore[index]
+            replay.answers[pending["activation"]] = answer  # type: ignore[index]
         legs = int((info.meta or {}).get("legs", 1)) + 1
         updates: dict[str, Any] = {"status": "running", "interrupt_json": None, "error_json": None,
                                    "meta_json": dumps(self._meta(legs=legs, forced=force or None))}
         if info.ir_hash != self.program.hash:
             updates["ir_hash"] = self.program.hash
             updates["ir_json"] = self.ir_json
-        await recorder.record("resumed", "", {"leg": legs, "forced": bool(force), "ir_hash": self.program.hash})
-        await recorder.update_run(**updates)
+        items.append(("resumed", "", {"leg": legs, "forced": bool(force), "ir_hash": self.program.hash}))
+        try:
+            await recorder.record_many(items, updates)
+        except RunFatal as e:
+            raise e.error from None
         return await self._leg(run_id, info.input or {}, recorder, replay, resumed=True, listeners=listeners)
 
     def fork(self, run_id: str, step: int) -> str:

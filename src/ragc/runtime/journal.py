@@ -409,6 +409,7 @@ class SqliteStore(Store):
         self._read_lock = threading.Lock()
         self._writer: _Writer | None = None
         self._writer_lock = threading.Lock()
+        self._ensure_writer()  # started now, so the first commit does not pay for it
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0)

@@ -94,6 +94,27 @@ class Recorder:
                                     hint="check the disk and the journal file, then `ragc resume` the run")) from None
         return seq
 
+    async def record_many(self, items: list[tuple[str, str, Any]], run_updates: dict[str, Any] | None = None) -> None:
+        """Append several records ``(kind, activation, payload)`` and update
+        the run row, in one transaction (one fsync).
+
+        Raises:
+            RunFatal: the write failed.
+        """
+        now = time.time()
+        rows = []
+        for kind, activation, payload in items:
+            self.seq += 1
+            rows.append((self.run_id, self.seq, activation, kind, dumps(payload), now))
+        batch = Batch(records=rows, events=self._event_rows())
+        if run_updates:
+            run_updates.setdefault("updated", now)
+            batch.run_updates[self.run_id] = run_updates
+        try:
+            await self.store.commit(batch)
+        except StoreError as e:
+            raise RunFatal(RunError("E0915", f"the run stopped: {e}", kind="journal")) from None
+
     async def update_run(self, **cols: Any) -> None:
         """Update columns of the run row (and flush buffered events)."""
         cols.setdefault("updated", time.time())
