@@ -1,14 +1,14 @@
-"""Turning Lark's parse exceptions into diagnostics with human wording.
+"""Wording of syntax errors: how terminals and tokens are named in messages.
 
-Terminal names in messages come from :data:`TERMINAL_DESCRIPTIONS`, so a user
-reads "expected `}` or a name", never ``RBRACE`` or ``__ANON_0``.
+A user reads "expected `,` or `]`, found `b`", never ``RSQB`` or
+``__ANON_0``. Sets of expected terminals are summarised: when a value may
+come, the value terminals read "a value"; when a name may come, keywords
+that are also valid names there are not listed one by one.
 """
 
 from __future__ import annotations
 
-import lark
-
-from ragc.diagnostics.model import Diagnostic, Label, Severity, Span
+from lark import Token
 
 TERMINAL_DESCRIPTIONS: dict[str, str] = {
     "NAME": "a name",
@@ -33,6 +33,18 @@ TERMINAL_DESCRIPTIONS: dict[str, str] = {
     "$END": "end of file",
 }
 
+# Terminals that begin a value; all of them together read "a value".
+_VALUE_TERMINALS = frozenset({"STRING", "LONG_STRING", "INT", "FLOAT", "DURATION", "TRUE", "FALSE", "NULL",
+                              "LSQB", "LBRACE", "NAME"})
+_VALUE_CORE = frozenset({"STRING", "INT", "LSQB", "LBRACE", "NAME"})
+# Keywords that continue a construct rather than name something; listed even
+# when a name is also expected.
+_STRUCTURE_WORDS = frozenset({"AND", "OR"})
+
+# Order of appearance in "expected ..." lists: punctuation, words, catch-alls.
+_ORDER = ["COMMA", "RSQB", "RBRACE", "RPAR", "ARROW", "COLON", "EQUAL", "DOT", "QMARK", "LBRACE", "LSQB", "LPAR",
+          "COMP_OP"]
+
 
 def describe_terminal(name: str) -> str:
     """Human wording for a terminal name (keywords print as `` `graph` ``)."""
@@ -43,52 +55,57 @@ def describe_terminal(name: str) -> str:
     return f"`{name}`"
 
 
+def _rank(name: str) -> tuple:
+    if name in _ORDER:
+        return (0, _ORDER.index(name), name)
+    if name.isalpha() and name not in TERMINAL_DESCRIPTIONS:
+        return (1, 0, name)  # keywords, alphabetically
+    return (2, 0, name)
+
+
 def describe_expected(expected: set[str] | frozenset[str]) -> str:
-    words = sorted({describe_terminal(t) for t in expected})
+    """``{"COMMA", "RSQB"}`` -> "one of `,` or `]`"-style wording.
+
+    Args:
+        expected: terminal names the parser can take next (``$END`` for end of file).
+    """
+    names = set(expected)
+    words: list[str] = []
+    value = _VALUE_CORE <= names
+    if value:
+        names -= _VALUE_TERMINALS
+    if "NAME" in names:
+        names = {n for n in names if not (n.isalpha() and n.isupper() and n not in TERMINAL_DESCRIPTIONS)
+                 or n in _STRUCTURE_WORDS or n == "NAME"}
+    end = "$END" in names
+    names.discard("$END")
+    catch_all = []
+    if "NAME" in names:
+        names.discard("NAME")
+        catch_all.append("a name")
+    if value:
+        catch_all.append("a value")
+    for n in sorted(names, key=_rank):
+        w = describe_terminal(n)
+        if w not in words:
+            words.append(w)
+    words += catch_all
+    if end:
+        words.append("end of file")
     if not words:
         return "nothing more"
     if len(words) == 1:
         return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
+    return "one of " + ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _offset_to_linecol(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
-    return line, col
-
-
-def syntax_error_diagnostic(err: lark.exceptions.UnexpectedInput, text: str, file: str) -> Diagnostic:
-    """One diagnostic for a Lark ``UnexpectedInput`` (token, character or EOF)."""
-    if isinstance(err, lark.exceptions.UnexpectedToken):
-        tok = err.token
-        expected = describe_expected(err.accepts or err.expected)
-        if tok.type == "$END":
-            offset = len(text)
-            line, col = _offset_to_linecol(text, offset)
-            span = Span.point(file, offset, line, col)
-            return Diagnostic("E0002", Severity.ERROR, f"unexpected end of file, expected {expected}",
-                              Label(span, "file ends here"),
-                              help="a `{` is probably missing its `}`")
-        span = Span(file, tok.start_pos, tok.end_pos, tok.line, tok.column, tok.end_line, tok.end_column)
-        shown = str(tok) if len(str(tok)) <= 30 else str(tok)[:27] + "..."
-        return Diagnostic("E0001", Severity.ERROR, f"unexpected `{shown}`, expected {expected}",
-                          Label(span, "unexpected here"))
-    if isinstance(err, lark.exceptions.UnexpectedCharacters):
-        offset = err.pos_in_stream
-        line, col = err.line, err.column
-        ch = text[offset] if offset < len(text) else ""
-        span = Span(file, offset, offset + 1, line, col, line, col + 1)
-        if ch == '"':
-            return Diagnostic("E0003", Severity.ERROR, "unterminated string",
-                              Label(span, "string starts here"),
-                              help='close it with `"` on the same line, or use `"""` for text over several lines')
-        return Diagnostic("E0003", Severity.ERROR, f"unexpected character `{ch}`",
-                          Label(span, "not valid here"))
-    if isinstance(err, lark.exceptions.UnexpectedEOF):
-        offset = len(text)
-        line, col = _offset_to_linecol(text, offset)
-        span = Span.point(file, offset, line, col)
-        return Diagnostic("E0002", Severity.ERROR, "unexpected end of file",
-                          Label(span, "file ends here"))
-    raise TypeError(f"not a parse error: {err!r}")
+def describe_found(tok: Token | None) -> str:
+    """How to name the token the parser did not expect."""
+    if tok is None or tok.type == "$END":
+        return "end of file"
+    if tok.type in ("STRING", "LONG_STRING"):
+        return "a string"
+    text = str(tok)
+    if "\n" in text or len(text) > 30:
+        return describe_terminal(tok.type)
+    return f"`{text}`"
