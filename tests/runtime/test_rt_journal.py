@@ -285,3 +285,26 @@ async def test_loop_with_condition_replays_identically(store):
     counter["n"] = 100
     r = await eng.resume("loop1")
     assert r.status == "completed" and r.state["count"] == 3 and counter["n"] == 100
+
+
+async def test_a_journal_that_fails_stops_the_run_with_E0915():
+    from ragc.runtime.journal import StoreError
+
+    class Failing(MemoryStore):
+        def __init__(self):
+            super().__init__()
+            self.commits = 0
+
+        async def commit(self, batch):
+            self.commits += 1
+            if self.commits == 4:
+                raise StoreError("disk full")
+            await super().commit(batch)
+
+    g = graph("g", "fork", [
+        fn("fork", "noop", routing=nxt("a", "b")), fn("a", "noop", routing=nxt("c")), fn("b", "noop"),
+        fn("c", "noop"),
+    ])
+    store = Failing()
+    r = await Engine(program(g), store=store, functions={"noop": lambda: None}).start({})
+    assert r.status == "failed" and r.error.code == "E0915" and "disk full" in r.error.message

@@ -39,7 +39,7 @@ from ragc.runtime.errors import RunError, RunFatal
 from ragc.runtime.functions import FunctionTable
 from ragc.runtime.inputs import validate_input
 from ragc.runtime.irdiff import summarize_change
-from ragc.runtime.journal import Batch, MemoryStore, RunInfo, Store, dumps, new_run_row
+from ragc.runtime.journal import Batch, MemoryStore, RunInfo, Store, StoreError, dumps, new_run_row
 from ragc.runtime.recorder import EventBus, Recorder
 from ragc.runtime.replay import ReplayIndex, build_index
 from ragc.runtime.scheduler import Caps, Run, RunOutcome
@@ -218,7 +218,8 @@ class Engine:
         """Start a run and execute it until it completes, fails or is interrupted.
 
         Raises:
-            RunError: ``E0912`` (invalid input), ``E0915`` (the run id exists).
+            RunError: ``E0912`` (invalid input), ``E0915`` (the run id exists,
+                or the journal cannot be written).
         """
         validated = self.validate(inputs)
         rid = run_id or new_run_id()
@@ -231,7 +232,10 @@ class Engine:
             info = RunInfo(id=rid, graph=self.program.entry, ir_hash=self.program.hash, status="running",
                            created=now, updated=now, source=self.source, registry=self.registry_path,
                            workspace=self.workspace, meta=self._meta(legs=1))
-            await store.commit(Batch(run_row=new_run_row(info, self.ir_json, validated)))
+            try:
+                await store.commit(Batch(run_row=new_run_row(info, self.ir_json, validated)))
+            except StoreError as e:
+                raise RunError("E0915", f"cannot start the run: {e}", kind="journal") from None
             recorder = Recorder(store, rid)
         return await self._leg(rid, validated, recorder, None, resumed=False, listeners=listeners)
 
@@ -330,8 +334,6 @@ class Engine:
         if step < 0:
             raise RunError("E0915", "--step must be >= 0", kind="input")
         new_id = new_run_id()
-        from ragc.runtime.journal import StoreError
-
         try:
             store.fork(run_id, step, new_id)
         except StoreError as e:
@@ -383,7 +385,12 @@ class Engine:
                                     "interrupt_json": dumps(outcome.interrupt) if outcome.interrupt else None}
             if status == "completed" and entry.output is not None:
                 cols["output_json"] = dumps(output)
-            await recorder.update_run(**cols)
+            try:
+                await recorder.update_run(**cols)
+            except StoreError as e:  # the outcome is still returned; the row says "running"
+                if err is None:
+                    err = RunError("E0915", f"the run's final status could not be journaled: {e}", kind="journal")
+                    status = "failed"
         return RunResult(status, run_id, output, state, outcome.usage, err, outcome.interrupt, outcome.result)
 
 
