@@ -133,7 +133,8 @@ class LiveView:
 
         now = time.monotonic()
         root = Tree(f"[bold]{self.title}[/]  [dim]{self.totals.line()}[/]")
-        fans = {act: f for act, f in self.fanouts.items() if f["status"] == "running"}
+        # the refresh runs in rich's thread while events arrive: iterate snapshots
+        fans = {act: dict(f) for act, f in list(self.fanouts.items()) if f["status"] == "running"}
         groups: dict[str, Any] = {}
         for act, f in fans.items():
             label = f"[cyan]⋔ {f['node']}[/] {f['done']}/{f['total']}"

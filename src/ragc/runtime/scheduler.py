@@ -261,6 +261,11 @@ class Run:
         """Run the entry graph from ``start`` (replaying what is recorded)."""
         g = self.prog.entry
         assert g is not None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RunError("E0909", "the ragc runtime runs on anyio's asyncio backend", kind="config",
+                           hint="use anyio.run(..., backend=\"asyncio\") (the default) or asyncio.run") from None
         root = Frame(g, self.initial_values(g, self.input), input=self.input, scopes=self.base_scopes)
         self.root = root
         status, error, interrupt = "completed", None, None
