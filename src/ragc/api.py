@@ -238,18 +238,21 @@ class Workflow:
         """:meth:`run` from synchronous code (starts an event loop)."""
         return anyio.run(lambda: self.run(inputs, **kw))
 
-    async def resume(self, run_id: str, answer: Any = _MISSING, force: bool = False, *,
+    async def resume(self, run_id: str, answer: Any = None, force: bool = False, *,
                      on_event: Callable[[Event], None] | None = None) -> RunResult:
         """Continue a run (see :meth:`ragc.runtime.engine.Engine.resume`).
+        ``answer=None`` gives no answer (an interrupt past its deadline then
+        takes its default).
 
         Raises:
             RunError: ``E0913`` (graph changed; pass ``force=True``),
                 ``E0911`` (answer not an option), ``E0915`` (unknown or
                 completed run).
         """
-        return await self.engine.resume(run_id, answer=answer, force=force, listeners=_listeners(on_event))
+        return await self.engine.resume(run_id, answer=_MISSING if answer is None else answer, force=force,
+                                        listeners=_listeners(on_event))
 
-    def resume_sync(self, run_id: str, answer: Any = _MISSING, force: bool = False, **kw: Any) -> RunResult:
+    def resume_sync(self, run_id: str, answer: Any = None, force: bool = False, **kw: Any) -> RunResult:
         """:meth:`resume` from synchronous code."""
         return anyio.run(lambda: self.resume(run_id, answer, force, **kw))
 
