@@ -10,8 +10,9 @@ events, so a replayed loop repeats no call.
 The loop stops at:
 
 * a final answer (a reply without tool calls) → ``stop_reason="final"``;
-* ``max_iterations`` model calls → ``"max_iterations"`` (pending tool calls
-  of the last reply are not run);
+* ``max_iterations`` model calls → ``"max_iterations"`` (the tool calls of
+  the last reply are still run, so their effects happen and their results
+  are in the transcript, but no model call follows);
 * a ``signal_completion`` call → ``"signal_completion"`` (the other calls of
   that reply still run; :attr:`AgentResult.signal` holds the signal);
 * the same set of (tool, arguments) requested ``repeat_limit`` times in a

@@ -62,7 +62,7 @@ def summarize(messages: list[Message], line_chars: int = 160) -> str:
 def _recent_start(messages: list[Message], start: int) -> int:
     """Move ``start`` back so the kept tail does not begin with tool results
     whose assistant call would be dropped."""
-    while start > 0 and messages[start].role == "tool":
+    while 0 < start < len(messages) and messages[start].role == "tool":
         start -= 1
     return start
 

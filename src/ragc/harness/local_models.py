@@ -403,10 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         src = source(args.source)
         target = cache_dir() / src.filename
         if args.command == "install":
-            if args.force and target.exists():
-                target.unlink()
-                _stamp_path(target).unlink(missing_ok=True)
-            path = ensure_model(src.name, download=not args.no_download, log=lambda m: print(m, file=sys.stderr))
+            path = ensure_model(src.name, download=not args.no_download, force=args.force,
+                                log=lambda m: print(m, file=sys.stderr))
             print(path)
             return 0
         if args.command == "verify":

@@ -103,7 +103,7 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
 
 
 def _match_tool(name: str, tools: list[ToolSpec]) -> str:
-    clean = name.strip().strip("`*'\"[]()").strip()
+    clean = name.strip(" \t\r\n`*'\"[]():")
     clean = clean.split("(")[0].split()[0] if clean else clean
     for t in tools:
         if t.name.lower() == clean.lower():

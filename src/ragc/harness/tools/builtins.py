@@ -58,7 +58,7 @@ class _Args(BaseModel):
 
 
 class ReadFileArgs(_Args):
-    path: str = Field(description="File path relative to the workspace root, e.g. `src/main.py`.")
+    path: str = Field(description="Path of the file, relative to the workspace root.")
 
 
 class WriteFileArgs(_Args):
@@ -78,7 +78,7 @@ class SearchArgs(_Args):
 
 
 class RunCommandArgs(_Args):
-    command: str = Field(min_length=1, description="The command line, e.g. `pytest -q tests/test_x.py` (no shell).")
+    command: str = Field(min_length=1, description="The command line: a program and its arguments (no shell).")
     working_dir: str = Field(".", description="Directory to run in, relative to the workspace root.")
 
 
