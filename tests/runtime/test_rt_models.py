@@ -316,3 +316,18 @@ async def test_resume_serves_recorded_model_calls_of_an_in_flight_agent(scripted
         store.close()
     finally:
         del os.environ["RAGC_SCRIPTED_LOG"]
+
+
+async def test_agent_node_picks_a_route(scripted):
+    reg = scripted({"m": [
+        {"when": "triage", "text": "looks like billing"},
+        {"when": "Choose how to continue", "route": "billing"},
+    ]})
+    g = graph("g", "a", [
+        node("a", "agent", model="m", prompt="triage this", output="note",
+             routing=routes("model", ("billing", "b"), ("tech", "END"))),
+        node("b", "function", function="val", input="billing path", output="path"),
+    ], channels={"note": "last", "path": "last"})
+    r = await Engine(program(g), registry=reg, functions={"val": lambda v: v}).start({})
+    assert r.status == "completed", r.error
+    assert r.state["note"] == "looks like billing" and r.state["path"] == "billing path"
