@@ -35,7 +35,7 @@ from ragc import events as E
 from ragc.ir.model import ProgramIR
 from ragc.runtime.budget import BudgetScope
 from ragc.runtime.compiled import CProgram, compile_program
-from ragc.runtime.errors import RunError, RunFatal
+from ragc.runtime.errors import RunError
 from ragc.runtime.functions import FunctionTable
 from ragc.runtime.inputs import validate_input
 from ragc.runtime.irdiff import summarize_change
@@ -314,10 +314,7 @@ class Engine:
             updates["ir_hash"] = self.program.hash
             updates["ir_json"] = self.ir_json
         items.append(("resumed", "", {"leg": legs, "forced": bool(force), "ir_hash": self.program.hash}))
-        try:
-            await recorder.record_many(items, updates)
-        except RunFatal as e:
-            raise e.error from None
+        recorder.defer(items, updates)
         return await self._leg(run_id, info.input or {}, recorder, replay, resumed=True, listeners=listeners)
 
     def fork(self, run_id: str, step: int) -> str:

@@ -49,7 +49,7 @@ class Recorder:
         seq, event_seq: the last sequence numbers already used (resume).
     """
 
-    __slots__ = ("store", "run_id", "seq", "event_seq", "_events")
+    __slots__ = ("store", "run_id", "seq", "event_seq", "_events", "_deferred", "_deferred_run")
 
     def __init__(self, store: Store, run_id: str, seq: int = 0, event_seq: int = 0):
         self.store = store
@@ -57,6 +57,33 @@ class Recorder:
         self.seq = seq
         self.event_seq = event_seq
         self._events: list[Event] = []
+        self._deferred: list[tuple] = []
+        self._deferred_run: dict[str, Any] = {}
+
+    def defer(self, items: list[tuple[str, str, Any]], run_updates: dict[str, Any] | None = None) -> None:
+        """Queue records ``(kind, activation, payload)`` and run-row updates
+        to be written in the same transaction as the next commit (they get
+        their sequence numbers now). Used when a resume starts: the answer
+        and the "resumed" marker become durable with the first completion,
+        saving an fsync; a crash before that leaves the run as it was."""
+        now = time.time()
+        for kind, activation, payload in items:
+            self.seq += 1
+            self._deferred.append((self.run_id, self.seq, activation, kind, dumps(payload), now))
+        if run_updates:
+            self._deferred_run.update(run_updates)
+
+    def _take_deferred(self, batch: Batch) -> Batch:
+        if self._deferred:
+            batch.records[:0] = self._deferred
+            self._deferred = []
+        if self._deferred_run:
+            upd = dict(self._deferred_run)
+            upd.update(batch.run_updates.get(self.run_id, {}))
+            upd.setdefault("updated", time.time())
+            batch.run_updates[self.run_id] = upd
+            self._deferred_run = {}
+        return batch
 
     def event(self, ev: Event) -> None:
         """Buffer an event for the next commit."""
@@ -87,6 +114,8 @@ class Recorder:
         seq = self.seq
         batch = Batch(records=[(self.run_id, seq, activation, kind, dumps(payload), time.time())],
                       events=self._event_rows())
+        if self._deferred or self._deferred_run:
+            self._take_deferred(batch)
         try:
             await self.store.commit(batch)
         except StoreError as e:
@@ -110,6 +139,7 @@ class Recorder:
         if run_updates:
             run_updates.setdefault("updated", now)
             batch.run_updates[self.run_id] = run_updates
+        self._take_deferred(batch)
         try:
             await self.store.commit(batch)
         except StoreError as e:
@@ -118,18 +148,18 @@ class Recorder:
     async def update_run(self, **cols: Any) -> None:
         """Update columns of the run row (and flush buffered events)."""
         cols.setdefault("updated", time.time())
-        await self.store.commit(Batch(events=self._event_rows(), run_updates={self.run_id: cols}))
+        await self.store.commit(self._take_deferred(Batch(events=self._event_rows(), run_updates={self.run_id: cols})))
 
     def update_run_sync(self, **cols: Any) -> None:
         """:meth:`update_run` outside an event loop."""
         cols.setdefault("updated", time.time())
-        self.store.commit_sync(Batch(events=self._event_rows(), run_updates={self.run_id: cols}))
+        self.store.commit_sync(self._take_deferred(Batch(events=self._event_rows(), run_updates={self.run_id: cols})))
 
     async def flush(self) -> None:
         """Write buffered events."""
-        rows = self._event_rows()
-        if rows:
-            await self.store.commit(Batch(events=rows))
+        batch = self._take_deferred(Batch(events=self._event_rows()))
+        if batch:
+            await self.store.commit(batch)
 
 
 Listener = Callable[[Event], None]
