@@ -106,21 +106,34 @@ def _with_functions(registry: Any, functions: Mapping[str, Any]) -> Any:
     return reg
 
 
-def _journal(journal: Any, registry: Any, program: Any, cwd: Path) -> Store | None:
-    """The store for ``journal=`` (see module docs)."""
+def journal_spec(journal: Any, registry: Any, program: Any = None) -> Any:
+    """What ``journal=`` resolves to, without opening anything: ``None``,
+    ``"memory"``, a :class:`Store`, or a SQLite path (relative to the current
+    directory). ``"sqlite"`` means: the graph's ``store``, else the
+    registry's ``[stores.default]`` (or its only store), else
+    ``.ragc/runs.sqlite``.
+
+    Raises:
+        RagcError: the store is of a kind that is not available.
+    """
     if journal != "sqlite":
-        return open_store(journal, cwd=cwd)
+        return journal
     stores = getattr(registry, "stores", None) or {}
     name = getattr(program.entry_graph, "store", None) if program is not None else None
     entry = stores.get(name) if name else (stores.get("default") or (next(iter(stores.values()))
                                                                        if len(stores) == 1 else None))
     if entry is None:
-        return open_store("sqlite", cwd=cwd)
+        return str(Path(".ragc") / "runs.sqlite")
     if entry.kind == "memory":
-        return open_store("memory")
+        return "memory"
     if entry.kind == "postgres":
         raise RagcError("the `postgres` store is not available yet; use kind = \"sqlite\"")
-    return open_store(entry.path or ".ragc/runs.sqlite", cwd=cwd)
+    return entry.path or str(Path(".ragc") / "runs.sqlite")
+
+
+def _journal(journal: Any, registry: Any, program: Any, cwd: Path) -> Store | None:
+    """The store for ``journal=`` (see :func:`journal_spec`)."""
+    return open_store(journal_spec(journal, registry, program), cwd=cwd)
 
 
 def load(path: str | os.PathLike, registry: Any = None, *, graph: str | None = None,

@@ -74,7 +74,7 @@ async def test_quorum_3_of_10_fires_at_third_completion_and_cancels_the_rest():
 
 async def test_any_fires_at_first_success_and_skips_failures():
     async def work(i):
-        await anyio.sleep([5, 30, 60][i] / 1000)
+        await anyio.sleep([5, 30, 600][i] / 1000)
         if i == 0:
             raise RuntimeError("first one fails")
         return i
@@ -85,7 +85,7 @@ async def test_any_fires_at_first_success_and_skips_failures():
     r = await eng.start({"items": [0, 1, 2]})
     assert r.status == "completed", r.error
     assert r.state["results"] == [1]
-    assert time.perf_counter() - t < 0.055
+    assert time.perf_counter() - t < 0.3  # did not wait for the 600 ms branch
 
 
 async def test_any_fails_when_every_branch_fails():

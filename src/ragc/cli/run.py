@@ -118,28 +118,29 @@ def _load_registry(path: Path | None) -> Any:
     return load
 
 
-def _journal_store(spec: str | None, registry: Any = None, program: Any = None, *, must_exist: bool = False) -> Any:
-    """The store: ``--journal`` if given, else the API's selection rules."""
-    from ragc.api import RagcError, _journal
+def _journal_store(spec: str | None, registry: Any = None, program: Any = None, *,
+                   must_exist: bool = False) -> Any:
+    """The store: ``--journal`` if given, else the API's selection rules
+    (:func:`ragc.api.journal_spec`). With ``must_exist`` (commands that only
+    read or continue runs), a missing SQLite file is an error instead of a
+    new, empty journal."""
+    from ragc.api import RagcError, journal_spec
     from ragc.runtime.journal import StoreError, open_store
 
     try:
-        if spec is not None:
-            if spec == "none":
-                return None
-            if must_exist and spec != "memory" and not Path(spec).exists():
-                raise CliError(f"no journal at `{spec}`")
-            return open_store(spec, cwd=Path.cwd())
-        if registry is None:
-            from ragc.registry.loader import load_registry
+        if spec is None:
+            if registry is None:
+                from ragc.registry.loader import load_registry
 
-            load = load_registry(None, cwd=Path.cwd())
-            registry = load.registry if load.ok else None
-        if registry is not None:
-            store = _journal(spec or "sqlite", registry, program, Path.cwd())
-        else:
-            store = open_store("sqlite", cwd=Path.cwd())
-        return store
+                load = load_registry(None, cwd=Path.cwd())
+                registry = load.registry if load.ok else None
+            spec = journal_spec("sqlite", registry, program)
+        if spec == "none":
+            return None
+        if must_exist and spec != "memory" and not Path(spec).exists():
+            raise CliError(f"no journal at `{spec}`", hint="runs are journaled where `ragc run` ran; "
+                                                           "pass `--journal FILE`")
+        return open_store(spec, cwd=Path.cwd())
     except StoreError as e:
         raise CliError(str(e)) from None
     except RagcError as e:
@@ -492,12 +493,10 @@ def _when(ts: float | None) -> str:
 
 def cmd_runs_list(args: Any) -> int:
     """``ragc runs list [--limit N] [--json]``."""
-    spec = args.journal
-    default = Path(".ragc/runs.sqlite")
-    if spec is None and not default.exists():
-        store = _journal_store(None)
-    else:
-        store = _journal_store(spec, must_exist=True)
+    try:
+        store = _journal_store(args.journal, must_exist=True)
+    except CliError:
+        store = None  # no journal yet: no runs
     runs = store.list_runs(args.limit) if store is not None else []
     if args.json:
         for r in runs:
