@@ -165,6 +165,23 @@ async def test_agent_and_subagent_nodes(scripted):
     assert r.state["plan"] == "the plan" and r.state["reviews"] == ["looks good"]
 
 
+async def test_agent_result_is_the_signal_after_signal_completion(scripted):
+    reg = scripted({"m": [
+        {"when": "task one", "tool_calls": [{"name": "signal_completion",
+                                             "arguments": {"signal": "blocked", "reason": "no network"}}]},
+        {"when": "task two", "text": "just text"},
+    ]}, tools={"signal_completion": {"builtin": "signal_completion"}})
+    g = graph("g", "a", [
+        node("a", "agent", model="m", prompt="task one", tools=["signal_completion"], output="first",
+             routing=nxt("b")),
+        node("b", "agent", model="m", prompt="task two", tools=["signal_completion"], output="second"),
+    ], channels={"first": "last", "second": "last"})
+    r = await Engine(program(g), registry=reg).start({})
+    assert r.status == "completed", r.error
+    assert r.state["first"] == {"signal": "blocked", "reason": "no network"}
+    assert r.state["second"] == "just text"
+
+
 async def test_send_to_registry_agents_with_quorum_cancels_in_flight_calls(scripted):
     lines = [{"when": f"focus {k}", "text": f"review {k}", "delay_ms": d}
              for k, d in enumerate([70, 10, 100, 40, 30, 90, 20, 60, 80, 50])]

@@ -14,7 +14,10 @@ records them through the activation's effect log.
   replaces the registry prompt; without either, the mapping is sent as
   ``key: value`` lines.
 
-Result: the final text (the object when a schema is asked). Agent and
+Result: the final text (the object when a schema is asked); when the loop
+ended with a ``signal_completion`` call, the signal dict instead
+(``{"signal": "complete", "message": ...}`` or ``{"signal": "blocked",
+"reason": ...}``), which a Ralph-style loop routes on. Agent and
 subagent nodes write only the final message to a messages channel (the
 transcript stays in the journal). A loop stopped by repeated identical
 actions (``loop_detected``) or by its budget fails the node; reaching
@@ -44,7 +47,10 @@ def _finish(cn: "CNode", res: "AgentResult", wants_object: bool, labels: list[st
                        hint="improve the agent's instructions, or raise its repeat limit")
     if res.stop_reason == "budget":
         raise cn.error("E0905", f"agent `{cn.name}` ran out of budget", kind="budget")
-    result: Any = res.structured if (wants_object and res.structured is not None) else res.text
+    if res.stop_reason == "signal_completion" and res.signal is not None:
+        result: Any = dict(res.signal)
+    else:
+        result = res.structured if (wants_object and res.structured is not None) else res.text
     label = None
     if labels:
         label = pick_label(cn, {"route": res.route})
