@@ -119,9 +119,26 @@ def compile_source(text: str, file: str, registry: Registry | None, *, graph: st
         return result
     from ragc.ir.lower import lower_module
 
-    result.program = lower_module(checked.info, registry, entry=entry, source=file, untrusted=untrusted,
+    info = _canonical_info(parsed.module, checked.info, registry, text, file, untrusted)
+    result.program = lower_module(info, registry, entry=entry, source=file, untrusted=untrusted,
                                   extra_graphs=extra_graphs, extra_refs=extra_refs)
     return result
+
+
+def _canonical_info(module, info, registry: Registry, text: str, file: str, untrusted: bool):
+    """The checked view of the module's canonical form (what ``ragc fmt``
+    prints), so that a file and its formatted version lower to the same IR
+    and hash. Falls back to ``info`` when canonicalisation is unavailable or
+    its result does not check cleanly (it always should)."""
+    try:
+        from ragc.syntax.canon import canonicalize
+    except ImportError:
+        return info
+    from ragc.check.checker import check_module
+
+    canonical = canonicalize(module)
+    rechecked = check_module(canonical, registry, source=text, file=file, untrusted=untrusted)
+    return rechecked.info if rechecked.ok else info
 
 
 def compile_file(path: str | Path, registry: Registry | None, **kw) -> CompileResult:

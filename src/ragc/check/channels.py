@@ -3,7 +3,10 @@
 Default output channel (``docs/architecture.md``): explicit ``output``; else
 the agent's registry ``output`` (subagent nodes and agent send targets);
 else the graph's only channel with the ``messages`` reducer; else the result
-is not written. Routers have no output.
+is not written. Routers have no output. A ``kind join`` node's result (the
+branch counts) is not a message, so it is written only to an explicit
+``output``; this also makes ``ragc fmt``'s rewrite of a plain join node into
+a top-level ``join`` meaning-preserving.
 
 Codes: ``E0110`` unknown reducer, ``E0502`` write to an undeclared channel,
 ``E0505`` invalid channel option, ``E0506`` channel must be a messages
@@ -152,7 +155,7 @@ def _node_output(ctx: Ctx, g: GraphInfo, info: NodeInfo, messages: str | None) -
                 _undeclared(ctx, g, out, agent_field.value.span, "agent",
                             notes=(f"the registry agent `{agent}` writes its result to `{out}` (its `output`)",))
             return
-    if messages is not None:
+    if messages is not None and info.kind != "join":
         info.output = messages
         info.writes.append(Write(messages, info.node.name.span, "default", info.name))
 

@@ -20,7 +20,7 @@ from ragc.ir.export import expr_text
 from ragc.ir.model import GraphIR, NodeIR, ProgramIR
 
 DIFF_FORMAT_VERSION = 1
-CAPABILITIES = ("tools", "models", "agents", "functions", "graphs", "reducers")
+CAPABILITIES = ("tools", "models", "agents", "functions", "graphs", "reducers", "stores")
 _NODE_IGNORED = {"span", "routing", "name"}
 
 

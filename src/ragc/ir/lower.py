@@ -206,10 +206,8 @@ class Lowerer:
         kw: dict[str, Any] = {}
         store = g.setting("store")
         if store is not None and as_name(store):
-            if "store" in GraphIR.model_fields:
-                kw["store"] = as_name(store)
-            else:
-                metadata = {**metadata, "store": as_name(store)}
+            kw["store"] = as_name(store)
+            self.refs["stores"].add(as_name(store))  # type: ignore[arg-type]
         out = GraphIR(
             name=self.local_key(g.name),
             span=span_ir(g.graph.name.span),
@@ -238,10 +236,9 @@ class Lowerer:
             self.refs["reducers"].add(custom)
         opts = _pairs(ch.options)
         default = literal(opts["default"]) if "default" in opts else None
-        kw: dict[str, Any] = {}
-        if "max_items" in opts and "max_items" in ChannelIR.model_fields:
-            kw["max_items"] = _num(opts["max_items"])
-        return ChannelIR(name=name, reducer=reducer, custom=custom, default=default, span=span_ir(ch.name.span), **kw)
+        max_items = _num(opts.get("max_items"))
+        return ChannelIR(name=name, reducer=reducer, custom=custom, default=default,
+                         max_items=int(max_items) if max_items is not None else None, span=span_ir(ch.name.span))
 
     def limits(self, d: dict[str, A.Value]) -> LimitsIR:
         def capped(value: float | None, key: str, default: float | None) -> float | None:
