@@ -293,3 +293,22 @@ def test_tool_specs_are_json_schema(ws):
         "signal_completion": (["message", "reason", "signal"], ["signal"]),
     }
     json.dumps([s.model_dump() for s in specs])
+
+
+async def test_tool_results_are_bounded_by_the_context_window(server, ws):
+    (ws / "big.txt").write_text("z" * 20_000)
+
+    def respond(rec):
+        if last(rec.json)["role"] == "tool":
+            return Reply(json=ow.completion("read"))
+        return Reply(json=ow.completion("", [ow.tool_call("read_file", {"path": "big.txt"})]))
+
+    server.responder = respond
+    h = make_harness({"small": model(server, context_window=8192), "big": model(server)}, workspace=ws)
+    small = await run(h, AgentSpec(name="a", model="small", tools=["read_file"]))
+    (tool_msg,) = [m for m in small.messages if m.role == "tool"]
+    assert "truncated: 4096 of 20000 bytes" in tool_msg.content
+    big = await run(h, AgentSpec(name="a", model="big", tools=["read_file"]))
+    (tool_msg,) = [m for m in big.messages if m.role == "tool"]
+    assert "truncated: 16384 of 20000 bytes" in tool_msg.content
+    await h.aclose()

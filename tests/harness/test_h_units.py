@@ -252,6 +252,9 @@ def test_parse_tool_calls_blocks_and_bare_json():
     assert [(c.name, c.arguments) for c in calls] == [("read_file", {"path": "a"}), ("search", {"query": "q"})]
     content, calls = parse_tool_calls('{"name": "read_file", "arguments": {"path": "b"}}', {"read_file"})
     assert content == "" and calls[0].arguments == {"path": "b"}
+    content, calls = parse_tool_calls('I will read it.\n```json\n{\n  "name": "read_file",\n  "arguments": {"path": "c"}\n}\n```\n'
+                                      '{"name": "read_file", "arguments": {"path": "d"}}', {"read_file"})
+    assert content == "I will read it." and [c.arguments["path"] for c in calls] == ["c", "d"]
     content, calls = parse_tool_calls('{"name": "ragc"}', {"read_file"})
     assert content == '{"name": "ragc"}' and calls == []
     content, calls = parse_tool_calls('<tool_call>\n{"name": "read_file", "arguments": {"path": }\n</tool_call>',

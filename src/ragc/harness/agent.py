@@ -23,7 +23,8 @@ The loop stops at:
 * a budget limit → :class:`~ragc.harness.errors.BudgetExceeded` propagates.
 
 Tool calls of one reply run concurrently (anyio task group); their results
-are appended in call order. The history stays bounded: before a call whose
+are appended in call order (each bounded by the harness to an eighth of the
+model's context window, 2-16 KiB). The history stays bounded: before a call whose
 estimated prompt exceeds 90 % of the context window, and after a
 ``context_overflow`` error (up to 3 times per call), older turns are
 compacted (:mod:`ragc.harness.history`) and the call is retried under the
@@ -178,6 +179,8 @@ class _Loop:
         return new_history, request.model_copy(update={"messages": shorter})
 
     async def run_tools(self, calls: list[ToolCall], iteration: int) -> list[ToolResult]:
+        """Run one reply's calls concurrently (keys ``t<iteration>.<n>``);
+        results in call order."""
         results: list[ToolResult | None] = [None] * len(calls)
 
         async def one(i: int, call: ToolCall) -> None:
@@ -196,6 +199,7 @@ class _Loop:
         return [r for r in results if r is not None]
 
     async def structured(self, history: list[Message], iteration: int) -> tuple[Any, str | None]:
+        """The final structured call(s): (value, route label)."""
         spec = self.spec
         schema = structured_schema(spec.route_labels, spec.response_schema)
         if spec.route_labels and spec.response_schema is None:
@@ -226,6 +230,7 @@ class _Loop:
                             hint="use a stronger model, or fewer / clearer route labels")
 
     async def run(self, messages: Sequence[Message]) -> AgentResult:
+        """The loop itself (see the module doc)."""
         spec = self.spec
         history = initial_history(spec, messages)
         fields = request_fields(spec.params)

@@ -33,13 +33,24 @@ from ragc.harness.errors import ConfigError, ProviderError
 from ragc.harness.providers import api_keys, create_provider
 from ragc.harness.providers.base import Provider, ProviderContext
 from ragc.harness.resilience import ResilienceLayer, ResilienceSettings, ResilienceStats, ResilientModel
-from ragc.harness.tools.registry import ToolRegistry
+from ragc.harness.tools.registry import MAX_RESULT_BYTES, ToolRegistry
 from ragc.harness.tools.sandbox import Workspace
 from ragc.harness.types import (AgentResult, AgentSpec, BudgetGuard, EffectLog, EventSink, Message, ModelRequest,
                                 ModelResponse, StreamDelta, ToolCall, ToolResult, ToolSpec)
 from ragc.registry.model import ModelEntry, PolicyEntry, Registry
 
 SUMMARY_CHARS = 200
+
+
+def result_bytes_for(context_window: int | None) -> int:
+    """Bound of one tool result in an agent loop, in bytes: an eighth of the
+    context window (about 4 bytes per token), between 2 KiB and 16 KiB; 16 KiB
+    when the window is unknown. A local model with ``context = 8192`` gets
+    4 KiB, so a few results do not crowd out the conversation (and prompt
+    processing on 2 cores stays in seconds)."""
+    if not context_window:
+        return MAX_RESULT_BYTES
+    return max(2048, min(MAX_RESULT_BYTES, context_window * 4 // 8))
 
 
 def _summary(text: str) -> str:
@@ -222,7 +233,7 @@ class Harness:
     async def call_tool(self, name: str, arguments: dict, *, effects: EffectLog, key: str, budget: BudgetGuard,
                         emit: EventSink | None = None, node: str | None = None, activation: str | None = None,
                         run_id: str = "", raw_arguments: str | None = None,
-                        allowed: Sequence[str] | None = None) -> ToolResult:
+                        allowed: Sequence[str] | None = None, max_result_bytes: int | None = None) -> ToolResult:
         """One tool call, exactly once under ``key``.
 
         A failed call (unknown tool, invalid arguments, sandbox violation,
@@ -231,6 +242,7 @@ class Harness:
         Args:
             raw_arguments: the model's argument text when it was not a JSON object.
             allowed: the tools the caller granted (``None``: any registry tool).
+            max_result_bytes: bound of the text the model sees (default 16 KiB).
 
         Raises:
             BudgetExceeded: from the budget guard.
@@ -250,7 +262,8 @@ class Harness:
             emit(ev.ToolCallStarted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
                                     call=key, arguments=dict(arguments or {})))
         started = time.monotonic()
-        result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed)
+        result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed,
+                                       max_bytes=max_result_bytes)
         await effects.put(key, "tool", result.model_dump(mode="json"))
         if emit is not None:
             emit(ev.ToolCallCompleted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
@@ -280,6 +293,8 @@ class Harness:
         """
         client = self._client_for(spec.model, spec.tool_protocol)
         tools = self.tool_specs(spec.tools)
+        window = self._context_window(spec.model)
+        result_limit = result_bytes_for(window)
         signal_tools = frozenset(n for n in spec.tools if self.tools.get(n).kind == "builtin:signal_completion")
 
         async def complete(request: ModelRequest, key: str) -> ModelResponse:
@@ -289,10 +304,11 @@ class Harness:
         async def call_tool(call: ToolCall, key: str) -> ToolResult:
             return await self.call_tool(call.name, call.arguments, effects=effects, key=key, budget=budget, emit=emit,
                                         node=node, activation=activation, run_id=run_id,
-                                        raw_arguments=call.raw_arguments, allowed=spec.tools)
+                                        raw_arguments=call.raw_arguments, allowed=spec.tools,
+                                        max_result_bytes=result_limit)
 
         return await run_agent_loop(spec, messages, tools=tools, complete=complete, call_tool=call_tool,
-                                    context_window=self._context_window(spec.model), signal_tools=signal_tools)
+                                    context_window=window, signal_tools=signal_tools)
 
     async def aclose(self) -> None:
         """Close providers and the HTTP client this harness created. The

@@ -153,11 +153,14 @@ class CircuitBreaker:
         self._probing = False
 
     def record_success(self) -> None:
+        """A call succeeded: close the breaker and reset the failure count."""
         self._failures = 0
         self._opened_at = None
         self._probing = False
 
     def record_failure(self) -> None:
+        """A call failed: open the breaker at the threshold, or re-open it
+        when the half-open probe failed."""
         self._failures += 1
         if self._probing or self._failures >= self.threshold:
             if self._opened_at is None or self._probing:
@@ -326,6 +329,7 @@ class ModelPool:
             return response
 
     async def aclose(self) -> None:
+        """Close the providers built for this model."""
         for slot in self._slots:
             if slot.provider is not None:
                 await slot.provider.aclose()
@@ -506,6 +510,7 @@ class ResilienceLayer:
         return client
 
     async def aclose(self) -> None:
+        """Close every pool's providers and forget the clients."""
         for pool in self._pools.values():
             await pool.aclose()
         self._pools.clear()

@@ -253,6 +253,7 @@ class HttpCaller:
         return _Stream(self, url, body, headers, timeout)
 
     async def aclose(self) -> None:
+        """Close the client if this caller created it."""
         if self._own:
             await self.http.aclose()
 

@@ -132,6 +132,7 @@ class AnthropicProvider:
         self._caller = HttpCaller(self.provider, name, ctx.http, classify=_error_kind)
 
     def headers(self) -> dict[str, str]:
+        """Request headers (authentication included when there is a key)."""
         h = {"content-type": "application/json", "anthropic-version": API_VERSION, "accept": "application/json"}
         if self.api_key:
             h["x-api-key"] = self.api_key
@@ -291,4 +292,5 @@ class AnthropicProvider:
         return ordered, stop, (input_tokens, output_tokens), model_id
 
     async def aclose(self) -> None:
+        """Close the HTTP client if this provider owns it (not the shared one)."""
         await self._caller.aclose()

@@ -64,6 +64,7 @@ TOOL_RESULT_NUDGE = ("Use the tool results above to answer my request. If they a
                      "not JSON; call another tool only if you still need information.")
 """Appended after tool results: small models otherwise tend to repeat the call they just made."""
 
+_FENCE_LINE = re.compile(r"^\s*```[a-zA-Z]*\s*$", re.M)
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
 _SAMPLING_KEYS = ("top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty", "seed",
                   "typical_p")
@@ -142,9 +143,11 @@ def _call_from(obj: dict[str, Any]) -> ToolCall:
 
 def parse_tool_calls(text: str, tool_names: set[str]) -> tuple[str, list[ToolCall]]:
     """(content, tool calls) from a completion: ``<tool_call>`` blocks
-    (Qwen/Hermes format), or a bare JSON object ``{"name": <a known tool>,
-    "arguments": {...}}`` as the whole reply. A block whose JSON cannot be
-    read becomes a call with ``raw_arguments`` so the model gets an error."""
+    (Qwen/Hermes format); else JSON objects ``{"name": <a known tool>,
+    "arguments": {...}}`` anywhere in the reply (small models drop the tags
+    or wrap the call in a code fence), the text before the first one being
+    the content. A block whose JSON cannot be read becomes a call with
+    ``raw_arguments`` so the model gets an error."""
     blocks = _TOOL_CALL.findall(text)
     if blocks:
         content = text[: text.find("<tool_call>")].strip()
@@ -157,12 +160,29 @@ def parse_tool_calls(text: str, tool_names: set[str]) -> tuple[str, list[ToolCal
             else:
                 calls.append(_call_from(obj))
         return content, calls
-    stripped = text.strip()
-    if stripped.startswith("{"):
-        obj = _json_object(stripped)
-        if obj is not None and obj.get("name") in tool_names and "arguments" in obj:
-            return "", [_call_from(obj)]
+    found = [(start, obj) for start, obj in _json_objects(text)
+             if obj.get("name") in tool_names and ("arguments" in obj or "parameters" in obj)]
+    if found:
+        content = _FENCE_LINE.sub("", text[: found[0][0]]).strip()
+        return content, [_call_from(obj) for _, obj in found]
     return text.strip(), []
+
+
+def _json_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """Every top-level ``{...}`` in ``text`` that parses as a JSON object, with its offset."""
+    decoder = json.JSONDecoder()
+    out: list[tuple[int, dict[str, Any]]] = []
+    i = text.find("{")
+    while i != -1:
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            i = text.find("{", i + 1)
+            continue
+        if isinstance(obj, dict):
+            out.append((i, obj))
+        i = text.find("{", end)
+    return out
 
 
 def forced_call_schema(tools: list[ToolSpec]) -> dict[str, Any]:

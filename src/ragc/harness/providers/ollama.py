@@ -94,6 +94,7 @@ class OllamaProvider:
         return kind
 
     def headers(self) -> dict[str, str]:
+        """Request headers (authentication included when there is a key)."""
         h = {"Content-Type": "application/json"}
         if self.api_key:
             h["Authorization"] = f"Bearer {self.api_key}"
@@ -198,4 +199,5 @@ class OllamaProvider:
             structured=structured)
 
     async def aclose(self) -> None:
+        """Close the HTTP client if this provider owns it (not the shared one)."""
         await self._caller.aclose()

@@ -97,6 +97,7 @@ class OpenAIProvider:
         self._caller = HttpCaller(self.provider, name, ctx.http)
 
     def headers(self) -> dict[str, str]:
+        """Request headers (authentication included when there is a key)."""
         h = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             h["Authorization"] = f"Bearer {self.api_key}"
@@ -243,4 +244,5 @@ class OpenAIProvider:
             structured=self._structured(request, content) if not tool_calls else None)
 
     async def aclose(self) -> None:
+        """Close the HTTP client if this provider owns it (not the shared one)."""
         await self._caller.aclose()

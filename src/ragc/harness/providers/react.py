@@ -243,4 +243,5 @@ class ReactProvider:
         return response.model_copy(update={"message": message, "finish_reason": "tool_calls"})
 
     async def aclose(self) -> None:
+        """Close the wrapped provider."""
         await self.inner.aclose()

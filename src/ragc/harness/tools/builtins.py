@@ -74,7 +74,7 @@ class ListFilesArgs(_Args):
 class SearchArgs(_Args):
     query: str = Field(min_length=1, description="Text to look for (case-insensitive).")
     path: str = Field(".", description="Directory or file to search in (default: the whole workspace).")
-    max_results: int = Field(50, ge=1, description="Maximum number of matching lines to return.")
+    max_results: int = Field(20, ge=1, description="Maximum number of matching lines to return.")
 
 
 class RunCommandArgs(_Args):
@@ -228,12 +228,12 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
         for lineno, line in enumerate(text.splitlines(), start=1):
             low = line.lower()
             if needle in low:
-                matches.append({"path": rel, "line": lineno, "text": line.strip()[:300]})
+                matches.append({"path": rel, "line": lineno, "text": line.strip()[:200]})
                 if len(matches) >= wanted:
                     truncated = True
                     break
             elif len(words) > 1 and not matches and len(any_word_matches) < wanted and all(w in low for w in words):
-                any_word_matches.append({"path": rel, "line": lineno, "text": line.strip()[:300]})
+                any_word_matches.append({"path": rel, "line": lineno, "text": line.strip()[:200]})
         if truncated:
             break
     note = ""

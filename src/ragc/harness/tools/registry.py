@@ -165,7 +165,7 @@ class ToolRegistry:
         return ToolResult(content=truncate_utf8(message, MAX_ERROR_BYTES, "message"), is_error=True)
 
     async def call(self, name: str, arguments: Mapping[str, Any] | None, *, raw_arguments: str | None = None,
-                   allowed: Sequence[str] | None = None) -> ToolResult:
+                   allowed: Sequence[str] | None = None, max_bytes: int | None = None) -> ToolResult:
         """Validate and run one call; every failure is an error result.
 
         Args:
@@ -175,9 +175,12 @@ class ToolRegistry:
                 object (then the call is refused with that explanation).
             allowed: the tools the caller granted (an agent's ``tools``);
                 ``None``: any known tool.
+            max_bytes: bound of ``content`` for this call (default
+                ``max_result_bytes``; the agent loop lowers it for models
+                with a small context window).
 
         Returns:
-            The result; ``content`` bounded to ``max_result_bytes``.
+            The result; ``content`` bounded to ``max_bytes``.
         """
         granted = list(allowed) if allowed is not None else None
         if (granted is not None and name not in granted) or not self.known(name) or not self.permitted(name):
@@ -218,4 +221,5 @@ class ToolRegistry:
             breaker.release()
             raise
         breaker.record_success()
-        return result.model_copy(update={"content": truncate_utf8(result.content, self.max_result_bytes)})
+        limit = min(max_bytes, self.max_result_bytes) if max_bytes else self.max_result_bytes
+        return result.model_copy(update={"content": truncate_utf8(result.content, limit)})
