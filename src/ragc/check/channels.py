@@ -93,6 +93,8 @@ def declared(g: GraphInfo, name: str) -> bool:
 def _undeclared(ctx: Ctx, g: GraphInfo, name: str, span, label: str, *, notes: tuple[str, ...] = (),
                 secondary: tuple[Label, ...] = ()) -> None:
     guess = did_you_mean(name, g.channels)
+    if guess is not None:
+        g.quiet.add(guess)
     suggestions = (Suggestion(f"replace with `{guess}`", span, guess, Applicability.MAYBE_INCORRECT),) \
         if guess and label != "agent" else ()
     help_ = f"did you mean `{guess}`?" if guess else f"declare it: `channel {name} append` (or another reducer)"
@@ -118,7 +120,11 @@ def resolve_outputs(ctx: Ctx, g: GraphInfo) -> None:
         for b in info.branches:
             if b.target_kind == "agent":
                 _branch_output(ctx, g, info, b, messages)
-        _split_loop(ctx, g, info)
+            elif b.target_kind is None:
+                g.opaque_writes = True
+    reported: set[str | None] = set()
+    for info in g.nodes.values():
+        _split_loop(ctx, g, info, reported)
 
 
 def _agent_output(ctx: Ctx, agent: str) -> str | None:
@@ -145,6 +151,8 @@ def _node_output(ctx: Ctx, g: GraphInfo, info: NodeInfo, messages: str | None) -
     if info.kind == "subagent":
         agent_field = info.fields.get("agent")
         agent = as_name(agent_field.value) if agent_field else None
+        if ctx.registry is not None and agent not in ctx.registry.agents:
+            g.opaque_writes = True
         out = _agent_output(ctx, agent) if agent else None
         if out is not None:
             assert agent_field is not None
@@ -172,9 +180,10 @@ def _branch_output(ctx: Ctx, g: GraphInfo, info: NodeInfo, b: BranchInfo, messag
                     notes=(f"the registry agent `{b.target}` writes its result to `{out}` (its `output`)",))
 
 
-def _split_loop(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
+def _split_loop(ctx: Ctx, g: GraphInfo, info: NodeInfo, reported: set[str | None]) -> None:
     """A tool node without ``tool`` (pending calls), and a model node routing
-    on ``tool_call``/``final``, need a messages channel as output."""
+    on ``tool_call``/``final``, need a messages channel as output (reported
+    once per channel: the fix is the channel's reducer)."""
     needs = None
     if info.kind == "tool" and "tool" not in info.fields and "args" not in info.fields:
         needs = "runs the pending tool calls of its `output`"
@@ -186,6 +195,9 @@ def _split_loop(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
     out = info.output
     if out is not None and g.reducers.get(out, ("", None))[0] == "messages":
         return
+    if out is not None and out in reported:
+        return
+    reported.add(out)
     f = info.fields.get("output")
     span = f.value.span if f is not None else info.node.name.span
     if out is None:
@@ -211,7 +223,7 @@ def check_unused(ctx: Ctx, g: GraphInfo, reads: set[str], agent_reads: set[str])
     if g.output_block is not None:
         reads = reads | {f.name.name for f in g.output_block.fields}
     for name, ch in g.channels.items():
-        if name in written or name in reads or name in agent_reads:
+        if name in written or name in reads or name in agent_reads or name in g.quiet or g.opaque_writes:
             continue
         ctx.bag.warning("W0501", f"channel `{name}` is never written or read", ch.name.span, "unused channel",
                         help="remove it, or write it with `output` / `command { update }`",

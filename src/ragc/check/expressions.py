@@ -158,6 +158,8 @@ def _ref(ctx: Ctx, g: GraphInfo, root: str, attr: str | None, root_span: Span, a
             reads.channels.add(attr)
             return
         guess = did_you_mean(attr, list(g.channels) + ["errors"])
+        if guess is not None:
+            g.quiet.add(guess)
         ctx.bag.error("E0503", f"read of undeclared channel `{attr}`", span, f"not a channel of graph `{g.name}`",
                       help=f"did you mean `{guess}`?" if guess else f"declare it: `channel {attr} last`",
                       suggestions=(Suggestion(f"replace with `{guess}`", span, guess, Applicability.MAYBE_INCORRECT),)

@@ -42,9 +42,9 @@ def reachability(ctx: Ctx, g: GraphInfo) -> None:
         return
     g.reachable = reach(g, [g.start.name])
     for name, info in g.nodes.items():
-        if name not in g.reachable:
+        if name not in g.reachable and name not in g.quiet:
             ctx.bag.warning("W0303", f"node `{name}` is unreachable", info.node.name.span, "never runs",
-                            help=f"route to it from another node, or remove it",
+                            help="route to it from another node, or remove it",
                             suggestions=(Suggestion("remove the node", info.node.span, "",
                                                     Applicability.MAYBE_INCORRECT),))
 

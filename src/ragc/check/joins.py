@@ -254,6 +254,7 @@ def _report_unresolved(ctx: Ctx, g: GraphInfo, j: JoinInfo, forks: list[str]) ->
     fork, missing = found
     fork_span = g.nodes[fork].node.name.span
     for m in missing:
+        g.quiet.add(m.name)
         other = next((f for f in forks if f != fork and m.name in _cover(g, j, f)[0]), None)
         if other is not None:
             ctx.bag.error("E0406", "join sources come from different forks", m.span,

@@ -77,11 +77,16 @@ def check_recursion(ctx: Ctx, m: ModuleInfo) -> None:
                 target = as_name(info.fields["graph"].value)
                 if target in m.graphs:
                     calls.setdefault(g.name, []).append((target, info.fields["graph"]))
+    reported: set[frozenset[str]] = set()
     for g_name, edges in calls.items():
         for target, f in edges:
             path = _path(calls, target, g_name)
             if path is None:
                 continue
+            cycle = frozenset([g_name] + path)
+            if cycle in reported:
+                continue  # one diagnostic per cycle, at its first call
+            reported.add(cycle)
             chain = " -> ".join(f"`{x}`" for x in [g_name] + path)
             ctx.bag.error("E0306", f"subgraph recursion: {chain}", f.value.span,
                           f"`{g_name}` runs `{target}`" + (", which runs it again" if target != g_name else " itself"),

@@ -192,6 +192,13 @@ class GraphInfo:
     forks: list[ForkInfo] = field(default_factory=list)
     in_branch: dict[str, set[str]] = field(default_factory=dict)
     """node -> the ``for`` variables bound there (present = inside a send branch)."""
+    quiet: set[str] = field(default_factory=set)
+    """Node and channel names whose "unreachable"/"unused" warnings would only
+    repeat an error already reported (the "did you mean" target of a typo, a
+    join target whose join was rejected...)."""
+    opaque_writes: bool = False
+    """Some writer's channels are unknown (an unknown or ambiguous agent), so
+    "unused channel" warnings are not reliable for this graph."""
 
     def setting(self, key: str) -> A.Value | None:
         f = self.settings.get(key)

@@ -34,9 +34,10 @@ REGISTRY_CODES = {
 
 def unknown(ctx: Ctx, code: str, message: str, span: Span, label: str, name: str,
             candidates: Iterable[str], *, notes: tuple[str, ...] = (), quote: bool = False,
-            secondary: tuple[Label, ...] = ()) -> None:
+            secondary: tuple[Label, ...] = ()) -> str | None:
     """Report an unknown name with "did you mean" help and a
-    ``maybe-incorrect`` replacement suggestion (quoted when ``quote``)."""
+    ``maybe-incorrect`` replacement suggestion (quoted when ``quote``);
+    returns the suggested name, if any."""
     guess = did_you_mean(name, candidates)
     help_ = None
     suggestions: tuple[Suggestion, ...] = ()
@@ -46,6 +47,7 @@ def unknown(ctx: Ctx, code: str, message: str, span: Span, label: str, name: str
         suggestions = (Suggestion(f"replace with `{guess}`", span, replacement, Applicability.MAYBE_INCORRECT),)
     ctx.bag.error(code, message, span, label, help=help_, suggestions=suggestions, notes=notes,
                   secondary=secondary)
+    return guess
 
 
 def registry_name(ctx: Ctx, table: str, name: str, value: A.Value, *, extra: Iterable[str] = ()) -> bool:
@@ -56,11 +58,22 @@ def registry_name(ctx: Ctx, table: str, name: str, value: A.Value, *, extra: Ite
         return True
     code, word = REGISTRY_CODES[table]
     candidates = list(getattr(ctx.registry, table)) + list(extra)
-    src = ctx.registry.source
-    notes = (f"the registry is `{src}`",) if src else ("no registry file was loaded",)
+    notes = (f"the registry is `{_shown(ctx.registry.source)}`",) if ctx.registry.source else (
+        "no registry file was loaded",)
     unknown(ctx, code, f"unknown {word} `{name}`", value.span, f"not a `[{table}.*]` entry of the registry",
             name, candidates, notes=notes, quote=isinstance(value, A.Str))
     return False
+
+
+def _shown(path) -> str:
+    """A path relative to the current directory when it is below it."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def node_ref(ctx: Ctx, g: GraphInfo, ident: A.Ident, label: str, *, allow_end: bool = True) -> bool:
@@ -77,7 +90,9 @@ def node_ref(ctx: Ctx, g: GraphInfo, ident: A.Ident, label: str, *, allow_end: b
         ctx.bag.error("E0101", "`END` is not a node here", ident.span, label,
                       notes=("`END` ends a branch; it cannot be a join source or a send target",))
         return False
-    unknown(ctx, "E0101", f"unknown node `{name}`", ident.span, label, name, candidates, notes=notes)
+    guess = unknown(ctx, "E0101", f"unknown node `{name}`", ident.span, label, name, candidates, notes=notes)
+    if guess is not None:
+        g.quiet.add(guess)
     return False
 
 

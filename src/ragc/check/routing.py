@@ -79,6 +79,7 @@ def collect(ctx: Ctx, g: GraphInfo) -> None:
             forms.append(("join_source", ident.span))
             break
         if info.join is not None and info.send is None:
+            g.quiet.add(info.join.target.name)
             ctx.bag.error("E0408", "`join` without `send`", info.join.target.span, "nothing to join here",
                           help=f"to continue at `{info.join.target.name}`, write `next {info.join.target.name}`")
         _forms(ctx, info, forms)
@@ -239,6 +240,8 @@ def _labels(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
     if info.chooser == "condition":
         unconditional = None
         for route in routes:
+            if route.label.name in LOOP_LABELS:
+                continue  # already reported (E0304)
             if unconditional is not None:
                 ctx.bag.warning("W0302", f"route `{route.label.name}` is never taken", route.label.span,
                                 "never taken",

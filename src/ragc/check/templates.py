@@ -53,7 +53,8 @@ def template_refs(ctx: Ctx, s: A.Str) -> list[TemplateRef] | None:
         tree = env.parse(s.value)
     except TemplateSyntaxError as e:
         line = e.lineno or 1
-        ctx.bag.error("E0708", f"template syntax error: {e.message}", s.span, "in this template",
+        why = (e.message or "invalid syntax").strip().rstrip(".")
+        ctx.bag.error("E0708", f"template syntax error: {why[:1].lower()}{why[1:]}", s.span, "in this template",
                       notes=(f"at line {line} of the template",) if "\n" in s.value else (),
                       help="templates use Jinja2 syntax: `{{ state.name }}`, `{% for x in state.items %}...{% endfor %}`")
         return None
