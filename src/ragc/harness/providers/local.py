@@ -25,6 +25,11 @@ API reference: llama-cpp-python 0.3.36, https://llama-cpp-python.readthedocs.io/
 * After tool results, a short user message asks the model to answer from
   them (:data:`TOOL_RESULT_NUDGE`): without it a 0.5B model tends to repeat
   the tool call it just made.
+* Evaluated prompts are kept in a RAM cache of llama.cpp states
+  (``LlamaRAMCache``, 512 MiB): when parallel branches take turns on the one
+  model, each resumes from its own conversation's state instead of
+  re-processing its whole prompt (measured here: 3-9 s instead of 12-19 s per
+  call for two interleaved 350-token conversations under load).
 * Generation runs in a worker thread under a per-model lock (a llama.cpp
   context is not thread-safe), token by token; between tokens it checks a
   cancel flag, which is set when the calling task is cancelled or times out
@@ -54,6 +59,9 @@ from ragc.harness.types import (DeltaCallback, Message, ModelRequest, ModelRespo
 from ragc.registry.model import ModelEntry
 
 DEFAULT_MAX_TOKENS = 512
+PROMPT_CACHE_BYTES = 512 * 1024 * 1024
+"""Size of the per-model cache of evaluated prompt states (llama.cpp KV
+state, about 12 KB per token for the 0.5B model)."""
 INSTALL_HINT = "pip install 'ragc[local]' (llama-cpp-python, built from source), or run `make demo`"
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
@@ -231,7 +239,7 @@ def _load_engine(path: Path, n_ctx: int, threads: int) -> _Engine:
         if engine is not None:
             return engine
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, LlamaRAMCache
         except ImportError:
             raise ProviderError("llama-cpp-python is not installed, so the embedded local model cannot run",
                                 kind="unavailable", provider="local", hint=INSTALL_HINT) from None
@@ -241,6 +249,7 @@ def _load_engine(path: Path, n_ctx: int, threads: int) -> _Engine:
         except Exception as exc:
             raise ProviderError(f"llama.cpp cannot load {path}: {exc}", kind="unavailable", provider="local",
                                 hint="is it a valid GGUF file? re-install the model") from exc
+        llm.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
         meta = getattr(llm, "metadata", {}) or {}
         source = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
         bos = _token_text(llm, meta.get("tokenizer.ggml.bos_token_id", llm.token_bos()))
