@@ -193,7 +193,9 @@ graph g {
 }
 """),
     _e("E0202", "missing `kind`",
-       "Every node needs `kind`.",
+       "Every node needs `kind`: it decides which fields the node takes and what it does "
+       "(`model`, `agent`, `tool`, `router`, `subagent`, `subgraph`, `interrupt`, `join`, "
+       "`function`).",
        """
 graph g {
   start a
