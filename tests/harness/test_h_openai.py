@@ -302,3 +302,15 @@ async def test_effect_log_replay_makes_no_call(server):
     assert budget.usage.total_tokens == 7  # replayed usage is still counted
     assert events.types() == ["ModelCallCompleted"] and events[0].cached is True
     await h.aclose()
+
+
+async def test_loopback_servers_bypass_environment_proxies(server, monkeypatch):
+    dead_proxy = f"http://127.0.0.1:{closed_port()}"
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(var, dead_proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server.script(Reply(json=ow.completion("direct")))
+    h = make_harness({"m": oa(server, max_retries=0)})
+    assert (await call(h)).message.content == "direct"
+    await h.aclose()

@@ -40,6 +40,8 @@ from ragc.harness.types import (AgentResult, AgentSpec, BudgetGuard, EffectLog, 
 from ragc.registry.model import ModelEntry, PolicyEntry, Registry
 
 SUMMARY_CHARS = 200
+LOOPBACK_DIRECT: dict[str, None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
+"""httpx mounts that bypass environment proxies for loopback hosts."""
 
 
 def result_bytes_for(context_window: int | None) -> int:
@@ -98,8 +100,11 @@ class Harness:
     # ------------------------------------------------------------------ construction
 
     def _http_client(self) -> httpx.AsyncClient:
+        """The shared client: proxies from the environment are honoured,
+        except for loopback addresses (a local llama.cpp server or Ollama is
+        never reached through a proxy)."""
         if self._http is None:
-            self._http = httpx.AsyncClient(follow_redirects=False,
+            self._http = httpx.AsyncClient(follow_redirects=False, mounts=LOOPBACK_DIRECT,
                                            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
         return self._http
 
