@@ -35,14 +35,16 @@ POLICY_ALLOW = {"tools": "allow_tools", "models": "allow_models", "agents": "all
 @dataclass(frozen=True)
 class Use:
     """One capability a graph uses: registry ``table`` and ``name``, where
-    (``span``), through which node, and ``via`` (e.g. ``"agent `x`"``) when
-    it is indirect."""
+    (``span``), through which node, ``via`` (e.g. ``"agent `x`"``) when it
+    is indirect, and ``branch`` when a send branch of the node uses it (a
+    node's own ``allow tools`` does not apply to its branches)."""
 
     table: str
     name: str
     span: Span
     node: str
     via: str | None = None
+    branch: bool = False
 
 
 def active_policies(ctx: Ctx) -> list[tuple[str, PolicyEntry]]:
@@ -71,14 +73,14 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
     assert reg is not None
     out: list[Use] = []
 
-    def agent_uses(agent: str, span: Span, node: str) -> None:
+    def agent_uses(agent: str, span: Span, node: str, branch: bool = False) -> None:
         entry = reg.agents.get(agent)
-        out.append(Use("agents", agent, span, node))
+        out.append(Use("agents", agent, span, node, branch=branch))
         if entry is None:
             return
-        out.append(Use("models", entry.model, span, node, f"agent `{agent}`"))
+        out.append(Use("models", entry.model, span, node, f"agent `{agent}`", branch))
         for t in entry.tools:
-            out.append(Use("tools", t, span, node, f"agent `{agent}`"))
+            out.append(Use("tools", t, span, node, f"agent `{agent}`", branch))
 
     for info in g.nodes.values():
         k = info.kind
@@ -105,7 +107,7 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
             out.append(Use("functions", as_name(v) or "", v.span, info.name))
         for b in info.branches:
             if b.target_kind == "agent":
-                agent_uses(b.target, b.entry.target.span, info.name)
+                agent_uses(b.target, b.entry.target.span, info.name, branch=True)
     # fallbacks of the models used, transitively
     seen = {u.name for u in out if u.table == "models"}
     queue = [u for u in out if u.table == "models"]
@@ -115,7 +117,7 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
         for fb in entry.fallbacks if entry else ():
             if fb not in seen:
                 seen.add(fb)
-                nu = Use("models", fb, u.span, u.node, f"the fallbacks of model `{u.name}`")
+                nu = Use("models", fb, u.span, u.node, f"the fallbacks of model `{u.name}`", u.branch)
                 out.append(nu)
                 queue.append(nu)
     return [u for u in out if u.name and u.name in getattr(reg, u.table)]
@@ -185,7 +187,7 @@ def check(ctx: Ctx, g: GraphInfo) -> None:
                           "excluded by the graph's `allow`", notes=notes,
                           secondary=(),
                           help=f"add \"{u.name}\" to `allow {u.table}` or use an allowed {word}")
-        elif u.table == "tools" and u.node in node_allow and u.name not in node_allow[u.node]:
+        elif u.table == "tools" and not u.branch and u.node in node_allow and u.name not in node_allow[u.node]:
             ctx.bag.error("E0603", f"tool `{u.name}` is not in node `{u.node}`'s `allow tools`", u.span,
                           "excluded by the node's `allow`", notes=notes,
                           help=f"add \"{u.name}\" to the node's `allow tools`")

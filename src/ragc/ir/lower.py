@@ -345,7 +345,7 @@ class Lowerer:
         if kind == "subgraph":
             name = as_name(val("graph")) or ""
             kw["graph"] = self.graph_key(name)
-            if kw["graph"].startswith(REGISTRY_PREFIX):
+            if name not in self.info.graphs:
                 self.refs["graphs"].add(name)
         if kind in ("router", "function") and "function" in f:
             kw["function"] = as_name(val("function"))
