@@ -96,7 +96,7 @@ async def test_independent_tool_calls_run_concurrently_in_call_order(server, ws)
 async def test_loop_detection_stops_a_stuck_model(server, ws):
     def respond(rec):
         body = rec.json
-        if "tools" not in body:  # the final call without tools
+        if body.get("tool_choice") == "none":  # the final call, tools defined but not offered
             return Reply(json=ow.completion("Joins fire at quorum."))
         return Reply(json=ow.completion("", [ow.tool_call("read_file", {"path": "README.md"})]))
 

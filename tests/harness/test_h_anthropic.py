@@ -80,6 +80,21 @@ async def test_structured_output_through_a_forced_tool(server):
     await h.aclose()
 
 
+async def test_structured_call_after_tool_use_keeps_the_tools_defined(server):
+    server.script(Reply(json=aw.message("", [aw.tool_use("respond", {"route": "tech"})])))
+    h = make_harness({"m": an(server)}, env=ENV)
+    history = [Message(role="user", content="q"),
+               Message(role="assistant", tool_calls=[ToolCall(id="t1", name="search", arguments={"query": "a"})]),
+               Message(role="tool", tool_call_id="t1", name="search", content="hit")]
+    schema = {"type": "object", "properties": {"route": {"enum": ["billing", "tech"]}}, "required": ["route"]}
+    r = await call(h, request=ModelRequest(messages=history, tools=[SEARCH], tool_choice="none", response_schema=schema))
+    assert r.structured == {"route": "tech"}
+    body = server.requests[0].json
+    assert [t["name"] for t in body["tools"]] == ["search", "respond"]
+    assert body["tool_choice"] == {"type": "tool", "name": "respond"}
+    await h.aclose()
+
+
 async def test_streamed_text(server):
     server.script(Stream(aw.stream_text(["Hel", "lo"], usage=(9, 2))))
     h = make_harness({"m": an(server, stream=True)}, env=ENV)

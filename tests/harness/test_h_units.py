@@ -135,6 +135,8 @@ def test_react_rendering_of_history():
     assert out[2].content == 'Thought: I will use a tool.\nAction: search\nAction Input: {"query": "x"}'
     assert out[3].role == "user" and out[3].content == "Observation: a.py:1: x\nObservation (error): nothing"
     assert len(out) == 4
+    closing = render_messages(req.model_copy(update={"tool_choice": "none"}))  # history kept, no instructions
+    assert closing[0].content == "Be useful." and closing[2].content == out[2].content
 
 
 # --------------------------------------------------------------------------- history

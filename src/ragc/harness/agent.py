@@ -211,7 +211,8 @@ class _Loop:
         fields = request_fields(spec.params)
         problem = ""
         for attempt in range(STRUCTURED_ATTEMPTS):
-            request = ModelRequest(messages=messages, response_schema=schema, tool_choice="none", **fields)
+            request = ModelRequest(messages=messages, tools=self.tools, response_schema=schema, tool_choice="none",
+                                   **fields)
             _, response = await self.model_call(history, request, f"m{iteration + 1 + attempt}")
             value = response.structured
             if value is None:
@@ -273,8 +274,8 @@ class _Loop:
         if stop == "loop_detected" and iteration < spec.max_iterations:
             # one last call without tools, so a stuck model still answers from what it has
             iteration += 1
-            request = ModelRequest(messages=[*history, Message(role="user", content=ANSWER_NOW)], tool_choice="none",
-                                   **fields)
+            request = ModelRequest(messages=[*history, Message(role="user", content=ANSWER_NOW)], tools=self.tools,
+                                   tool_choice="none", **fields)
             _, response = await self.model_call(history, request, f"m{iteration}")
             text = response.message.content
             history = [*history, response.message.model_copy(update={"role": "assistant", "name": spec.name,

@@ -154,14 +154,17 @@ class AnthropicProvider:
         if request.stop:
             body["stop_sequences"] = request.stop
         wrapped = False
+        tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
+                 for t in request.tools]
         if request.response_schema is not None:
+            # the conversation's tools stay defined (the API refuses tool_use blocks
+            # without them); the forced `respond` tool carries the answer
             schema, wrapped = _object_schema(request.response_schema)
-            body["tools"] = [{"name": STRUCTURED_TOOL, "description": "Give the final answer in this structure.",
-                              "input_schema": schema}]
+            body["tools"] = [*tools, {"name": STRUCTURED_TOOL, "description": "Give the final answer in this structure.",
+                                      "input_schema": schema}]
             body["tool_choice"] = {"type": "tool", "name": STRUCTURED_TOOL}
         elif request.tools:
-            body["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
-                             for t in request.tools]
+            body["tools"] = tools
             choice = request.tool_choice
             body["tool_choice"] = ({"type": "auto"} if choice == "auto" else {"type": "any"} if choice == "required"
                                    else {"type": "none"} if choice == "none" else {"type": "tool", "name": choice})

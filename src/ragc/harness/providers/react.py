@@ -176,8 +176,16 @@ def _tool_lines(tools: list[ToolSpec]) -> str:
     return "\n".join(lines)
 
 
+def offers_tools(request: ModelRequest) -> bool:
+    """Does the request let the model call a tool (tools given, ``tool_choice``
+    not ``none``, no structured output asked)?"""
+    return bool(request.tools) and request.tool_choice != "none" and request.response_schema is None
+
+
 def render_messages(request: ModelRequest) -> list[Message]:
-    """The request's conversation rewritten in the ReAct text protocol."""
+    """The request's conversation rewritten in the ReAct text protocol (the
+    tool instructions only when :func:`offers_tools`)."""
+    offer = offers_tools(request)
     instructions = INSTRUCTIONS.format(tools=_tool_lines(request.tools),
                                        names=", ".join(t.name for t in request.tools))
     out: list[Message] = []
@@ -185,7 +193,7 @@ def render_messages(request: ModelRequest) -> list[Message]:
     for m in request.messages:
         if m.role == "system":
             out.append(m.model_copy(update={"content": (m.content + "\n\n" + instructions) if not has_system
-                                            and request.tools else m.content}))
+                                            and offer else m.content}))
             has_system = True
         elif m.role == "assistant" and m.tool_calls:
             parts = [m.content.strip() if m.content.strip() else "Thought: I will use a tool."]
@@ -201,7 +209,7 @@ def render_messages(request: ModelRequest) -> list[Message]:
                 out.append(Message(role="user", content=obs, id=m.id))
         else:
             out.append(m)
-    if request.tools and not has_system:
+    if offer and not has_system:
         out.insert(0, Message(role="system", content=instructions))
     return out
 
@@ -226,11 +234,12 @@ class ReactProvider:
         uses_tools = bool(request.tools) or any(m.role == "tool" or m.tool_calls for m in request.messages)
         if not uses_tools:
             return await self.inner.complete(request, on_delta=on_delta, **kwargs)
-        stop = list(dict.fromkeys([*(request.stop or []), *STOP_SEQUENCES]))
+        offer = offers_tools(request)
+        stop = list(dict.fromkeys([*(request.stop or []), *STOP_SEQUENCES])) if offer else request.stop
         text_request = request.model_copy(update={"messages": render_messages(request), "tools": [],
                                                   "tool_choice": "none", "stop": stop})
         response = await self.inner.complete(text_request, on_delta=on_delta, **kwargs)
-        if not request.tools or request.response_schema is not None:
+        if not offer:
             return response
         step = parse_react_step(response.message.content, request.tools)
         if step.action is None:
