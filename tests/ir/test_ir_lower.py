@@ -169,7 +169,7 @@ graph g {
   edge c2 -> d
   edge c2 -> e
   node c2 { kind model }
-  node z { kind model  next [b2, c2] }
+  node z { kind model  next [b2, c2]  max_concurrency 1 }
 }
 """
     r = compile_source(text, "t.rag", test_registry)
@@ -180,6 +180,8 @@ graph g {
     assert g.nodes["b2"].routing.targets == ["d"]
     assert g.nodes["c2"].routing.targets == ["d", "e"]
     assert g.nodes["c"].routing.kind == "end"
+    assert g.nodes["z"].routing.model_dump(include={"kind", "targets", "max_concurrency"}) == {
+        "kind": "next", "targets": ["b2", "c2"], "max_concurrency": 1}
 
 
 def test_choosers_and_conditions(test_registry):

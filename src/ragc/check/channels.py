@@ -19,7 +19,7 @@ from ragc.check.context import Ctx
 from ragc.check.model import BranchInfo, GraphInfo, NodeInfo, Write
 from ragc.check.names import REGISTRY_CODES, unknown
 from ragc.check.values import NOT_LITERAL, as_name, check_range, check_shape, literal
-from ragc.diagnostics.model import Applicability, Label, Suggestion
+from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
 from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
 
@@ -90,17 +90,20 @@ def declared(g: GraphInfo, name: str) -> bool:
     return name in g.channels or name in BUILTIN_CHANNELS
 
 
-def _undeclared(ctx: Ctx, g: GraphInfo, name: str, span, label: str, *, notes: tuple[str, ...] = (),
-                secondary: tuple[Label, ...] = ()) -> None:
+def _undeclared(ctx: Ctx, g: GraphInfo, name: str, span: Span, *, agent: str | None = None) -> None:
+    """``E0502`` for a write to ``name``; ``agent`` when the channel comes
+    from that registry agent's ``output`` (then the span is the agent's name
+    and no replacement is suggested: the fix is a channel declaration)."""
     guess = did_you_mean(name, g.channels)
     if guess is not None:
         g.quiet.add(guess)
     suggestions = (Suggestion(f"replace with `{guess}`", span, guess, Applicability.MAYBE_INCORRECT),) \
-        if guess and label != "agent" else ()
+        if guess and agent is None else ()
     help_ = f"did you mean `{guess}`?" if guess else f"declare it: `channel {name} append` (or another reducer)"
+    notes = (f"the registry agent `{agent}` writes its result to `{name}` (its `output`)",) if agent else ()
     ctx.bag.error("E0502", f"write to undeclared channel `{name}`", span,
-                  "not a channel of graph `" + g.name + "`" if label != "agent" else f"writes to `{name}`",
-                  help=help_, suggestions=suggestions, notes=notes, secondary=secondary)
+                  f"writes to `{name}`" if agent else f"not a channel of graph `{g.name}`",
+                  help=help_, suggestions=suggestions, notes=notes)
 
 
 def resolve_outputs(ctx: Ctx, g: GraphInfo) -> None:
@@ -116,7 +119,7 @@ def resolve_outputs(ctx: Ctx, g: GraphInfo) -> None:
                 if declared(g, ch):
                     info.writes.append(Write(ch, p.key.span, "update", info.name))
                 else:
-                    _undeclared(ctx, g, ch, p.key.span, "update")
+                    _undeclared(ctx, g, ch, p.key.span)
         for b in info.branches:
             if b.target_kind == "agent":
                 _branch_output(ctx, g, info, b, messages)
@@ -146,7 +149,7 @@ def _node_output(ctx: Ctx, g: GraphInfo, info: NodeInfo, messages: str | None) -
             info.output = name
             info.writes.append(Write(name, f.value.span, "output", info.name))
         else:
-            _undeclared(ctx, g, name, f.value.span, "output")
+            _undeclared(ctx, g, name, f.value.span)
         return
     if info.kind == "subagent":
         agent_field = info.fields.get("agent")
@@ -160,8 +163,7 @@ def _node_output(ctx: Ctx, g: GraphInfo, info: NodeInfo, messages: str | None) -
                 info.output = out
                 info.writes.append(Write(out, agent_field.value.span, "agent", info.name))
             else:
-                _undeclared(ctx, g, out, agent_field.value.span, "agent",
-                            notes=(f"the registry agent `{agent}` writes its result to `{out}` (its `output`)",))
+                _undeclared(ctx, g, out, agent_field.value.span, agent=agent)
             return
     if messages is not None and info.kind != "join":
         info.output = messages
@@ -176,8 +178,7 @@ def _branch_output(ctx: Ctx, g: GraphInfo, info: NodeInfo, b: BranchInfo, messag
     if declared(g, out):
         b.output = out
     else:
-        _undeclared(ctx, g, out, b.entry.target.span, "agent",
-                    notes=(f"the registry agent `{b.target}` writes its result to `{out}` (its `output`)",))
+        _undeclared(ctx, g, out, b.entry.target.span, agent=b.target)
 
 
 def _split_loop(ctx: Ctx, g: GraphInfo, info: NodeInfo, reported: set[str | None]) -> None:

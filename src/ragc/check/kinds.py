@@ -359,7 +359,10 @@ def _field_allowed(ctx: Ctx, info: NodeInfo, kind: str | None, allowed: frozense
     return False
 
 
-def _item_allowed(ctx: Ctx, kind: str, slot: str, item) -> bool:
+def _item_allowed(ctx: Ctx, kind: str, slot: str, item: A.OutputSchema | A.Policy | A.Routes | A.Send | A.JoinRef
+                  ) -> bool:
+    """Whether a non-field item (``schema``, ``policy``...) suits ``kind``;
+    reports ``E0203`` otherwise."""
     if slot == "schema" and kind not in SCHEMA_KINDS:
         ctx.bag.error("E0203", f"`schema` is not allowed on `{kind}` nodes", _head_span(item),
                       "not a field of this kind",
@@ -374,8 +377,9 @@ def _item_allowed(ctx: Ctx, kind: str, slot: str, item) -> bool:
     return True
 
 
-def _head_span(item):
-    """The span of an item's first line (keeps the label short)."""
+def _head_span(item: A.NodeItem) -> Span:
+    """The span of an item's keyword (``schema``, ``send``...) when the item
+    spans several lines, else the whole item (keeps labels short)."""
     s = item.span
     if s.end_line == s.line:
         return s

@@ -215,8 +215,8 @@ def _labels(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
         if route.when is not None and info.chooser != "condition":
             who = {"function": "its `function`", "model": "the model", "human": "the human's answer",
                    "outcome": "the outcome (`ok`/`error`)"}.get(info.chooser or "", "the node")
-            ctx.bag.error("E0309", "`when` on a route not chosen by conditions", route.when.span
-                          if hasattr(route.when, "span") else route.span, "this condition is never evaluated",
+            ctx.bag.error("E0309", "`when` on a route not chosen by conditions", route.when.span,
+                          "this condition is never evaluated",
                           help=f"on a `{kind}` node the label is picked by {who}; conditions belong on a `router` "
                                "without `function`")
         if label in LOOP_LABELS:

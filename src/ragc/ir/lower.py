@@ -416,7 +416,9 @@ class Lowerer:
             targets = [s.target for s in g.succ[info.name] if s.how in ("next", "fork")]
             if targets == [END]:
                 return RoutingIR(kind="end")
-            return RoutingIR(kind="next", targets=targets, join=join if len(targets) > 1 else None)
+            mc = _num(info.value("max_concurrency")) if len(targets) > 1 else None
+            return RoutingIR(kind="next", targets=targets, join=join if len(targets) > 1 else None,
+                             max_concurrency=int(mc) if mc is not None else None)
         if r == "routes":
             routes = [RouteIR(label=rt.label.name, target=rt.target.name,
                               when=expr(rt.when) if rt.when is not None else None, span=span_ir(rt.span))
