@@ -141,6 +141,8 @@ def _triple_text(value: str, indent: str) -> str | None:
         enc = "".join(parts)
         if enc and not enc.strip(" \t"):
             enc = _ws_escape(enc[0]) + enc[1:]  # keep a whitespace-only line from being emptied
+        if enc and enc[-1] in " \t":
+            enc = enc[:-1] + _ws_escape(enc[-1])  # visible, and safe from editors that strip line ends
         encoded.append(enc)
     nonblank = [e for e in encoded if e.strip(" \t")]
     if nonblank and all(e[0] in " \t" for e in nonblank):

@@ -27,7 +27,7 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters
 from lark.lexer import LexerState, TextSlice
 
-from ragc.diagnostics.model import DiagnosticBag, Span
+from ragc.diagnostics.model import Applicability, DiagnosticBag, Span, Suggestion
 from ragc.syntax.grammar import parse_tables
 from ragc.syntax.limits import MAX_NESTING, nesting_diagnostic
 
@@ -161,6 +161,16 @@ def _lex_error(text: str, file: str, bag: DiagnosticBag, state: LexerState, out:
                   help="names use the ASCII letters `a`-`z`, `A`-`Z`, digits and `_`")
         ctr.feed(text[pos:end])
         out.tokens.append(ph)
+        return
+    if ch == "#":
+        # Almost surely a comment in another language's syntax: skip the line.
+        end = text.find("\n", pos)
+        end = n if end < 0 else end
+        bag.error("E0003", "unexpected character `#`", Span(file, pos, pos + 1, line, col, line, col + 1),
+                  "comments start with `//`",
+                  suggestions=(Suggestion("write `//`", Span(file, pos, pos + 1, line, col, line, col + 1), "//",
+                                          Applicability.MACHINE_APPLICABLE),))
+        ctr.feed(text[pos:end])
         return
     # A run of characters that start no token: one diagnostic for the run.
     lexer = parse_tables().lexer

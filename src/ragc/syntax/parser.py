@@ -161,9 +161,19 @@ class _Driver:
         return {ty for ty in self.states[stack[-1]] if ty.isupper() and self._sim(stack, [ty])}
 
     def _lookahead_ok(self, stack: list, inserted: list[str], j: int) -> bool:
-        """After feeding ``inserted``, do the next tokens from ``j`` parse?"""
-        window = self.toks[j:j + _LOOKAHEAD]
-        return self._sim(stack, inserted, window, eof=len(window) < _LOOKAHEAD)
+        """After feeding ``inserted``, do the next tokens parse: the rest of
+        token ``j``'s line and the first token of the next line (at least
+        :data:`_LOOKAHEAD` tokens)?"""
+        toks = self.toks
+        n = len(toks)
+        end = j
+        if j < n:
+            line = toks[j].line
+            while end < n and toks[end].line == line and end - j < 64:
+                end += 1
+        end = max(end + 1, j + _LOOKAHEAD)
+        window = toks[j:end]
+        return self._sim(stack, inserted, window, eof=end >= n)
 
     # ------------------------------------------------------------------ feeding
 
@@ -273,7 +283,17 @@ class _Driver:
         keywords = self.keywords
         feed = self._feed
         i = 0
+        last_i, stuck = -1, 0
         while i < n:
+            # Every recovery step makes progress; this guard only makes sure a
+            # bug in one can never hang a parse.
+            if i == last_i:
+                stuck += 1
+                if stuck > 20:
+                    i += 1
+                    continue
+            else:
+                last_i, stuck = i, 0
             tok = toks[i]
             ty = tok.type
             if ty in keywords:
@@ -320,17 +340,32 @@ class _Driver:
                 return i + 1
 
         # One missing token.
-        for ins in ("COMMA", "RSQB", "RPAR", "ARROW"):
+        # A closing bracket is missing only before a new line; a comma mid-line
+        # needs only the next element to fit (the next gap may lack one too).
+        order = ("RSQB", "RPAR", "COMMA", "ARROW", "LBRACE") if self.first[i] else ("COMMA", "ARROW", "LBRACE")
+        nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None
+        stutter = nxt is not None and i > 0 and str(self.toks[i - 1]) == str(tok) and self.toks[i - 1].line == line
+        if stutter and self._lookahead_ok(stack, [], i + 1):
+            order = ()  # `node a a {`: the repeated word is the mistake
+        for ins in order:
             if ins not in expected:
                 continue
-            if ins in ("RSQB", "RPAR") and not self.first[i]:
-                continue
-            if not self._lookahead_ok(stack, [ins], i):
+            if nxt is not None and nxt.type == ins and nxt.line == line:
+                continue  # the token is there, one too many stands before it
+            if ins == "LBRACE" and expected != {"LBRACE"}:
+                continue  # only a block header (`node a`, `graph g`) misses its `{` this way
+            if ins == "COMMA" and not self.first[i]:
+                if not self._sim(stack, ["COMMA"], [tok]):
+                    continue
+            elif not self._lookahead_ok(stack, [ins], i):
                 continue
             at = self._after(i)
             if ins == "COMMA":
                 self._error("E0010", "missing `,` between elements", at, "expected `,` here", line,
                             suggestions=(Suggestion("add `,`", at, ",", _MACHINE),))
+            elif ins == "LBRACE":
+                self._error("E0001", f"expected `{{`, found {describe_found(tok)}", at, "expected `{` here", line,
+                            suggestions=(Suggestion("add `{`", at, " {", _MAYBE),))
             elif ins == "ARROW":
                 self._error("E0001", f"expected `->`, found {describe_found(tok)}", self._span(tok),
                             "expected `->` before this", line,
@@ -346,15 +381,19 @@ class _Driver:
             self._feed(stack, values, self._synthetic(ins, at.offset))
             return i
 
-        # One token too many.
-        if ty not in OPENERS and self._lookahead_ok(stack, [], i + 1):
+        # One token too many (never a bracket that opens or alone closes a line's block).
+        if (ty not in OPENERS or stutter) and not (ty in CLOSERS and self.first[i]) \
+                and self._lookahead_ok(stack, [], i + 1):
             self._error("E0001", f"expected {describe_expected(expected)}, found {describe_found(tok)}",
                         self._span(tok), "unexpected here", line,
                         suggestions=(Suggestion("remove it", self._span(tok), "", _MAYBE),))
             return i + 1
 
+        reserved = ty in ("AND", "OR", "IN", "NOT") and "NAME" in expected
         self._error("E0001", f"expected {describe_expected(expected)}, found {describe_found(tok)}",
-                    self._span(tok), "unexpected here", line)
+                    self._span(tok), "unexpected here", line,
+                    help=f"`{tok}` continues a condition after a value, so it cannot start an item here; "
+                         f"rename the key" if reserved else None)
         return self._panic(stack, values, i)
 
     def _explain(self, stack: list, values: list, i: int, expected: set[str]) -> Diagnostic | None:
@@ -380,6 +419,9 @@ class _Driver:
         if (isinstance(key, Token) and (key.type == "NAME" or key.type in self.keywords)
                 and {"STRING", "LSQB", "LBRACE"} <= expected <= (_VALUE_START | {"COLON"})
                 and (tok is None or self.first[i] or tok.type in CLOSERS)):
+            earlier = self._value_taken_from_next_line(values, key)
+            if earlier is not None:
+                key = earlier
             return Diagnostic(
                 "E0011", Severity.ERROR, f"`{key}` needs a value",
                 Label(self._span(key), "expected a value after this"),
@@ -388,6 +430,7 @@ class _Driver:
 
         # Something after a graph's closing brace.
         if tok is not None and "GRAPH" in expected and "RBRACE" not in expected and tok.type != "GRAPH":
+            self._reduce_for(stack, values, "GRAPH")  # finish the graph just closed, if any
             last_graph = self._last_graph(values)
             if last_graph is not None:
                 close = self._closing_brace_before(i)
@@ -407,6 +450,27 @@ class _Driver:
         return None
 
     restarts_left = True
+
+    def _value_taken_from_next_line(self, values: list, key: Token) -> Token | None:
+        """For ``timeout:`` + newline + ``kind model``: the parser took ``kind``
+        as the value of ``timeout`` and then found ``model`` without a value.
+        Returns the key whose value is really missing (``timeout``), else None."""
+        k = len(values) - 1
+        while k >= 0 and values[k] is not key:
+            k -= 1
+        if k <= 0:
+            return None
+        prev = values[k - 1]
+        while isinstance(prev, list) and prev:
+            prev = prev[-1]
+        if not isinstance(prev, (A.Field, A.Pair)) or not isinstance(prev.value, A.Path) or prev.value.segments:
+            return None
+        v = prev.value.span
+        if v.line == key.line and v.line > prev.span.line and v.end_offset <= key.start_pos:
+            k_span = prev.key.span
+            return Token("NAME", prev.key_name if isinstance(prev, A.Pair) else prev.key.name, k_span.offset,
+                         k_span.line, k_span.column, k_span.end_line, k_span.end_column, k_span.end_offset)
+        return None
 
     def _last_graph(self, values: list) -> A.Graph | None:
         if not values:
@@ -454,9 +518,10 @@ class _Driver:
                 self._report_unclosed(values, i, Span(self.file, tok.start_pos, tok.end_pos, tok.line, tok.column,
                                                       tok.end_line, tok.end_column),
                                       f"expected `}}` before this {str(tok)}")
-            self._feed(stack, values, self._synthetic("RBRACE", self.toks[i - 1].end_pos if i else 0))
+            if not self._feed(stack, values, self._synthetic("RBRACE", self.toks[i - 1].end_pos if i else 0)):
+                break
             inserted += 1
-        return True
+        return inserted > 0
 
     def _report_unclosed(self, values: list, i: int, primary: Span, label: str) -> None:
         """``E0006`` for a missing ``}`` noticed at token ``i`` (or at the end)."""

@@ -13,6 +13,11 @@ before escapes are decoded:
 3. the whitespace prefix common to all remaining non-blank lines is removed
    (Python's :func:`textwrap.dedent`), and whitespace-only lines become empty.
 
+Line breaks inside the string may be ``\\n`` or ``\\r\\n``; both read as
+``\\n``. Whitespace written as an escape (``\\u0020``, ``\\t``) is not
+whitespace for steps 1–3, which is how a value keeps leading or trailing
+blanks.
+
 So the formatter may re-indent a triple-quoted string freely without changing
 its value.
 """
@@ -59,7 +64,7 @@ def decode_escapes(body: str) -> str:
 def dedent_triple(body: str) -> str:
     """Apply the dedent rule (steps 1–3 of the module docstring) to the raw
     text between the triple quotes; escapes are not yet decoded."""
-    lines = body.split("\n")
+    lines = body.replace("\r\n", "\n").split("\n")
     if len(lines) > 1 and lines[0].strip(" \t") == "":
         lines = lines[1:]
     if len(lines) > 1 and lines[-1].strip(" \t") == "":
