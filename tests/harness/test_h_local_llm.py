@@ -95,3 +95,18 @@ async def test_cancelled_generation_stops_and_frees_the_model(model_ready, tmp_p
     await anyio.sleep(0.5)
     assert len(events.of("ModelDelta")) <= streamed + 2, "the cancelled generation kept producing tokens"
     await h.aclose()
+
+
+async def test_generation_timeout_stops_the_model(model_ready, tmp_path: Path):
+    h = make_harness({"default": {**LOCAL, "timeout": 1.0, "params": {"temperature": 0.7, "max_tokens": 400}}},
+                     workspace=tmp_path)
+    from ragc.harness.errors import ProviderError
+
+    events = Events()
+    started = time.monotonic()
+    with pytest.raises(ProviderError) as info:
+        await h.complete("default", ModelRequest(messages=[Message(role="user", content="Write a long poem.")]),
+                         effects=MemoryEffectLog(), key="m1", budget=LimitBudget(), emit=events)
+    assert info.value.kind == "timeout" and "max_tokens" in info.value.hint
+    assert len(events.of("ModelDelta")) < 400 and time.monotonic() - started < 120
+    await h.aclose()

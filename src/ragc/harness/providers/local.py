@@ -32,8 +32,11 @@ API reference: llama-cpp-python 0.3.36, https://llama-cpp-python.readthedocs.io/
   call for two interleaved 350-token conversations under load).
 * Generation runs in a worker thread under a per-model lock (a llama.cpp
   context is not thread-safe), token by token; between tokens it checks a
-  cancel flag, which is set when the calling task is cancelled or times out
-  (``timeout`` seconds), so a cancelled branch stops its generation at once.
+  cancel flag, set when the calling task is cancelled, so a cancelled branch
+  stops its generation at once, and the ``timeout`` (seconds, counted from
+  when the model is free for the call: queueing behind parallel branches does
+  not count). Prompt processing itself cannot be interrupted; both are
+  checked from the first token on.
 * Speed on 2 cores (Qwen2.5-Coder-0.5B Q4_K_M): load ~1 s, prompt
   ~150-200 tokens/s, generation ~40 tokens/s. ``max_tokens`` defaults to 512
   and is capped by the context left after the prompt.
@@ -44,6 +47,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,11 +358,18 @@ class LocalProvider:
         return grammar
 
     def _generate(self, engine: _Engine, prompt: str, options: dict[str, Any], grammar: Any, cancel: threading.Event,
-                  on_delta: DeltaCallback | None) -> _Generation:
-        """Runs in a worker thread: tokenize, check the context, stream tokens."""
+                  on_delta: DeltaCallback | None, timeout_s: float) -> _Generation:
+        """Runs in a worker thread: wait for the model, tokenize, check the
+        context, stream tokens until done, cancelled, or ``timeout_s`` after
+        the model became free (waiting for other calls does not count).
+
+        Raises:
+            ProviderError: ``context_overflow``; ``timeout``.
+        """
         with engine.lock:
             if cancel.is_set():
                 return _Generation(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled")
+            deadline = time.monotonic() + timeout_s
             llm = engine.llm
             tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
             limit = min(self.entry.context, engine.n_ctx)
@@ -377,6 +388,13 @@ class LocalProvider:
                     if cancel.is_set():
                         finish = "cancelled"
                         break
+                    if time.monotonic() > deadline:
+                        raise ProviderError(
+                            f"local model `{self.name}`: no complete reply within {timeout_s:g}s "
+                            f"({len(tokens)} prompt tokens, {len(pieces)} generated)", kind="timeout",
+                            provider=self.provider, model=self.name,
+                            hint="shorten the prompt, lower max_tokens or raise `timeout` "
+                                 "(2 cores: ~150 prompt tokens/s, ~40 generated tokens/s)")
                     choice = chunk["choices"][0]
                     piece = choice.get("text") or ""
                     if piece:
@@ -416,8 +434,9 @@ class LocalProvider:
 
         Raises:
             ProviderError: ``unavailable`` (not installed), ``context_overflow``,
-                ``timeout`` (after ``timeout`` seconds; generation is stopped),
-                ``bad_request`` (template or grammar problems).
+                ``timeout`` (``timeout`` seconds after the model became free
+                for this call; generation is stopped), ``bad_request``
+                (template or grammar problems).
         """
         engine = await self.engine()
         tools = list(request.tools) if request.tool_choice != "none" else []
@@ -446,14 +465,8 @@ class LocalProvider:
         options = self._options(request)
         cancel = threading.Event()
         try:
-            with anyio.fail_after(request.timeout_s or self.entry.timeout):
-                gen = await anyio.to_thread.run_sync(self._generate, engine, prompt, options, grammar, cancel,
-                                                     on_delta, abandon_on_cancel=True)
-        except TimeoutError:
-            cancel.set()
-            raise ProviderError(f"local model `{self.name}`: no reply within {request.timeout_s or self.entry.timeout:g}s",
-                                kind="timeout", provider=self.provider, model=self.name,
-                                hint="lower max_tokens or raise `timeout` (2 cores: ~40 tokens/s)") from None
+            gen = await anyio.to_thread.run_sync(self._generate, engine, prompt, options, grammar, cancel, on_delta,
+                                                 float(request.timeout_s or self.entry.timeout), abandon_on_cancel=True)
         except BaseException:
             cancel.set()
             raise
