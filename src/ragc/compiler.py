@@ -101,7 +101,10 @@ def compile_source(text: str, file: str, registry: Registry | None, *, graph: st
     checked = check_module(parsed.module, registry, source=text, file=file, untrusted=untrusted, bag=bag)
     result.info = checked.info
     entry = _entry_graph(parsed.module, file, graph)
-    if entry is None and parsed.module.graphs:
+    if not parsed.module.graphs and not bag.has_errors:
+        bag.add(Diagnostic("E0117", Severity.ERROR, f"`{file}` has no graph", None,
+                           help="a workflow file holds at least one `graph NAME { ... }`"))
+    elif entry is None and parsed.module.graphs:
         names = [g.name.name for g in parsed.module.graphs]
         from ragc.diagnostics.suggest import did_you_mean
 

@@ -23,7 +23,7 @@ from ragc.syntax.parser import parse
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SOURCES = [ROOT / "tests" / "fixtures" / "seed_research_review.rag"] + sorted(
-    (HERE / "corpus").glob("*.rag"))[:20] + sorted(Path("/work/shared/examples").glob("*.rag"))
+    (HERE / "corpus").glob("*.rag"))[:20] + sorted((HERE / "examples").glob("*.rag"))
 
 SP = Span("m.rag", 0, 1, 1, 1, 1, 2)
 NAMES = ["a", "b", "review", "END", "supervisor", "state", "input", "item", "errors", "messages", "findings",

@@ -13,7 +13,7 @@ from ragc.ir.export import abbreviate, expr_text, join_label, to_dot, to_mermaid
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "fixtures" / "seed_research_review.rag"
-SHARED = Path("/work/shared/examples")
+SHARED = ROOT / "tests" / "check" / "examples"  # copies of /work/shared/examples
 FILES = [SEED] + (sorted(SHARED.glob("*.rag")) if SHARED.is_dir() else [])
 
 EVERYTHING = """

@@ -13,7 +13,7 @@ from ragc.ir.model import ProgramIR
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "fixtures" / "seed_research_review.rag"
-SHARED = Path("/work/shared/examples")
+SHARED = ROOT / "tests" / "check" / "examples"  # copies of /work/shared/examples
 FILES = [SEED] + (sorted(SHARED.glob("*.rag")) if SHARED.is_dir() else [])
 
 
@@ -355,6 +355,8 @@ def test_entry_graph_choice(test_registry):
     assert compile_ok(text, test_registry, graph="b").entry == "b"
     r = compile_source(text, "t.rag", test_registry, graph="c")
     assert [d.code for d in r.diagnostics] == ["E0117"] and r.program is None
+    r = compile_source("// nothing here\n", "t.rag", test_registry)
+    assert [(d.code, d.message) for d in r.diagnostics] == [("E0117", "`t.rag` has no graph")]
 
 
 def test_no_program_without_registry_or_with_errors(test_registry):

@@ -169,7 +169,8 @@ graph g {
 }
 """),
     _e("E0117", "unknown entry graph",
-       "`--graph NAME` (or the API's `graph=`) names no graph of the file.",
+       "`--graph NAME` (or the API's `graph=`) names no graph of the file, or the file has no graph "
+       "at all.",
        """
 // ragc compile flow.rag --graph mian
 graph main { start a  node a { kind model } }
