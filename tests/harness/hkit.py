@@ -12,8 +12,8 @@ from ragc.harness.errors import BudgetExceeded
 from ragc.harness.types import Usage
 from ragc.registry.model import AgentEntry, ModelEntry, PolicyEntry, Registry, ToolEntry
 
-FAST = ResilienceSettings(base_delay_s=0.01, max_delay_s=5.0, breaker_threshold=3, breaker_recovery_s=0.3,
-                          tool_breaker_threshold=2, tool_breaker_recovery_s=0.3, rate_limit_cooldown_s=0.2)
+FAST = ResilienceSettings(base_delay_s=0.01, max_delay_s=5.0, breaker_threshold=3, breaker_recovery_s=0.6,
+                          tool_breaker_threshold=2, tool_breaker_recovery_s=0.6, rate_limit_cooldown_s=0.2)
 
 
 class MemoryEffectLog:

@@ -235,7 +235,7 @@ async def test_breaker_opens_then_half_opens_and_closes(server):
     with pytest.raises(ProviderError) as info:
         await call(h)
     assert info.value.kind == "circuit_open" and len(server.requests) == 3  # refused without a call
-    await anyio.sleep(0.35)
+    await anyio.sleep(0.65)
     assert breaker.state == "half_open"
     r = await call(h)
     assert r.message.content == "recovered" and breaker.state == "closed" and len(server.requests) == 4

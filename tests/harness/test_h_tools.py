@@ -308,7 +308,7 @@ async def test_tool_breaker_opens_and_recovers(ws: Path):
         assert "ValueError" in (await tools.call("flaky", {"n": -1})).content
     refused = await tools.call("flaky", {"n": 1})
     assert refused.is_error and "temporarily disabled" in refused.content and calls == [-1, -1]
-    await anyio.sleep(0.35)
+    await anyio.sleep(0.65)
     assert (await tools.call("flaky", {"n": 1})).content == "ok"
     assert tools.breaker("flaky").state == "closed"
 
