@@ -14,9 +14,11 @@ lexer resumes after it:
   run, the run is skipped;
 * a word with non-ASCII letters (``nöde``): ``E0003``, kept as one name so
   the parse goes on as if it were valid;
-* a ``"`` string not closed on its line, or a ``\"\"\"`` string never closed:
-  ``E0005``; the string becomes a placeholder token (to the end of its line,
-  resp. of the file) so the parser still sees a value there.
+* a ``"`` string not closed on its line: ``E0005``; the string becomes a
+  placeholder token to the end of its line, so the parser still sees a value;
+* a ``\"\"\"`` never closed is only noted (:attr:`LexResult.open_triple`):
+  Lark reads it as ``""`` then ``"``, which may still parse; the parser turns
+  it into ``E0005`` when the parse fails after it.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lark import Token
-from lark.exceptions import UnexpectedCharacters
-from lark.lexer import LexerState, TextSlice
 
 from ragc.diagnostics.model import Applicability, DiagnosticBag, Span, Suggestion
 from ragc.syntax.grammar import parse_tables
@@ -49,15 +49,17 @@ class LexResult:
         comments: ``COMMENT`` tokens in source order.
         line_start: ``line_start[i]`` is true when ``tokens[i]`` is the first
             token on its line.
-        swallowed_eof: an unterminated ``\"\"\"`` string ran to the end of the
-            file, so errors at the end of the file are consequences, not causes.
+        open_triple: offset of a triple quote that is never closed (the lexer then
+            read it as ``""`` followed by ``"``, as Lark does). When the parse
+            fails after that point, the parser reports this instead of the
+            errors that follow from it.
         too_deep: set when the nesting limit was exceeded (the parse stops).
     """
 
     tokens: list[Token] = field(default_factory=list)
     comments: list[Token] = field(default_factory=list)
     line_start: list[bool] = field(default_factory=list)
-    swallowed_eof: bool = False
+    open_triple: int | None = None
     too_deep: bool = False
 
 
@@ -81,6 +83,40 @@ def _is_word_char(ch: str) -> bool:
     return ch == "_" or ch.isalnum()
 
 
+class _Scanner:
+    """One compiled regex for every terminal: optional whitespace, then the
+    terminals in the order Lark's own lexer tries them (priority, then
+    longest possible match, then pattern length, then name), keywords found
+    by exact lookup of ``NAME`` matches as Lark's ``UnlessCallback`` does.
+    ``tests/syntax/test_syn_lexer.py`` checks it against Lark's lexer."""
+
+    def __init__(self):
+        import re
+
+        lexer = parse_tables().lexer
+        scanner = lexer.scanner  # Lark's terminal order, keywords folded into NAME
+        names = [t.name for t in scanner.terminals if t.name != "WS"]
+        by_name = {t.name: t for t in scanner.terminals}
+        alternatives = "|".join(f"(?P<{n}>{by_name[n].pattern.to_regexp()})" for n in names)
+        self.regex = re.compile(r"[ \t\f\r\n]*(?:" + alternatives + ")")
+        self.space = re.compile(r"[ \t\f\r\n]*")
+        self.keywords: dict[str, dict[str, str]] = {}
+        for type_, callback in lexer.callback.items():
+            words = getattr(callback, "scanner", None)
+            if words is not None:
+                self.keywords[type_] = {t.pattern.value: t.name for t in words.terminals}
+
+
+_SCANNER: _Scanner | None = None
+
+
+def _scanner() -> _Scanner:
+    global _SCANNER
+    if _SCANNER is None:
+        _SCANNER = _Scanner()
+    return _SCANNER
+
+
 def lex(text: str, file: str, bag: DiagnosticBag) -> LexResult:
     """Tokenise ``text``; lexical problems go to ``bag`` (never raises).
 
@@ -88,48 +124,76 @@ def lex(text: str, file: str, bag: DiagnosticBag) -> LexResult:
         text: the whole source.
         file: path used in spans.
         bag: receives ``E0003``/``E0005`` (and ``E0021`` for nesting).
+
+    Returns:
+        A :class:`LexResult`. Token positions are Lark's: ``start_pos`` and
+        ``end_pos`` 0-based offsets, ``line``/``column`` 1-based, ``end_column``
+        just past the last character.
     """
-    lexer = parse_tables().lexer
-    state = LexerState(TextSlice(text, 0, len(text)))
-    ctr = state.line_ctr
+    sc = _scanner()
+    match = sc.regex.match
+    keywords = sc.keywords
     out = LexResult()
     tokens, comments = out.tokens, out.comments
     n = len(text)
-    while True:
-        try:
-            tok = lexer.next_token(state)
-        except EOFError:
-            break
-        except UnexpectedCharacters:
-            _lex_error(text, file, bag, state, out)
-            if out.swallowed_eof:
+    pos = 0
+    line = 1
+    line_start = 0  # offset of the first character of `line`
+    count = text.count
+    rfind = text.rfind
+    while pos < n:
+        m = match(text, pos)
+        if m is None:
+            # Only whitespace, or a character no terminal starts with.
+            ws = sc.space.match(text, pos).end()
+            nl = count("\n", pos, ws)
+            if nl:
+                line += nl
+                line_start = rfind("\n", pos, ws) + 1
+            pos = ws
+            if pos >= n:
                 break
+            pos, line, line_start = _lex_error(text, file, bag, out, pos, line, line_start)
             continue
-        if tok.type == "COMMENT":
+        type_ = m.lastgroup
+        start = m.start(type_)
+        if start != pos:
+            nl = count("\n", pos, start)
+            if nl:
+                line += nl
+                line_start = rfind("\n", pos, start) + 1
+        end = m.end()
+        value = m.group(type_)
+        col = start - line_start + 1
+        if type_ in keywords:
+            type_ = keywords[type_].get(value, type_)
+        if "\n" in value:
+            end_line = line + value.count("\n")
+            new_start = rfind("\n", start, end) + 1
+            tok = Token(type_, value, start, line, col, end_line, end - new_start + 1, end)
+            line, line_start = end_line, new_start
+        else:
+            tok = Token(type_, value, start, line, col, line, col + (end - start), end)
+        pos = end
+        if type_ == "COMMENT":
             comments.append(tok)
-            continue
-        if tok.type == "STRING" and tok == '""' and tok.end_pos < n and text[tok.end_pos] == '"':
-            # `"""` that never closes: the longest match was the empty string `""`.
-            start = tok.start_pos
-            ph = _make(Placeholder, "LONG_STRING", text[start:], start, tok.line, tok.column)
-            bag.error("E0005", "unterminated triple-quoted string",
-                      Span(file, start, start + 3, tok.line, tok.column, tok.line, tok.column + 3),
-                      "this `\"\"\"` is never closed",
-                      help='close the string with `"""`; write `\\"` for a quote inside it')
-            ctr.feed(text[tok.end_pos:])
-            tokens.append(ph)
-            out.swallowed_eof = True
-            break
-        tokens.append(tok)
+        elif type_ == "STRING" and end - start == 2 and end < n and text[end] == '"':
+            # `"""` with no closing `"""`: the longest match was the empty string.
+            if out.open_triple is None:
+                out.open_triple = start
+            tokens.append(tok)
+        else:
+            tokens.append(tok)
     _mark_line_starts(out)
     _check_nesting(out, file, bag)
     return out
 
 
-def _lex_error(text: str, file: str, bag: DiagnosticBag, state: LexerState, out: LexResult) -> None:
-    """Handle the character at the lexer's position that starts no token."""
-    ctr = state.line_ctr
-    pos, line, col = ctr.char_pos, ctr.line, ctr.column
+def _lex_error(text: str, file: str, bag: DiagnosticBag, out: LexResult, pos: int, line: int,
+               line_start: int) -> tuple[int, int, int]:
+    """Handle the character at ``pos`` that starts no token; returns the new
+    ``(pos, line, line_start)``."""
+    col = pos - line_start + 1
     ch = text[pos]
     n = len(text)
     if ch == '"':
@@ -139,9 +203,8 @@ def _lex_error(text: str, file: str, bag: DiagnosticBag, state: LexerState, out:
         bag.error("E0005", "unterminated string", Span(file, pos, pos + 1, line, col, line, col + 1),
                   "this `\"` is never closed",
                   help='close the string with `"` on the same line, or use `"""` for text over several lines')
-        ctr.feed(text[pos:end])
         out.tokens.append(ph)
-        return
+        return end, line, line_start
     if _is_word_char(ch):
         # A word with letters outside ASCII: keep it one name.
         start, start_line, start_col = pos, line, col
@@ -156,28 +219,24 @@ def _lex_error(text: str, file: str, bag: DiagnosticBag, state: LexerState, out:
         word = text[start:end]
         bad = next(c for c in word if not (c.isascii() and _is_word_char(c)))
         ph = _make(Placeholder, "NAME", word, start, start_line, start_col)
-        bag.error("E0003", f"unexpected character `{_printable(bad)}` in name `{_printable(word)}`", token_span(file, ph),
-                  "not an ASCII letter, digit or `_`",
+        bag.error("E0003", f"unexpected character `{_printable(bad)}` in name `{_printable(word)}`",
+                  token_span(file, ph), "not an ASCII letter, digit or `_`",
                   help="names use the ASCII letters `a`-`z`, `A`-`Z`, digits and `_`")
-        ctr.feed(text[pos:end])
         out.tokens.append(ph)
-        return
+        return end, line, line_start
     if ch == "#":
         # Almost surely a comment in another language's syntax: skip the line.
         end = text.find("\n", pos)
         end = n if end < 0 else end
-        bag.error("E0003", "unexpected character `#`", Span(file, pos, pos + 1, line, col, line, col + 1),
-                  "comments start with `//`",
-                  suggestions=(Suggestion("write `//`", Span(file, pos, pos + 1, line, col, line, col + 1), "//",
-                                          Applicability.MACHINE_APPLICABLE),))
-        ctr.feed(text[pos:end])
-        return
+        here = Span(file, pos, pos + 1, line, col, line, col + 1)
+        bag.error("E0003", "unexpected character `#`", here, "comments start with `//`",
+                  suggestions=(Suggestion("write `//`", here, "//", Applicability.MACHINE_APPLICABLE),))
+        return end, line, line_start
     # A run of characters that start no token: one diagnostic for the run.
-    lexer = parse_tables().lexer
-    whole = state.text
+    match = _scanner().regex.match
     end = pos + 1
     while end < n and not text[end].isspace() and text[end] != '"' and not _is_word_char(text[end]) \
-            and lexer.match(whole, end) is None:
+            and match(text, end) is None:
         end += 1
     run = text[pos:end]
     shown = _printable(run if len(run) <= 20 else run[:17] + "...")
@@ -185,7 +244,7 @@ def _lex_error(text: str, file: str, bag: DiagnosticBag, state: LexerState, out:
     bag.error("E0003", f"unexpected {what} `{shown}`",
               Span(file, pos, end, line, col, line, col + len(run)), "not valid here",
               help=_char_help(run))
-    ctr.feed(run)
+    return end, line, line_start
 
 
 def _printable(s: str) -> str:

@@ -688,23 +688,22 @@ class _Driver:
         eof = self._synthetic("$END", len(self.text))
         if self._feed(stack, values, eof):
             return values[-1]
-        if not self.lexed.swallowed_eof:
-            expected = self.accepts(stack)
-            special = self._explain(stack, values, len(self.toks), expected)
-            if special is not None:
-                self.bag.add(special)
-            elif "RBRACE" in expected:
-                self._report_unclosed(values, len(self.toks), self._eof_span(), "the file ends here")
-            else:
-                opener = self._open_token(values, "LBRACE")
-                sec = ()
-                if opener is not None:
-                    j = self._index_of(opener)
-                    sec = (Label(self._span(opener), f"the `{{` of {self._block_name(j)} is still open"),) \
-                        if j is not None else ()
-                self.bag.add(Diagnostic("E0002", Severity.ERROR,
-                                        f"expected {describe_expected(expected)}, found end of file",
-                                        Label(self._eof_span(), "the file ends here"), secondary=sec))
+        expected = self.accepts(stack)
+        special = self._explain(stack, values, len(self.toks), expected)
+        if special is not None:
+            self.bag.add(special)
+        elif "RBRACE" in expected:
+            self._report_unclosed(values, len(self.toks), self._eof_span(), "the file ends here")
+        else:
+            opener = self._open_token(values, "LBRACE")
+            sec = ()
+            if opener is not None:
+                j = self._index_of(opener)
+                sec = (Label(self._span(opener), f"the `{{` of {self._block_name(j)} is still open"),) \
+                    if j is not None else ()
+            self.bag.add(Diagnostic("E0002", Severity.ERROR,
+                                    f"expected {describe_expected(expected)}, found end of file",
+                                    Label(self._eof_span(), "the file ends here"), secondary=sec))
         # Close everything silently to keep the items parsed so far.
         for _ in range(4 * len(stack) + 16):
             if self._feed(stack, values, eof):
@@ -782,6 +781,17 @@ def _parse(text: str, file: str) -> ParseResult:
             skip = skip | {r.index}
             continue
         break
+    if lexed.open_triple is not None and any(d.is_error and d.span is not None and d.span.offset >= lexed.open_triple
+                                             for d in bag.items):
+        # Everything after a `"""` that never closes is noise: report the cause only.
+        at = lexed.open_triple
+        kept = [d for d in bag.items if not (d.span is not None and d.span.offset >= at)]
+        bag = DiagnosticBag()
+        bag.extend(kept)
+        line = text.count("\n", 0, at) + 1
+        col = at - (text.rfind("\n", 0, at) + 1) + 1
+        bag.error("E0005", "unterminated triple-quoted string", Span(file, at, at + 3, line, col, line, col + 3),
+                  "this `\"\"\"` is never closed", help='close the string with `"""`; write `\\"` for a quote inside it')
     for index in sorted(skip):
         brace = lexed.tokens[index]
         bag.add(Diagnostic("E0009", Severity.ERROR, "unexpected closing `}`",
