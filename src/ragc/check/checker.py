@@ -25,6 +25,7 @@ Entry point: :func:`check_module`.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 
 from ragc.check import channels, conflicts, expressions, flow, joins, kinds, loops, names, policy, routing, schemas
@@ -64,7 +65,17 @@ def check_module(module: A.Module, registry: Registry | None, *, source: str = "
     Returns:
         A :class:`CheckResult`; never raises for bad input.
     """
-    bag = bag if bag is not None else DiagnosticBag()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # the passes allocate many small objects and free few of them (as the parser does)
+    try:
+        return _check(module, registry, source, file, untrusted, bag if bag is not None else DiagnosticBag())
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _check(module: A.Module, registry: Registry | None, source: str, file: str, untrusted: bool,
+           bag: DiagnosticBag) -> CheckResult:
     ctx = Ctx(bag, registry, source, file, untrusted)
     info = names.index_module(ctx, module)
     local_graphs = set(info.graphs)

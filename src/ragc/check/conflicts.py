@@ -27,15 +27,14 @@ def _last(g: GraphInfo, channel: str) -> bool:
     return g.reducers.get(channel, ("", None))[0] == "last"
 
 
-def _branch_writes(g: GraphInfo, f: ForkInfo, i: int) -> list[Write]:
+def _branch_writes(g: GraphInfo, f: ForkInfo, i: int, order: dict[str, int]) -> list[Write]:
     out: list[Write] = []
     if f.entries and f.entries[i].target_kind == "agent":
         b = f.entries[i]
         if b.output:
             out.append(Write(b.output, b.entry.target.span, "agent", f.node))
         return out
-    order = list(g.nodes)
-    for n in sorted(f.regions[i], key=order.index):
+    for n in sorted(f.regions[i], key=order.__getitem__):
         out.extend(g.nodes[n].writes)
     return out
 
@@ -49,9 +48,10 @@ def _branch_name(f: ForkInfo, i: int) -> str:
 def check(ctx: Ctx, g: GraphInfo) -> None:
     """Report every pair of possibly concurrent writes to a ``last`` channel,
     once per fork and channel."""
+    order = {n: i for i, n in enumerate(g.nodes)}
     for f in g.forks:
         reported: set[str] = set()
-        writes = [[w for w in _branch_writes(g, f, i) if _last(g, w.channel)] for i in range(len(f.roots))]
+        writes = [[w for w in _branch_writes(g, f, i, order) if _last(g, w.channel)] for i in range(len(f.roots))]
         for i in range(len(writes)):
             if f.self_concurrent[i]:
                 for w in writes[i]:
@@ -74,9 +74,8 @@ def check(ctx: Ctx, g: GraphInfo) -> None:
             continue
         after = reach(g, [s.target for s in g.succ.get(name, ())])
         after.discard(name)
-        order = list(g.nodes)
         reported = set()
-        for n in sorted(after, key=order.index):
+        for n in sorted(after, key=order.__getitem__):
             for w in g.nodes[n].writes:
                 if w.channel in reported:
                     continue

@@ -3,7 +3,8 @@ source text (to place spans inside template strings) and the options."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, field
 
 from ragc.diagnostics.model import DiagnosticBag, Span
 from ragc.registry.model import Registry
@@ -27,15 +28,19 @@ class Ctx:
     source: str
     file: str
     untrusted: bool = False
+    _line_starts: list[int] | None = field(default=None, repr=False)
 
     def text(self, span: Span) -> str:
         """The source text of ``span``."""
         return self.source[span.offset:span.end_offset]
 
     def span_at(self, offset: int, end: int) -> Span:
-        """A span for ``source[offset:end]`` (same file)."""
-        line = self.source.count("\n", 0, offset) + 1
-        col = offset - (self.source.rfind("\n", 0, offset) + 1) + 1
-        end_line = line + self.source.count("\n", offset, end)
-        end_col = end - (self.source.rfind("\n", 0, end) + 1) + 1
-        return Span(self.file, offset, end, line, col, end_line, end_col)
+        """A span for ``source[offset:end]`` (same file); line starts are
+        computed once, so each call is O(log lines)."""
+        if self._line_starts is None:
+            self._line_starts = [0] + [i + 1 for i, ch in enumerate(self.source) if ch == "\n"]
+        starts = self._line_starts
+        line = bisect.bisect_right(starts, offset)
+        end_line = bisect.bisect_right(starts, end)
+        return Span(self.file, offset, end, line, offset - starts[line - 1] + 1, end_line,
+                    end - starts[end_line - 1] + 1)

@@ -178,11 +178,20 @@ def resolve_forks(ctx: Ctx, g: GraphInfo) -> None:
                               "joins do not wait for detached nodes",
                               secondary=(Label(src.fields["blocking"].span, "detached here"),),
                               help="remove `blocking false`, or remove it from the join")
-    forks = [n for n in g.nodes if len(fork_targets(g, n)) > 1]
+    targets = {n: fork_targets(g, n) for n in g.nodes}
+    forks = {n: t for n, t in targets.items() if len(t) > 1}
+    preds = predecessors(g)
     progress = True
     while pending and progress:
         progress = False
         for j in list(pending):
+            found = _nearest_fork(g, j, forks, preds)
+            if found is not None:
+                j.fork = found
+                g.succ[j.fork].append(Succ(j.target, "join", j.span))
+                pending.remove(j)
+                progress = True
+                continue
             found = _find_fork(g, j, forks)
             if found is not None and not found[1]:
                 j.fork = found[0]
@@ -203,13 +212,45 @@ def _stop(j: JoinInfo) -> frozenset[str]:
     return frozenset({j.target} | ({j.node} if j.node else set()))
 
 
-def _cover(g: GraphInfo, j: JoinInfo, fork: str) -> tuple[dict[str, int], int]:
-    """Which branch of ``fork`` reaches each source (``{source: branch index}``)
-    and the total size of the branch regions."""
+def predecessors(g: GraphInfo) -> dict[str, list[str]]:
+    """node -> the nodes with a control edge to it (in node order)."""
+    preds: dict[str, list[str]] = {n: [] for n in g.nodes}
+    for n, succs in g.succ.items():
+        for s in succs:
+            if s.target in preds and (not preds[s.target] or preds[s.target][-1] != n):
+                preds[s.target].append(n)
+    return preds
+
+
+def _nearest_fork(g: GraphInfo, j: JoinInfo, forks: dict[str, list[str]],
+                  preds: dict[str, list[str]]) -> str | None:
+    """The fork of ``j`` found by walking back from its first source: the
+    first fork met (nearest first) whose branches reach every source, spread
+    over two or more branches. ``None`` when the walk finds none (then the
+    exhaustive :func:`_find_fork` reports why)."""
+    start = j.sources[0].name
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        n = queue.popleft()
+        if n in forks:
+            where, _ = _cover(g, j, n, forks[n])
+            if len(where) == len(j.sources) and (len(j.sources) < 2 or len(set(where.values())) >= 2):
+                return n
+        for p in preds.get(n, ()):
+            if p not in seen:
+                seen.add(p)
+                queue.append(p)
+    return None
+
+
+def _cover(g: GraphInfo, j: JoinInfo, fork: str, targets: list[str]) -> tuple[dict[str, int], int]:
+    """Which branch of ``fork`` (parallel ``targets``) reaches each source
+    (``{source: branch index}``) and the total size of the branch regions."""
     where: dict[str, int] = {}
     size = 0
     names = [s.name for s in j.sources]
-    for i, t in enumerate(fork_targets(g, fork)):
+    for i, t in enumerate(targets):
         if t == END:
             continue
         r = reach(g, [t], _stop(j))
@@ -220,14 +261,14 @@ def _cover(g: GraphInfo, j: JoinInfo, fork: str) -> tuple[dict[str, int], int]:
     return where, size
 
 
-def _find_fork(g: GraphInfo, j: JoinInfo, forks: list[str]) -> tuple[str, list[A.Ident]] | None:
+def _find_fork(g: GraphInfo, j: JoinInfo, forks: dict[str, list[str]]) -> tuple[str, list[A.Ident]] | None:
     """The nearest fork covering the most sources, spread over two or more
     branches, and the sources it misses; ``None`` when no fork covers any."""
     best: tuple[int, int, str] | None = None
     names = [s.name for s in j.sources]
     covers: dict[str, dict[str, int]] = {}
-    for f in forks:
-        where, size = _cover(g, j, f)
+    for f, targets in forks.items():
+        where, size = _cover(g, j, f, targets)
         covers[f] = where
         if not where:
             continue
@@ -242,7 +283,7 @@ def _find_fork(g: GraphInfo, j: JoinInfo, forks: list[str]) -> tuple[str, list[A
     return fork, [s for s in j.sources if s.name not in covers[fork]]
 
 
-def _report_unresolved(ctx: Ctx, g: GraphInfo, j: JoinInfo, forks: list[str]) -> None:
+def _report_unresolved(ctx: Ctx, g: GraphInfo, j: JoinInfo, forks: dict[str, list[str]]) -> None:
     names = [s.name for s in j.sources]
     found = _find_fork(g, j, forks)
     if found is None:
@@ -255,7 +296,7 @@ def _report_unresolved(ctx: Ctx, g: GraphInfo, j: JoinInfo, forks: list[str]) ->
     fork_span = g.nodes[fork].node.name.span
     for m in missing:
         g.quiet.add(m.name)
-        other = next((f for f in forks if f != fork and m.name in _cover(g, j, f)[0]), None)
+        other = next((f for f, t in forks.items() if f != fork and m.name in _cover(g, j, f, t)[0]), None)
         if other is not None:
             ctx.bag.error("E0406", "join sources come from different forks", m.span,
                           f"`{m.name}` is a branch of `{other}`",

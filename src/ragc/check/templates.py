@@ -43,23 +43,24 @@ def environment():
     return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
-def template_refs(ctx: Ctx, s: A.Str) -> list[TemplateRef] | None:
-    """The free-variable references of template ``s``; ``None`` (after
-    reporting ``E0708``) when it does not parse."""
+@functools.lru_cache(maxsize=8192)
+def analyse(source: str) -> tuple[tuple[str, int] | None, tuple[tuple[str, str | None], ...]]:
+    """Parse one template (memoised: prompts repeat across nodes and files).
+
+    Returns:
+        ``(error, refs)``: ``error`` is ``(message, line in the template)``
+        when it does not parse, else ``None``; ``refs`` are the free
+        variables as ``(root, first attribute or None)`` pairs.
+    """
     from jinja2 import TemplateSyntaxError, meta, nodes
 
     env = environment()
     try:
-        tree = env.parse(s.value)
+        tree = env.parse(source)
     except TemplateSyntaxError as e:
-        line = e.lineno or 1
-        why = (e.message or "invalid syntax").strip().rstrip(".")
-        ctx.bag.error("E0708", f"template syntax error: {why[:1].lower()}{why[1:]}", s.span, "in this template",
-                      notes=(f"at line {line} of the template",) if "\n" in s.value else (),
-                      help="templates use Jinja2 syntax: `{{ state.name }}`, `{% for x in state.items %}...{% endfor %}`")
-        return None
+        return ((e.message or "invalid syntax"), e.lineno or 1), ()
     free = meta.find_undeclared_variables(tree) - set(env.globals)
-    refs: list[TemplateRef] = []
+    refs: list[tuple[str, str | None]] = []
     with_attr: set[str] = set()
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         base = node.node
@@ -72,9 +73,23 @@ def template_refs(ctx: Ctx, s: A.Str) -> list[TemplateRef] | None:
         else:
             continue
         with_attr.add(base.name)
-        refs.append(TemplateRef(base.name, attr, _locate(ctx, s, base.name, attr)))
-    for name in sorted(free - with_attr):
-        refs.append(TemplateRef(name, None, _locate(ctx, s, name, None)))
+        refs.append((base.name, attr))
+    refs += [(name, None) for name in sorted(free - with_attr)]
+    return None, tuple(refs)
+
+
+def template_refs(ctx: Ctx, s: A.Str) -> list[TemplateRef] | None:
+    """The free-variable references of template ``s``; ``None`` (after
+    reporting ``E0708``) when it does not parse."""
+    error, pairs = analyse(s.value)
+    if error is not None:
+        message, line = error
+        why = message.strip().rstrip(".")
+        ctx.bag.error("E0708", f"template syntax error: {why[:1].lower()}{why[1:]}", s.span, "in this template",
+                      notes=(f"at line {line} of the template",) if "\n" in s.value else (),
+                      help="templates use Jinja2 syntax: `{{ state.name }}`, `{% for x in state.items %}...{% endfor %}`")
+        return None
+    refs = [TemplateRef(root, attr, _locate(ctx, s, root, attr)) for root, attr in pairs]
     refs.sort(key=lambda r: (r.span.offset, r.root, r.attr or ""))
     return refs
 

@@ -191,6 +191,7 @@ class Lowerer:
         self.local_key = local_key or (lambda n: n)
         self.graph_key = graph_key or (lambda n: self.local_key(n) if n in info.graphs else REGISTRY_PREFIX + n)
         self.refs: dict[str, set[str]] = {k: set() for k in RegistryRefs.model_fields}
+        self.fork_join: dict[str, str] = {}  # fork node -> id of the join collecting its branches
 
     # -------------------------------------------------------------- graphs
 
@@ -200,6 +201,10 @@ class Lowerer:
         channels = {name: self.channel(g, name) for name in g.channels}
         channels["errors"] = ChannelIR(name="errors", reducer="append")
         joins = {j.id: self.join(g, j) for j in g.joins}
+        self.fork_join = {}
+        for j in g.joins:
+            if j.fork is not None:
+                self.fork_join.setdefault(j.fork, j.id)
         nodes = {name: self.node(g, info, defaults) for name, info in g.nodes.items()}
         desc = g.setting("description")
         metadata = literal(g.setting("metadata")) if g.setting("metadata") is not None else {}
@@ -411,7 +416,7 @@ class Lowerer:
         r = info.routing
         if r in ("end", "join_source"):
             return RoutingIR(kind="end")
-        join = next((j.id for j in g.joins if j.fork == info.name), None)
+        join = self.fork_join.get(info.name)
         if r in ("next", "goto", "edges"):
             targets = [s.target for s in g.succ[info.name] if s.how in ("next", "fork")]
             if targets == [END]:
