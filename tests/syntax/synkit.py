@@ -12,12 +12,18 @@ into top-level joins.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from hypothesis import strategies as st
 
 from ragc.syntax.ast import strip_spans
 from ragc.syntax.canon import canonicalize
 from ragc.syntax.parser import parse
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+GOLDEN = HERE / "golden"
+SHARED_EXAMPLES = Path("/work/shared/examples")
 
 # Words that are names everywhere the generator puts them.
 SAFE = ["a", "b", "c", "review", "draft", "x1", "node_2", "Step", "_tmp", "fetch", "summary"]

@@ -6,11 +6,10 @@ import os
 import stat
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, REPO
+from synkit import GOLDEN, REPO
 from ragc.cli.main import main
 from ragc.syntax.grammar import grammar_text
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
+from synkit import REPO
 from ragc.compiler import compile_source
 from ragc.registry.loader import load_registry
 from ragc.syntax.formatter import format_source

@@ -10,14 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import GOLDEN, REPO, SHARED_EXAMPLES
 from ragc.syntax.ast import strip_spans
 from ragc.syntax.canon import canonicalize
 from ragc.syntax.formatter import WIDTH, format_source, quote
 from ragc.syntax.parser import parse
 from ragc.syntax.spec import EXAMPLE
 from ragc.syntax.strings import string_value
-from synkit import canonical_view, comment_texts
+from synkit import GOLDEN, REPO, SHARED_EXAMPLES, canonical_view, comment_texts
 
 EXAMPLES = sorted(GOLDEN.glob("*.rag"))
 PAIRS = sorted(p for p in (GOLDEN / "fmt").glob("*.in.rag"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import lark
 import pytest
 
-from conftest import GOLDEN, REPO
+from synkit import GOLDEN, REPO
 from ragc.syntax.builder import rule_methods
 from ragc.syntax.errors import describe_terminal
 from ragc.syntax.grammar import grammar_text, lalr_parser, parse_tables

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOLDEN, REPO
+from synkit import GOLDEN, REPO
 from ragc.syntax.grammar import llguidance_grammar
 from ragc.syntax.spec import EXAMPLE
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import GOLDEN
+from synkit import GOLDEN
 from ragc.syntax import ast as A
 from ragc.syntax.limits import MAX_GRAPHS, MAX_NESTING, MAX_NODES_PER_GRAPH, MAX_SOURCE_BYTES
 from ragc.syntax.parser import parse

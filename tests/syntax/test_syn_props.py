@@ -104,3 +104,29 @@ def test_random_bytes_never_crash(tmp_path_factory, data):
     code, err = _run_fmt(path)
     assert "internal error" not in err and "Traceback" not in err
     assert code in (0, 1, 2)
+
+
+@st.composite
+def commented_anywhere(draw):
+    """A generated program with end-of-line comments between arbitrary tokens
+    (not before a keyword, which at the start of a line would begin an item)."""
+    text = draw(program())
+    lexed = lex(text, "c.rag", DiagnosticBag())
+    keywords = {"GRAPH", "NODE", "CHANNEL", "EDGE", "JOIN", "ALLOW", "INPUT", "OUTPUT", "SEND", "SENDS",
+                "ROUTES", "POLICY", "SCHEMA", "FOR", "IN", "WHEN", "AND", "OR", "NOT", "TRUE", "FALSE", "NULL"}
+    spots = [t.start_pos for t in lexed.tokens if t.type not in keywords]
+    chosen = sorted(set(draw(st.lists(st.sampled_from(spots), max_size=6))) if spots else [], reverse=True)
+    for k, at in enumerate(chosen):
+        text = text[:at] + f"// c{k}\n" + text[at:] if at == 0 or text[at - 1] == "\n" else \
+            text[:at] + f" // c{k}\n" + text[at:]
+    return text
+
+
+@PROPS
+@given(commented_anywhere())
+def test_comments_between_any_tokens_are_kept(text):
+    out = format_source(text).text
+    assert out is not None
+    assert format_source(out).text == out
+    assert canonical_view(out) == canonical_view(text)
+    assert comment_texts(out) == comment_texts(text)

@@ -270,9 +270,7 @@ def _mentions(x, out: list, skip: set[int]) -> None:
     if fields is None:
         return
     for name in fields:
-        if name in ("span", "key"):
-            continue
-        if isinstance(x, A.Field) and name == "key":
+        if name in ("span", "key"):  # keys of fields and pairs name settings, not nodes
             continue
         _mentions(getattr(x, name), out, skip)
 

@@ -33,6 +33,7 @@ The output is idempotent and parses back to the same canonical tree.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -202,12 +203,17 @@ class _Comments:
 
     def __init__(self, comments: tuple[A.Comment, ...]):
         self.items = sorted(comments, key=lambda c: c.span.offset)
+        self.offsets = [c.span.offset for c in self.items]
         self.taken = [False] * len(self.items)
 
     def _range(self, lo: int, hi: int):
-        for k, c in enumerate(self.items):
-            if lo <= c.span.offset < hi and not self.taken[k]:
-                yield k, c
+        """Untaken comments starting in ``[lo, hi)``, by binary search."""
+        k = bisect.bisect_left(self.offsets, lo)
+        items, taken = self.items, self.taken
+        while k < len(items) and items[k].span.offset < hi:
+            if not taken[k]:
+                yield k, items[k]
+            k += 1
 
     def any_within(self, lo: int, hi: int) -> bool:
         return next(self._range(lo, hi), None) is not None

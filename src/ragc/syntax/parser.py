@@ -14,19 +14,30 @@ it. Owning the loop gives precise "expected ..." sets (each candidate
 terminal is tried on a simulated copy of the state stack, not read off
 LALR's merged lookaheads) and error recovery:
 
-1. *targeted explanations* for the common mistakes (a channel without a
-   reducer, a key without a value, a node opened inside another node, an
-   item after the graph's closing brace);
-2. *one-token repairs*, accepted only when the next three tokens then parse:
-   insert a missing ``,`` (``E0010``) or a closing ``]``/``)``
-   (``E0006``), replace a mismatched closing delimiter (``E0007``), insert a
-   missing ``->``, or drop one unexpected token (``E0001``);
-3. otherwise *panic mode*: pop the parser back to the innermost block
-   (``{ ... }`` of a graph, node, object or settings block) and skip tokens
-   to the next item that starts on a new line, or to that block's ``}``.
+1. *targeted explanations* for the common mistakes: a channel without a
+   reducer (``E0008``), a key without a value (``E0011``), ``node x {`` or
+   ``graph g {`` opened inside another block (``E0006``, the missing ``}`` is
+   supplied), something after a graph's closing brace (``E0009``; when that
+   ``}`` is indented like an inner block it is taken as extra and the file
+   is parsed again without it);
+2. *one-token repairs*, accepted only when the rest of the line (and the
+   first token of the next one) then parses: insert a missing ``,``
+   (``E0010``), a closing ``]``/``)`` before a new line (``E0006``), a
+   missing ``->`` or a block header's ``{`` (``E0001``), replace a
+   mismatched closing delimiter (``E0007``), or drop one unexpected token
+   (``E0001``);
+3. otherwise *panic mode*: finish or drop the broken item, go back to the
+   innermost block (``{ ... }`` of a graph, node, object or settings block)
+   and skip tokens to the next item that starts on a new line (or follows a
+   comma), or to that block's ``}``. Errors on the same line after a panic
+   are consequences and are not reported.
 
-Each mistake yields one diagnostic; errors on the same line right after a
-panic are consequences and are not reported.
+One rule looks at line breaks: a keyword that starts items (``node``,
+``channel``, ``edge``...) first on its line, where the parser needs a name,
+is taken as the start of the next item rather than as the missing name
+(``channel x`` + newline + ``node y {`` is ``E0008``, not a channel whose
+reducer is called ``node``). Only files that put such a name alone at the
+start of a line parse differently from Lark.
 """
 
 from __future__ import annotations
@@ -81,7 +92,7 @@ _VALUE_START = frozenset({"STRING", "LONG_STRING", "INT", "FLOAT", "DURATION", "
                           "LSQB", "LBRACE", "NAME"})
 _MACHINE = Applicability.MACHINE_APPLICABLE
 _MAYBE = Applicability.MAYBE_INCORRECT
-_LOOKAHEAD = 3
+_LOOKAHEAD = 3  # fewest tokens a repair must let through
 _MAX_RESTARTS = 8
 
 
@@ -114,6 +125,7 @@ class _Driver:
         self.cb = {rule: getattr(self.builder, name) for rule, name in methods.items()}
         self.quiet_line = -1  # errors on this line are consequences of a panic
         self._brackets: dict[int, int | None] | None = None
+        self.restarts_left = True  # may ask for a parse without a misplaced `}`
 
     # ------------------------------------------------------------------ simulation
 
@@ -448,8 +460,6 @@ class _Driver:
                 "E0001", Severity.ERROR, f"expected `graph`, found {found}", Label(self._span(tok), "expected `graph`"),
                 help="a file holds graphs: `graph NAME { ... }`")
         return None
-
-    restarts_left = True
 
     def _value_taken_from_next_line(self, values: list, key: Token) -> Token | None:
         """For ``timeout:`` + newline + ``kind model``: the parser took ``kind``
