@@ -376,10 +376,12 @@ class Lowerer:
             allow_tools = []
             for a in info.allows:
                 allow_tools += [n for n in _names(a.value) if n not in allow_tools]
+        desc = val("description")
         return NodeIR(
             name=info.name,
             kind=kind,
             span=span_ir(info.node.name.span),
+            description=desc.value if isinstance(desc, A.Str) else None,
             output=info.output,
             update={p.key_name: expr(p.value) for p in info.update.pairs} if info.update is not None else {},
             timeout_s=float(timeout) if timeout is not None else None,

@@ -305,6 +305,7 @@ class NodeIR(_IR):
     name: str
     kind: NodeKind
     span: SpanIR | None = None
+    description: str | None = None
     model: str | None = None
     system: Expr | None = None
     prompt: Expr | None = None
