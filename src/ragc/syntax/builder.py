@@ -24,8 +24,38 @@ from ragc.syntax.lexer import Placeholder
 from ragc.syntax.strings import EscapeError, duration_seconds, string_value
 
 
-class Seq(list):
-    """The children collected by an EBNF repetition helper rule."""
+class Seq:
+    """The children collected so far by an EBNF repetition helper rule.
+
+    Lark's helpers are left-recursive (``__x -> __x item``), so a
+    repetition of n items is reduced n times. Each reduction links one step
+    to the previous one instead of copying the list, which keeps a graph of
+    10 000 nodes linear; :meth:`items` flattens the chain once, when the
+    parent rule takes it. Steps are never mutated, so a reduction the
+    parser undoes leaves earlier steps intact.
+    """
+
+    __slots__ = ("prev", "step")
+
+    def __init__(self, prev: "Seq | None", step: tuple):
+        self.prev = prev
+        self.step = step
+
+    def items(self) -> list:
+        """Every child, in source order."""
+        steps = []
+        node: Seq | None = self
+        while node is not None:
+            steps.append(node.step)
+            node = node.prev
+        out: list = []
+        for step in reversed(steps):
+            out.extend(step)
+        return out
+
+    def last(self):
+        """The last child (None for an empty step)."""
+        return self.step[-1] if self.step else None
 
 
 def _flat(children: list) -> list:
@@ -35,7 +65,7 @@ def _flat(children: list) -> list:
     out: list = []
     for c in children:
         if type(c) is Seq:
-            out.extend(c)
+            out.extend(c.items())
         else:
             out.append(c)
     return out
@@ -133,7 +163,9 @@ class AstBuilder:
     # -------------------------------------------------------------- generic
 
     def seq(self, c):
-        return Seq(_flat(c))
+        if c and type(c[0]) is Seq:
+            return Seq(c[0], tuple(c[1:]))
+        return Seq(None, tuple(c))
 
     def inline(self, c):
         return c[0]

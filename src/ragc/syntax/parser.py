@@ -49,7 +49,7 @@ from lark import Token
 
 from ragc.diagnostics.model import Applicability, Diagnostic, DiagnosticBag, Label, Severity, Span, Suggestion
 from ragc.syntax import ast as A
-from ragc.syntax.builder import AstBuilder, rule_methods
+from ragc.syntax.builder import AstBuilder, Seq, rule_methods
 from ragc.syntax.errors import describe_expected, describe_found
 from ragc.syntax.grammar import ParseTables, parse_tables
 from ragc.syntax.lexer import CLOSERS, OPENERS, LexResult, lex
@@ -94,6 +94,13 @@ _MACHINE = Applicability.MACHINE_APPLICABLE
 _MAYBE = Applicability.MAYBE_INCORRECT
 _LOOKAHEAD = 3  # fewest tokens a repair must let through
 _MAX_RESTARTS = 8
+MAX_SYNTAX_ERRORS = 1000
+"""After this many syntax errors in one file the parser stops (the file is
+rarely a .rag file at all); the tree built so far is kept."""
+
+
+class _GiveUp(Exception):
+    """Too many syntax errors: stop and keep what was parsed."""
 
 
 class _Restart(Exception):
@@ -126,6 +133,7 @@ class _Driver:
         self.quiet_line = -1  # errors on this line are consequences of a panic
         self._brackets: dict[int, int | None] | None = None
         self.restarts_left = True  # may ask for a parse without a misplaced `}`
+        self.reported = 0
 
     # ------------------------------------------------------------------ simulation
 
@@ -279,6 +287,9 @@ class _Driver:
     def _report(self, diag: Diagnostic, line: int) -> None:
         if line != self.quiet_line:
             self.bag.add(diag)
+            self.reported += 1
+            if self.reported >= MAX_SYNTAX_ERRORS:
+                raise _GiveUp()
 
     def _error(self, code: str, message: str, span: Span, label: str, line: int, **kw) -> None:
         self._report(Diagnostic(code, Severity.ERROR, message, Label(span, label), **kw), line)
@@ -289,6 +300,17 @@ class _Driver:
         """Parse every token; returns the graphs built (possibly partial)."""
         stack = [self.t.start_state]
         values: list = []
+        try:
+            return self._run(stack, values)
+        except _GiveUp:
+            self.bag.add(Diagnostic(
+                "E0001", Severity.ERROR, f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}",
+                Label(self._eof_span(), "not read past the last error"),
+                help="is this a .rag file?"))
+            return [v for v in values if isinstance(v, A.Graph)] + [
+                g for v in values if isinstance(v, Seq) for g in v.items() if isinstance(g, A.Graph)]
+
+    def _run(self, stack: list, values: list) -> list[A.Graph]:
         toks = self.toks
         n = len(toks)
         states = self.states
@@ -445,7 +467,7 @@ class _Driver:
             self._reduce_for(stack, values, "GRAPH")  # finish the graph just closed, if any
             last_graph = self._last_graph(values)
             if last_graph is not None:
-                close = self._closing_brace_before(i)
+                close = self._closing_brace_before(i) if tok.type != "RBRACE" and self.first[i] else None
                 if close is not None and close not in self.skip and self.restarts_left:
                     raise _Restart(close)
                 return Diagnostic(
@@ -471,8 +493,8 @@ class _Driver:
         if k <= 0:
             return None
         prev = values[k - 1]
-        while isinstance(prev, list) and prev:
-            prev = prev[-1]
+        while isinstance(prev, Seq):
+            prev = prev.last()
         if not isinstance(prev, (A.Field, A.Pair)) or not isinstance(prev.value, A.Path) or prev.value.segments:
             return None
         v = prev.value.span
@@ -488,6 +510,8 @@ class _Driver:
         top = values[-1]
         if isinstance(top, A.Graph):
             return top
+        if isinstance(top, Seq) and isinstance(top.last(), A.Graph):
+            return top.last()
         if isinstance(top, list) and top and isinstance(top[-1], A.Graph):
             return top[-1]
         return None
