@@ -347,3 +347,12 @@ def test_graph_count_limit():
     text = "".join(f"graph g{i} {{}}\n" for i in range(MAX_GRAPHS + 1))
     (d,) = parse(text).diagnostics
     assert (d.code, d.span.line, d.span.column) == ("E0023", MAX_GRAPHS + 1, 7)
+
+
+def test_parser_stops_after_too_many_errors():
+    from ragc.syntax.parser import MAX_SYNTAX_ERRORS
+
+    result = parse("graph g {\n" + "  channel x\n" * (MAX_SYNTAX_ERRORS + 200) + "}\n")
+    assert len(result.diagnostics) == MAX_SYNTAX_ERRORS + 1
+    assert result.diagnostics[-1].message == f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}"
+    assert result.module is not None
