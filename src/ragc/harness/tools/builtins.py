@@ -32,8 +32,11 @@ cancellation.
 
 from __future__ import annotations
 
+import heapq
 import json
+import math
 import os
+import re
 import shlex
 import signal as _signal
 import subprocess
@@ -46,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ragc.harness.errors import ConfigError, ToolError
 from ragc.harness.tools.base import Tool
-from ragc.harness.tools.sandbox import IGNORED_DIRS, SandboxError, Workspace
+from ragc.harness.tools.sandbox import SandboxError, Workspace, skipped_dir
 from ragc.harness.types import ToolResult
 from ragc.registry.model import RunCommandPolicy
 
@@ -164,7 +167,7 @@ def _list_files(ws: Workspace, args: ListFilesArgs, max_entries: int) -> ToolRes
     truncated = False
     if args.recursive:
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS)
+            dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
             for fn in sorted(filenames):
                 p = Path(dirpath) / fn
                 if p.is_symlink() and not ws.contains(p.resolve()):
@@ -195,7 +198,7 @@ def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int):
         yield base
         return
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS and not d.endswith(".egg-info"))
+        dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
         for fn in sorted(filenames):
             p = Path(dirpath) / fn
             try:
@@ -208,13 +211,25 @@ def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int):
             yield p
 
 
+MAX_PARTIAL_LINE = 500
+"""Lines longer than this (characters; data, minified code) never match by shared words."""
+
+_STOPWORDS = frozenset("a an and are as at be by does do for from how in is it of on or the to what when where "
+                       "which who why with after before into".split())
+
+
 def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) -> ToolResult:
+    """Exact phrase first; when no line has it, lines with all of its words;
+    when none has all, the lines with the most of its (non-trivial) words,
+    at least half of them and at least two."""
     base = ws.resolve(args.path, must_exist=True)
     wanted = min(args.max_results, limit)
-    needle = args.query.strip().lower()
-    words = [w for w in needle.split() if w]
-    matches: list[dict[str, Any]] = []
-    any_word_matches: list[dict[str, Any]] = []
+    needle = " ".join(args.query.lower().split())
+    words = list(dict.fromkeys(w for w in re.findall(r"\w+", needle) if len(w) > 2 and w not in _STOPWORDS))
+    quorum = max(2, math.ceil(len(words) / 2))
+    exact: list[dict[str, Any]] = []
+    partial: list[tuple[int, int, dict[str, Any]]] = []  # (-words matched, order, match), best `wanted` kept
+    order = 0
     truncated = False
     for p in _iter_text_files(ws, base, max_file_bytes):
         try:
@@ -227,19 +242,28 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
         rel = ws.relative(p)
         for lineno, line in enumerate(text.splitlines(), start=1):
             low = line.lower()
-            if needle in low:
-                matches.append({"path": rel, "line": lineno, "text": line.strip()[:200]})
-                if len(matches) >= wanted:
+            if needle in " ".join(low.split()):
+                exact.append({"path": rel, "line": lineno, "text": line.strip()[:200]})
+                if len(exact) >= wanted:
                     truncated = True
                     break
-            elif len(words) > 1 and not matches and len(any_word_matches) < wanted and all(w in low for w in words):
-                any_word_matches.append({"path": rel, "line": lineno, "text": line.strip()[:200]})
+            elif not exact and len(words) >= 2 and len(line) <= MAX_PARTIAL_LINE:
+                hits = sum(1 for w in words if w in low)
+                if hits >= quorum:
+                    order += 1
+                    heapq.heappush(partial, (hits, -order, {"path": rel, "line": lineno, "text": line.strip()[:200]}))
+                    if len(partial) > wanted:
+                        heapq.heappop(partial)
         if truncated:
             break
     note = ""
-    if not matches and any_word_matches:
-        matches = any_word_matches
-        note = f"(no line contains the exact phrase; lines containing all of its words: {', '.join(words)})\n"
+    matches = exact
+    if not exact and partial:
+        ranked = sorted(partial, key=lambda t: (-t[0], -t[1]))
+        matches = [m for _, _, m in ranked]
+        best = ranked[0][0]
+        how = "all of" if best == len(words) else f"up to {best} of"
+        note = f"(no line contains the exact phrase; lines with {how} its words {', '.join(words)}, best first)\n"
     if not matches:
         return ToolResult(content=f"no matches for {args.query!r}", value=[])
     content = note + "\n".join(f"{m['path']}:{m['line']}: {m['text']}" for m in matches)

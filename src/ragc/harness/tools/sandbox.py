@@ -22,6 +22,16 @@ IGNORED_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules"
                           ".pytest_cache", ".ruff_cache", ".tox"})
 """Directory names that recursive listing and search skip."""
 
+VISIBLE_DOT_DIRS = frozenset({".agents", ".github", ".ci"})
+"""Hidden directories that listing and search still enter (other ``.name``
+directories are caches and tool state: skipped)."""
+
+
+def skipped_dir(name: str) -> bool:
+    """Do recursive listing and search skip a directory called ``name``?"""
+    return name in IGNORED_DIRS or name.endswith(".egg-info") or (
+        name.startswith(".") and name not in VISIBLE_DOT_DIRS)
+
 
 class SandboxError(ToolError):
     """A path or command outside what the workspace allows."""
