@@ -108,6 +108,16 @@ async def test_search_skips_binaries_and_ignored_dirs(ws: Path):
     assert none.value == [] and not none.is_error
 
 
+async def test_search_keeps_a_few_lines_per_file_and_counts_the_rest(ws: Path):
+    (ws / "notes.md").write_text("".join(f"join number {i}\n" for i in range(10)))
+    (ws / "src" / "joins.py").write_text("def join():\n    return 'join'\n")
+    tools = registry_for(ws)
+    r = await tools.call("search", {"query": "join"})
+    paths = [m["path"] for m in r.value]
+    assert paths.count("notes.md") == 3 and "src/joins.py" in paths
+    assert "(more matching lines in: notes.md (+7))" in r.content
+
+
 async def test_signal_completion(ws: Path):
     tools = registry_for(ws)
     r = await tools.call("signal_completion", {"signal": "blocked", "reason": "missing dependency"})

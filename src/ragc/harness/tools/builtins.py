@@ -218,8 +218,13 @@ _STOPWORDS = frozenset("a an and are as at be by does do for from how in is it o
                        "which who why with after before into".split())
 
 
+MAX_EXACT_PER_FILE = 3
+"""Exact matches kept per file, so a common word's results span several files
+(the rest are counted per file in the reply)."""
+
+
 def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) -> ToolResult:
-    """Exact phrase first; when no line has it, lines with all of its words;
+    """Exact phrase first (at most :data:`MAX_EXACT_PER_FILE` lines a file); when no line has it, lines with all of its words;
     when none has all, the lines with the most of its (non-trivial) words,
     at least half of them and at least two."""
     base = ws.resolve(args.path, must_exist=True)
@@ -231,6 +236,7 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
     partial: list[tuple[int, int, dict[str, Any]]] = []  # (-words matched, order, match), best `wanted` kept
     order = 0
     truncated = False
+    more_in_file: dict[str, int] = {}
     for p in _iter_text_files(ws, base, max_file_bytes):
         try:
             data = p.read_bytes()
@@ -240,9 +246,14 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
             continue
         text = data.decode("utf-8", errors="replace")
         rel = ws.relative(p)
+        in_file = 0
         for lineno, line in enumerate(text.splitlines(), start=1):
             low = line.lower()
             if needle in " ".join(low.split()):
+                in_file += 1
+                if in_file > MAX_EXACT_PER_FILE:
+                    more_in_file[rel] = more_in_file.get(rel, 0) + 1
+                    continue
                 exact.append({"path": rel, "line": lineno, "text": line.strip()[:200]})
                 if len(exact) >= wanted:
                     truncated = True
@@ -267,6 +278,9 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
     if not matches:
         return ToolResult(content=f"no matches for {args.query!r}", value=[])
     content = note + "\n".join(f"{m['path']}:{m['line']}: {m['text']}" for m in matches)
+    if matches is exact and more_in_file:
+        content += "\n(more matching lines in: " + ", ".join(
+            f"{path} (+{n})" for path, n in sorted(more_in_file.items())) + ")"
     if truncated:
         content += f"\n[... stopped at {wanted} matches]"
     return ToolResult(content=content, value=matches)
