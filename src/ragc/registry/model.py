@@ -207,10 +207,11 @@ class GraphEntry(_Entry):
 
 class RunCommandPolicy(_Entry):
     """Limits of the ``run_command`` tool. ``allow`` lists permitted program
-    names (first word of the command); empty means any. Output is capped at
+    names (first word of the command); absent means any program, an empty
+    list means none. Output is capped at
     ``max_output_bytes``; commands are killed after ``timeout`` seconds."""
 
-    allow: tuple[str, ...] = ()
+    allow: tuple[str, ...] | None = None
     timeout: Seconds = 60.0
     max_output_bytes: int = Field(64 * 1024, ge=1024)
 
@@ -239,6 +240,47 @@ class PolicyEntry(_Entry):
     max_subgraph_depth: int | None = Field(None, ge=1)
     run_command: RunCommandPolicy | None = None
     require_approval: bool = False
+
+    def narrowed_by(self, other: "PolicyEntry") -> "PolicyEntry":
+        """The policy that grants only what both ``self`` and ``other`` grant:
+        allowlists intersected (``None`` = no list), deny lists united,
+        numeric limits the smaller one, ``run_command`` allowlists
+        intersected with the smaller timeout and output cap,
+        ``require_approval`` if either requires it."""
+
+        def allow(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
+            if a is None or b is None:
+                return b if a is None else a
+            return tuple(x for x in a if x in b)
+
+        def least(a: Any, b: Any) -> Any:
+            return b if a is None else a if b is None else min(a, b)
+
+        rc_a, rc_b = self.run_command, other.run_command
+        if rc_a is None or rc_b is None:
+            run_command = rc_b if rc_a is None else rc_a
+        else:
+            run_command = RunCommandPolicy(allow=allow(rc_a.allow, rc_b.allow),
+                                           timeout=min(rc_a.timeout, rc_b.timeout),
+                                           max_output_bytes=min(rc_a.max_output_bytes, rc_b.max_output_bytes))
+        return PolicyEntry(
+            allow_tools=allow(self.allow_tools, other.allow_tools),
+            deny_tools=tuple(dict.fromkeys(self.deny_tools + other.deny_tools)),
+            allow_models=allow(self.allow_models, other.allow_models),
+            allow_agents=allow(self.allow_agents, other.allow_agents),
+            allow_functions=allow(self.allow_functions, other.allow_functions),
+            max_steps=least(self.max_steps, other.max_steps),
+            max_concurrency=least(self.max_concurrency, other.max_concurrency),
+            max_visits=least(self.max_visits, other.max_visits),
+            timeout=least(self.timeout, other.timeout),
+            max_model_calls=least(self.max_model_calls, other.max_model_calls),
+            max_tool_calls=least(self.max_tool_calls, other.max_tool_calls),
+            max_tokens=least(self.max_tokens, other.max_tokens),
+            max_cost_usd=least(self.max_cost_usd, other.max_cost_usd),
+            max_subgraph_depth=least(self.max_subgraph_depth, other.max_subgraph_depth),
+            run_command=run_command,
+            require_approval=self.require_approval or other.require_approval,
+        )
 
 
 class WorkspaceEntry(_Entry):

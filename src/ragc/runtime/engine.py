@@ -192,7 +192,11 @@ class Engine:
         def make() -> Any:
             from ragc.harness import Harness
 
-            policy = self.registry.policy("untrusted") if self.untrusted else None
+            # The harness enforces one policy: for untrusted runs, what both
+            # `default` and `untrusted` grant.
+            policy = self.registry.policy("default")
+            if self.untrusted:
+                policy = policy.narrowed_by(self.registry.policy("untrusted"))
             return Harness(self.registry, workspace=self.workspace, policy=policy, functions=self.functions)
 
         return make

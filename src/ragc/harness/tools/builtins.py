@@ -461,7 +461,7 @@ def make_builtin(builtin: str, *, name: str, workspace: Workspace, description: 
     if builtin == "run_command":
         policy = run_policy or RunCommandPolicy()
         # None: any program; a tuple: only those (empty: none at all)
-        allow: tuple[str, ...] | None = tuple(policy.allow) or None
+        allow: tuple[str, ...] | None = policy.allow
         if config.get("allow"):
             extra = config["allow"]
             if not isinstance(extra, (list, tuple)) or not all(isinstance(a, str) for a in extra):
