@@ -118,8 +118,6 @@ def test_cli_run_prints_the_question_and_the_resume_command_that_works(tmp_path)
     assert (tmp_path / "ws" / "announcement.md").read_text(encoding="utf-8") == "Draft one"
 
 
-@pytest.mark.xfail(strict=True, reason="ragc run --json prints no resume command at an interrupt; "
-                                       "see notes/workflow-test-findings.md (1)")
 def test_cli_json_run_also_gives_the_resume_command(tmp_path):
     """docs/runtime.md: exit code 3 prints "the question and the exact
     `ragc resume RUN --answer ...` command"; with ``--json`` stdout is JSON

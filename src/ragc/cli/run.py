@@ -302,16 +302,16 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
             sys.stderr.write(_summary(result, wall) + "\n")
         return EXIT_OK
     if result.status == "interrupted":
+        # On stderr even with --json (stdout stays JSON lines): a script needs the command too.
         pending = result.interrupt or {}
-        if not as_json:
-            options = pending.get("options") or []
-            sys.stderr.write(f"interrupted: {pending.get('question')}\n")
-            if options:
-                sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
-            if pending.get("default") is not None:
-                sys.stderr.write(f"  default: {pending.get('default')}\n")
-            example = options[0] if options else "VALUE"
-            sys.stderr.write(f"continue with:\n  ragc resume {result.run_id} --answer {_quote(str(example))}\n")
+        options = pending.get("options") or []
+        sys.stderr.write(f"interrupted: {pending.get('question')}\n")
+        if options:
+            sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
+        if pending.get("default") is not None:
+            sys.stderr.write(f"  default: {pending.get('default')}\n")
+        example = options[0] if options else "VALUE"
+        sys.stderr.write(f"continue with:\n  ragc resume {result.run_id} --answer {_quote(str(example))}\n")
         return EXIT_INTERRUPTED
     if result.error is not None and not as_json:
         _render_run_error(result.error, sources, sys.stderr)
