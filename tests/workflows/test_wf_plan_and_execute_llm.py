@@ -46,6 +46,8 @@ async def test_plan_and_execute_with_the_local_model(model_ready, tmp_path):
           f"{worked} worker activations, files: {sorted(p.name for p in ws.iterdir())}")
 
     assert result.status == "completed", result.error
+    print("tasks:", [(t.get("title"), t.get("status")) for t in result.output["spec"]["tasks"]])
+    print("learnings:", result.output["spec"]["learnings"])
     assert 1 <= worked <= 3, "max_iterations bounds the worker activations"
     spec = json.loads((ws / "spec.json").read_text(encoding="utf-8"))
     assert spec == result.output["spec"]
