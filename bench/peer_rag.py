@@ -395,6 +395,7 @@ class Journal:
         return sum(1 for r in self.store.records(run_id) if r.kind == "node_completed")
 
     def close(self) -> None:
+        """Close the store and delete the SQLite file (with its WAL)."""
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -436,12 +437,14 @@ def _completed(res: Any) -> Any:
 
 
 async def _run_async(wf: Workflow, inp: dict, on_event: Callable | None = None) -> tuple[float, Any]:
+    """Time one ``await wf.run(inp)``; returns ``(seconds, RunResult)``."""
     t0 = perf()
     res = await wf.run(inp, on_event=on_event)
     return perf() - t0, res
 
 
 def _run_sync(wf: Workflow, inp: dict, on_event: Callable | None = None) -> tuple[float, Any]:
+    """Time one ``wf.run_sync(inp)``; returns ``(seconds, RunResult)``."""
     t0 = perf()
     res = wf.run_sync(inp, on_event=on_event)
     return perf() - t0, res
@@ -497,6 +500,7 @@ def _plain_case(prog: Program, api: str, make_input: Callable[[], dict], check: 
 
 
 def _chain(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
+    """``chain_N``: N function nodes, no journal."""
     n = v["n"]
     expect = [bc.fake_model(f"step-{i}") for i in range(n)]
 
@@ -510,6 +514,7 @@ def _chain(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
 
 
 def _fanout(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
+    """``fanout_N``: N worker branches joined (policy all), no journal."""
     n = v["n"]
     expect = [bc.fake_model(f"item-{i}") for i in range(n)]
 
@@ -526,6 +531,7 @@ def _fanout(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
 
 
 def _quorum(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
+    """``quorum``: 10 branches, ``policy all`` (graph_all) or ``policy quorum 3``."""
     wait_all = v["impl"] == "graph_all"
 
     def check(res: Any, tally: Tally) -> dict:
@@ -545,6 +551,7 @@ def _quorum(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
 
 
 def _checkpoint_chain(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
+    """``checkpoint_chain_200``: the chain with a fresh journal per run."""
     n, kind, dur, api = v["n"], v["saver"], v["durability"], v["api"]
     expect = [bc.fake_model(f"step-{i}") for i in range(n)]
     notes = (f"fresh {'MemoryStore' if kind == 'memory' else 'SqliteStore on a new file'} per run, opened "
@@ -596,6 +603,7 @@ def _checkpoint_chain(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
 
 
 def _resume(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
+    """``resume``: leg 1 stops at the interrupt before n50; the timed leg resumes it."""
     n, at, kind, how = v["n"], v["at"], v["saver"], v["how"]
     pause = PAUSE_NODE[how].format(at=at)
     answer = "approved" if how == "interrupt" else "continue"
@@ -657,6 +665,7 @@ def _resume(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
 
 
 def _wide_state(case: bc.Case, v: dict, prog: Program) -> bc.CaseRun:
+    """``wide_state``: 100 nodes over a 10 000-item list, without or with a journal."""
     mode, kind, steps = v["mode"], v["saver"], v["steps"]
     notes = ("no journal" if kind == "none" else
              f"{'MemoryStore' if kind == 'memory' else 'SqliteStore (new file per run)'} journal: the input is "
