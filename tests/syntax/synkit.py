@@ -252,7 +252,9 @@ def node_items(draw, depth: int, lay: Layout, name: str, join_target: str | None
         elif c == 11:
             items.append("blocking false")
         elif c == 12:
-            items.append("schema { verdict: string, score int? }")
+            nested = draw(st.sampled_from(["", " tasks: list[{ title: string, done bool? }]",
+                                           ", meta {\n" + lay.pad(depth + 1) + "x: int\n" + lay.pad(depth) + "}?"]))
+            items.append("schema { verdict: string, score int?" + nested + " }")
         elif c == 13:
             items.append(f"budget {{ max_model_calls {draw(st.integers(1, 9))} max_cost_usd 0.50 }}")
         else:

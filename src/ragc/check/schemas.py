@@ -1,15 +1,19 @@
 """Schemas and types: graph ``input``/``output`` blocks, node ``schema``
 blocks, and their JSON-schema form.
 
-Types: ``string int float bool any list[T] dict[T]``, ``T?`` optional. A
-field without default or ``?`` is required. JSON Schema mapping (draft
-2020-12 vocabulary): ``string``/``integer``/``number``/``boolean``, ``any``
--> ``{}``, ``list[T]`` -> ``{"type": "array", "items": T}``, ``dict[T]`` ->
-``{"type": "object", "additionalProperties": T}``; ``T?`` adds ``"null"``.
+Types: ``string int float bool any list[T] dict[T]``, object types
+``{ name: T, ... }``, ``T?`` optional. A field without default or ``?`` is
+required. JSON Schema mapping (draft 2020-12 vocabulary):
+``string``/``integer``/``number``/``boolean``, ``any`` -> ``{}``,
+``list[T]`` -> ``{"type": "array", "items": T}``, ``dict[T]`` ->
+``{"type": "object", "additionalProperties": T}``, an object type -> a
+closed object (``properties``, ``required``, ``additionalProperties:
+false``); ``T?`` adds ``"null"``.
 
 Codes: ``E0701`` unknown type, ``E0702`` wrong arity, ``E0703`` duplicate
 field, ``E0704`` default of the wrong type, ``E0705`` output field that is
-not a channel, ``E0707`` subgraph input mapping mismatch.
+not a channel, ``E0707`` subgraph input mapping mismatch, ``E0709`` a
+default inside an object type.
 """
 
 from __future__ import annotations
@@ -22,13 +26,24 @@ from ragc.check.values import NOT_LITERAL, as_name, literal
 from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
 from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
+from ragc.syntax.formatter import type_text
 
 SCALARS = {"string": "string", "int": "integer", "float": "number", "bool": "boolean"}
 TYPES = ("string", "int", "float", "bool", "any", "list", "dict")
 
 
-def check_type(ctx: Ctx, t: A.TypeRef) -> bool:
-    """``E0701``/``E0702`` for ``t`` and its arguments; returns validity."""
+def check_type(ctx: Ctx, t: A.Type) -> bool:
+    """``E0701``/``E0702`` for ``t`` and its arguments (``E0703``/``E0709``
+    for the fields of object types); returns validity."""
+    if isinstance(t, A.ObjectType):
+        before = ctx.bag.error_count
+        for f in t.fields:
+            if f.default is not None:
+                ctx.bag.error("E0709", f"field `{f.name.name}` of an object type cannot have a default",
+                              f.default.span, "default not allowed here",
+                              help="defaults are for the top-level fields of `input` and `schema` blocks")
+        check_fields(ctx, t.fields, "object type")
+        return ctx.bag.error_count == before
     name = t.name.name
     ok = True
     if name not in TYPES:
@@ -51,11 +66,14 @@ def check_type(ctx: Ctx, t: A.TypeRef) -> bool:
     return ok
 
 
-def type_schema(t: A.TypeRef) -> dict[str, Any]:
+def type_schema(t: A.Type) -> dict[str, Any]:
     """The JSON schema of a (valid) type."""
+    if isinstance(t, A.ObjectType):
+        out: dict[str, Any] = object_schema(t.fields, closed=True)
+        return {"anyOf": [out, {"type": "null"}]} if t.optional else out
     name = t.name.name
     if name in SCALARS:
-        out: dict[str, Any] = {"type": SCALARS[name]}
+        out = {"type": SCALARS[name]}
     elif name == "list":
         out = {"type": "array", "items": type_schema(t.args[0]) if t.args else {}}
     elif name == "dict":
@@ -95,9 +113,17 @@ def object_schema(fields: tuple[A.SchemaField, ...], *, closed: bool) -> dict[st
     return out
 
 
-def _matches(t: A.TypeRef, v: A.Value) -> bool:
+def _matches(t: A.Type, v: A.Value) -> bool:
     if isinstance(v, A.Null):
-        return t.optional or t.name.name == "any"
+        return t.optional or (isinstance(t, A.TypeRef) and t.name.name == "any")
+    if isinstance(t, A.ObjectType):
+        if not isinstance(v, A.ObjectV):
+            return False
+        fields = {f.name.name: f for f in t.fields}
+        given = {p.key_name: p.value for p in v.pairs}
+        if any(k not in fields for k in given):
+            return False
+        return all(_matches(f.type, given[n]) if n in given else f.type.optional for n, f in fields.items())
     name = t.name.name
     if name == "any":
         return literal(v) is not NOT_LITERAL
@@ -116,13 +142,6 @@ def _matches(t: A.TypeRef, v: A.Value) -> bool:
     return True
 
 
-def _type_text(t: A.TypeRef) -> str:
-    out = t.name.name
-    if t.args:
-        out += "[" + ", ".join(_type_text(a) for a in t.args) + "]"
-    return out + ("?" if t.optional else "")
-
-
 def check_fields(ctx: Ctx, fields: tuple[A.SchemaField, ...], where: str) -> None:
     """Types, duplicates and defaults of one schema block."""
     seen: dict[str, A.SchemaField] = {}
@@ -136,8 +155,8 @@ def check_fields(ctx: Ctx, fields: tuple[A.SchemaField, ...], where: str) -> Non
         if not check_type(ctx, f.type):
             continue
         if f.default is not None and not _matches(f.type, f.default):
-            ctx.bag.error("E0704", f"default of `{name}` is not of type `{_type_text(f.type)}`", f.default.span,
-                          f"expected `{_type_text(f.type)}`",
+            ctx.bag.error("E0704", f"default of `{name}` is not of type `{type_text(f.type)}`", f.default.span,
+                          f"expected `{type_text(f.type)}`",
                           secondary=(Label(f.type.span, "the declared type"),))
 
 

@@ -802,6 +802,15 @@ graph g {
   node a { kind model  prompt "Hello {{ input.name " }
 }
 """),
+    _e("E0709", "default inside an object type",
+       "Fields of an object type (`{ name: T, ... }`) describe the shape of a value and "
+       "cannot have defaults; give defaults to the top-level fields of an `input` block.",
+       """
+graph g {
+  start a
+  node a { kind model  schema { task: { title: string = "untitled" } } }
+}
+"""),
 )
 
 REGISTRY = (

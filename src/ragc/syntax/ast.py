@@ -208,15 +208,28 @@ class TypeRef:
     ``dict[T]``; ``optional`` for a trailing ``?``."""
 
     name: Ident
-    args: tuple["TypeRef", ...]
+    args: tuple["Type", ...]
     optional: bool
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectType:
+    """``{ title: string, tags: list[string] }``: an object with these
+    fields (and no others); ``optional`` for a trailing ``?``."""
+
+    fields: tuple["SchemaField", ...]
+    optional: bool
+    span: Span
+
+
+Type = Union[TypeRef, ObjectType]
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaField:
     name: Ident
-    type: TypeRef
+    type: Type
     default: Value | None
     colon: bool
     span: Span

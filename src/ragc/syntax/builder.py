@@ -199,9 +199,14 @@ class AstBuilder:
 
     def r_type(self, c):
         c = _flat(c)
-        args = tuple(x for x in c if isinstance(x, A.TypeRef))
+        args = tuple(x for x in c if isinstance(x, (A.TypeRef, A.ObjectType)))
         optional = _is(c[-1], "QMARK")
         return A.TypeRef(self.ident(c[0]), args, optional, self.span(c[0], c[-1]))
+
+    def r_object_type(self, c):
+        c = _flat(c)
+        fields = tuple(x for x in c if isinstance(x, A.SchemaField))
+        return A.ObjectType(fields, _is(c[-1], "QMARK"), self.span(c[0], c[-1]))
 
     def r_channel(self, c):
         options = c[3] if len(c) > 3 else None

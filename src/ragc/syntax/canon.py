@@ -119,9 +119,18 @@ def _condition(c):
     return _value(c)
 
 
+def _type(t: A.Type) -> A.Type:
+    """Nested object types' fields get the canonical colon too."""
+    if isinstance(t, A.ObjectType):
+        return A.ObjectType(tuple(_schema_field(f) for f in t.fields), t.optional, t.span)
+    if any(isinstance(a, A.ObjectType) for a in t.args):
+        return A.TypeRef(t.name, tuple(_type(a) for a in t.args), t.optional, t.span)
+    return t
+
+
 def _schema_field(f: A.SchemaField) -> A.SchemaField:
     default = _value(f.default) if f.default is not None else None
-    return A.SchemaField(f.name, f.type, default, True, f.span)
+    return A.SchemaField(f.name, _type(f.type), default, True, f.span)
 
 
 def _policy(p: A.Policy) -> A.Policy:

@@ -187,11 +187,16 @@ def number(v: A.Int | A.Float) -> str:
     return text
 
 
-def type_text(t: A.TypeRef) -> str:
-    """``list[string]?`` and the like."""
-    out = t.name.name
-    if t.args:
-        out += "[" + ", ".join(type_text(a) for a in t.args) + "]"
+def type_text(t: A.Type) -> str:
+    """``list[string]?``, ``{ title: string, tags: list[string] }`` and the
+    like (object types print on one line; their fields have no defaults)."""
+    if isinstance(t, A.ObjectType):
+        inner = ", ".join(f"{f.name.name}: {type_text(f.type)}" for f in t.fields)
+        out = "{ " + inner + " }" if inner else "{}"
+    else:
+        out = t.name.name
+        if t.args:
+            out += "[" + ", ".join(type_text(a) for a in t.args) + "]"
     return out + ("?" if t.optional else "")
 
 
