@@ -1,10 +1,13 @@
-"""``docs/language.md`` stays true: its whole-graph examples are canonical and
-check cleanly against the repository registry, its fragments parse inside a
-node, and the dedent example has the value the page states."""
+"""The docs stay true: the whole-graph examples of ``docs/language.md``,
+``docs/quickstart.md`` and ``README.md`` are canonical and check cleanly
+against the repository registry; the fragments of ``language.md`` parse
+inside a node, and its dedent example has the value the page states."""
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 from synkit import REPO
 from ragc.compiler import compile_source
@@ -16,9 +19,11 @@ DOC = (REPO / "docs" / "language.md").read_text(encoding="utf-8")
 BLOCKS = re.findall(r"```rag\n(.*?)```", DOC, flags=re.S)
 
 
-def test_whole_graph_examples_are_canonical_and_check():
+@pytest.mark.parametrize("doc", ["docs/language.md", "docs/quickstart.md", "README.md"])
+def test_whole_graph_examples_are_canonical_and_check(doc):
     registry = load_registry(REPO / "registry.toml").registry
-    graphs = [b for b in BLOCKS if "graph " in b]
+    text = (REPO / doc).read_text(encoding="utf-8")
+    graphs = [b for b in re.findall(r"```rag\n(.*?)```", text, flags=re.S) if "graph " in b]
     assert graphs
     for block in graphs:
         assert format_source(block).text == block
