@@ -66,8 +66,9 @@ check: $(VENV)/.installed
 	$(BIN)/ragc check workflows/
 	$(BIN)/ragc fmt --check workflows/
 
-bench: $(VENV)/.installed
-	$(MAKE) -C bench
+# ragc against LangGraph on this machine (its own venv in bench/.venv; see docs/benchmarks.md).
+bench:
+	$(MAKE) -C bench install all
 
 clean:
 	rm -rf $(VENV) .ragc .pytest_cache
