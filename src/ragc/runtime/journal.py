@@ -33,6 +33,8 @@ updated or deleted; a record is written once and a prefix of a run's records
 
 from __future__ import annotations
 
+import abc
+
 import asyncio
 import json
 import os
@@ -168,39 +170,45 @@ class Batch:
         return bool(self.records or self.events or self.run_updates or self.run_row)
 
 
-class Store:
+class Store(abc.ABC):
     """The store interface (see module docs). All reads are synchronous;
     :meth:`commit` is awaited by the runtime and :meth:`commit_sync` is used
     outside an event loop (CLI, fork)."""
 
     durable = False
 
+    @abc.abstractmethod
     async def commit(self, batch: Batch) -> None:
-        raise NotImplementedError
+        """Apply ``batch`` in one transaction, durably for a durable store; raises :class:`StoreError`."""
 
+    @abc.abstractmethod
     def commit_sync(self, batch: Batch) -> None:
-        raise NotImplementedError
+        """Like :meth:`commit`, for callers outside an event loop."""
 
+    @abc.abstractmethod
     def get_run(self, run_id: str, *, full: bool = True) -> RunInfo | None:
-        raise NotImplementedError
+        """The run ``run_id`` (``full``: with its IR and input), or ``None``."""
 
+    @abc.abstractmethod
     def list_runs(self, limit: int = 50) -> list[RunInfo]:
-        raise NotImplementedError
+        """The ``limit`` most recently updated runs, newest first."""
 
+    @abc.abstractmethod
     def records(self, run_id: str, *, upto: int | None = None) -> list[Record]:
-        raise NotImplementedError
+        """A run's records in ``seq`` order (only ``seq <= upto`` when given)."""
 
+    @abc.abstractmethod
     def events(self, run_id: str) -> list[dict]:
-        raise NotImplementedError
+        """A run's recorded events (JSON dicts, :func:`ragc.events.to_json` form) in order."""
 
+    @abc.abstractmethod
     def last_seq(self, run_id: str) -> tuple[int, int]:
         """``(last record seq, last event seq)`` of a run (0 when none)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def fork(self, run_id: str, step: int, new_id: str) -> RunInfo:
         """Copy run ``run_id`` and its records with ``seq <= step`` into a
         new run ``new_id`` (status ``pending``). Raises :class:`StoreError`."""
-        raise NotImplementedError
 
     def close(self) -> None:
         return None
