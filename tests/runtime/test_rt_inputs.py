@@ -48,3 +48,14 @@ def test_a_huge_invalid_input_gives_a_bounded_message():
 def test_cli_values_parse_as_json_except_for_string_fields():
     assert parse_cli_inputs(["question=5", "depth=5", "tags=[\"a\"]"], SCHEMA) == {
         "question": "5", "depth": 5, "tags": ["a"]}
+
+
+def test_output_problems_name_missing_and_mistyped_fields():
+    from ragc.runtime.inputs import output_problems
+
+    schema = {"type": "object", "properties": {"verdict": {"type": "string"}, "score": {"type": ["integer", "null"]},
+                                               "notes": {"type": "array", "items": {"type": "string"}}}}
+    assert output_problems(schema, {"verdict": "merge", "score": None, "notes": ["a"]}) == []
+    assert output_problems(None, {"anything": 1}) == []
+    problems = output_problems(schema, {"verdict": None, "score": 3, "notes": ["a", 2]})
+    assert problems == ["`verdict` must be a string, got null", "`notes[1]` must be a string, got an integer"]

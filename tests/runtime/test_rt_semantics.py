@@ -30,6 +30,21 @@ async def test_chain_appends_in_order_and_returns_state():
     assert r.usage["steps"] == 3
 
 
+async def test_output_block_types_are_checked_when_the_run_completes():
+    schema = {"type": "object", "properties": {"verdict": {"type": "string"}}, "required": ["verdict"],
+              "additionalProperties": False}
+    ok = graph("g", "a", [fn("a", "f", output="verdict")], channels={"verdict": "last"}, output=["verdict"])
+    ok = ok.model_copy(update={"output_schema": schema})
+    r = await run(program(ok), f=lambda: "merge")
+    assert r.status == "completed" and r.output == {"verdict": "merge"}
+    bad = ok.model_copy(update={"nodes": {"a": fn("a", "f", output="other")}, "channels": {
+        **ok.channels, "other": ok.channels["verdict"].model_copy(update={"name": "other"})}})
+    r = await run(program(bad), f=lambda: "merge")
+    assert r.status == "failed" and r.error.code == "E0916"
+    assert "`verdict` must be a string, got null" in r.error.message and r.output is None
+    assert r.state["other"] == "merge"  # the state is kept
+
+
 @pytest.mark.parametrize("reducer,writes,expected", [
     ("last", [1, 2, 3], 3),
     ("append", [1, [2, 3], "x"], [1, 2, 3, "x"]),

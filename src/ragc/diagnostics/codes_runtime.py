@@ -232,6 +232,19 @@ graph g {
 [functions.score]
 python = "scoring:score"
 """, "toml"),
+    _e("E0916", "run output does not match the graph's output block",
+       "When a run completes, the channels named by the graph's `output { ... }` block are "
+       "checked against their declared types (a required field must not be `null`). A mismatch "
+       "fails the run with the list of problems; the state is journaled, so after fixing the "
+       "workflow the run can be inspected with `ragc runs show`.",
+       """
+graph g {
+  output { verdict: string }
+  start a
+  channel verdict last
+  node a { kind router  routes { skip -> END } }
+}
+"""),
     _e("E0915", "run cannot be resumed",
        "The run id is unknown, the run already completed (fork it instead: `ragc runs fork RUN "
        "--step N`), another live process is running it, or the journal cannot be written.",

@@ -37,7 +37,7 @@ from ragc.runtime.budget import BudgetScope
 from ragc.runtime.compiled import CProgram, compile_program
 from ragc.runtime.errors import RunError
 from ragc.runtime.functions import FunctionTable
-from ragc.runtime.inputs import validate_input
+from ragc.runtime.inputs import MAX_REPORTED_PROBLEMS, output_problems, validate_input
 from ragc.runtime.irdiff import summarize_change
 from ragc.runtime.journal import Batch, MemoryStore, RunInfo, Store, StoreError, dumps, new_run_row
 from ragc.runtime.recorder import EventBus, Recorder
@@ -375,9 +375,18 @@ class Engine:
         status = outcome.status
         state = outcome.values
         output = None
+        err = outcome.error
         if status == "completed":
             output = ({ch: state.get(ch) for ch in entry.output} if entry.output is not None else dict(state))
-        err = outcome.error
+            problems = output_problems(entry.ir.output_schema, output)
+            if problems:
+                shown = "; ".join(problems[:MAX_REPORTED_PROBLEMS])
+                more = len(problems) - MAX_REPORTED_PROBLEMS
+                err = RunError("E0916", f"the run's output does not match graph `{entry.name}`'s output block: "
+                               + shown + (f"; and {more} more" if more > 0 else ""), kind="output",
+                               hint="every `output` channel must hold a value of its declared type when the "
+                                    "run ends (mark a field `T?` if it may stay empty)")
+                status, output = "failed", None
         if emit is not None:
             emit(E.RunFinished(run_id, time.time(), status, err.message if err is not None else None, outcome.usage))
         if recorder is not None:

@@ -24,6 +24,7 @@ E0912  the run input does not match the graph's input schema
 E0913  the graph changed since the run started (resume refused)
 E0914  a registry function or reducer could not be loaded
 E0915  the run cannot be resumed (unknown id, finished, store problem)
+E0916  the run's output does not match the types of the graph's ``output`` block
 ====== ===================================================================
 """
 
@@ -49,6 +50,7 @@ RUNTIME_CODES: dict[str, str] = {
     "E0913": "graph changed since the run started",
     "E0914": "function or reducer cannot be loaded",
     "E0915": "run cannot be resumed",
+    "E0916": "run output does not match the graph's output block",
 }
 """Code -> short title of every runtime error."""
 

@@ -182,6 +182,18 @@ def validate_input(schema: dict[str, Any] | None, value: Any, *, where: str = "t
     return out
 
 
+def output_problems(schema: dict[str, Any] | None, output: dict[str, Any]) -> list[str]:
+    """Problems of a run's ``output`` against the graph's output schema (a
+    JSON schema of type object; ``None``: none). A declared field whose
+    channel holds ``null`` is a problem unless the field is optional."""
+    if not schema:
+        return []
+    problems: list[str] = []
+    for name, sub in (schema.get("properties") or {}).items():
+        _check(sub, output.get(name), name, problems)
+    return problems
+
+
 def parse_cli_inputs(pairs: list[str], schema: dict[str, Any] | None) -> dict[str, Any]:
     """``["k=v", ...]`` -> dict. A value is parsed as JSON when it parses,
     else kept as a string; a field declared ``string`` always keeps the raw
