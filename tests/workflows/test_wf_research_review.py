@@ -17,7 +17,7 @@ CRITIQUE = "Confirmed: shop/cart.py total() sums the items and calls apply_disco
 REPORT = "Report: Cart.total (shop/cart.py) applies DISCOUNTS rates via apply_discount (shop/pricing.py)."
 
 RESEARCH = "Question about the code in the current directory"   # research_agent's prompt (registry)
-VERIFY = "Find the code that answers this question"              # verifier_agent's prompt (registry)
+VERIFY = "Explain, from the source code, how this works"          # verifier_agent's prompt (registry)
 
 SCRIPT = [
     # the supervisor gets the run input as `key: value` lines

@@ -39,23 +39,31 @@ answered with the problem and asked once more.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Awaitable, Callable, Sequence
 
 import anyio
 
-from ragc.harness.errors import ProviderError
+from ragc.harness.errors import ConfigError, ProviderError
 from ragc.harness.history import compact, estimate_tokens
 from ragc.harness.types import (AgentResult, AgentSpec, Message, ModelRequest, ModelResponse, ToolCall, ToolResult,
                                 ToolSpec, Usage)
 
 DEFAULT_SYSTEM_PROMPT = (
-    "You are a capable assistant that completes the user's task. Use the available tools when they help, "
-    "one step at a time, and base your answer on what they return. When you are done, reply with the final "
-    "answer only, concise and specific.")
-"""The system prompt of an agent that has none."""
+    "You complete the user's task. Call a tool when you need information or an action you cannot do "
+    "yourself, one call at a time, and read its result before the next step. Use only names, paths and facts "
+    "that appear in the task or in tool results; never invent them. As soon as you can, stop calling tools "
+    "and reply with the final answer in a few plain sentences.")
+"""The system prompt of an agent that has none. Written for small models:
+short, one call at a time, no invented paths, stop early."""
 
 REPEAT_NOTE = ("You already called {tool} with exactly these arguments; its result is in the messages above. "
                "Do not call it again: use that result to answer, or call a different tool.")
+REPEAT_FAILED_NOTE = ("You already called {tool} with exactly these arguments and it failed: {error} Do not call it "
+                      "again like this: change the arguments (take them from earlier tool results), call a different "
+                      "tool, or answer with what you have.")
+"""The note for a repeat of a call that failed (a small model otherwise retries it unchanged until the
+loop is stopped as stuck)."""
 ANSWER_NOW = "Stop calling tools. Using the tool results above, give your final answer now."
 
 MAX_OVERFLOW_RETRIES = 3
@@ -79,16 +87,96 @@ def initial_history(spec: AgentSpec, messages: Sequence[Message]) -> list[Messag
     return history
 
 
+LOOP_PARAMS = ("tool_plan", "tool_args")
+"""Agent ``params`` read by the loop itself, never sent to the model."""
+
+PLAN_CHOICES = ("auto", "none", "required")
+
+
 def request_fields(params: dict[str, Any]) -> dict[str, Any]:
     """Split agent ``params`` into :class:`ModelRequest` fields
-    (``max_tokens``, ``temperature``, ``stop``) and pass-through ``params``."""
-    rest = dict(params)
+    (``max_tokens``, ``temperature``, ``stop``) and pass-through ``params``
+    (without the loop's own :data:`LOOP_PARAMS`)."""
+    rest = {k: v for k, v in params.items() if k not in LOOP_PARAMS}
     fields: dict[str, Any] = {}
     for key in ("max_tokens", "temperature", "stop"):
         if key in rest:
             fields[key] = rest.pop(key)
     fields["params"] = rest
     return fields
+
+
+def tool_plan(params: dict[str, Any], tools: Sequence[ToolSpec]) -> list[str]:
+    """The ``tool_choice`` of the first model calls, from the agent param
+    ``tool_plan``: item ``i`` applies to model call ``i + 1`` and is a tool
+    name (that call must call that tool), ``"required"`` (some tool),
+    ``"none"`` (answer without tools) or ``"auto"`` (the model decides);
+    calls after the plan are ``"auto"``. A name the agent does not have
+    counts as ``"required"``; an agent without tools gets no plan.
+
+    A small model told "first search, then read the file, then answer"
+    often answers from its own knowledge at once, or keeps calling tools
+    until ``max_iterations`` and never answers; a plan such as
+    ``["search", "read_file", "none"]`` leaves it only the arguments and
+    the answer to write (the provider constrains each reply, e.g. by
+    grammar).
+
+    Raises:
+        ConfigError: ``tool_plan`` is not a list of strings.
+    """
+    plan = params.get("tool_plan") or []
+    if isinstance(plan, str):
+        plan = [plan]
+    if not isinstance(plan, (list, tuple)) or not all(isinstance(x, str) for x in plan):
+        raise ConfigError(f"agent param `tool_plan` must be a list of tool names or auto/none/required, "
+                          f"not {plan!r}", hint='e.g. params = { tool_plan = ["search", "read_file", "none"] }')
+    names = {t.name for t in tools}
+    if not names:
+        return []
+    return [x if x in names or x in PLAN_CHOICES else "required" for x in plan]
+
+
+def narrow_tools(tools: Sequence[ToolSpec], params: dict[str, Any]) -> list[ToolSpec]:
+    """The tools as this agent's model sees them: the agent param
+    ``tool_args`` (``{tool: {argument: {JSON-schema keywords}}}``) is merged
+    into the arguments' schemas, e.g. ``{read_file: {path: {pattern:
+    "^[A-Za-z0-9_./-]+$"}}}``.
+
+    Providers send the narrowed schema to the model; the local model's
+    grammar enforces it while decoding (a 0.5B model otherwise copies a whole
+    ``path:line: text`` search hit as the path). The tool itself still
+    validates against its own, wider schema.
+
+    Raises:
+        ConfigError: ``tool_args`` is not a table of tables, names an
+            argument the tool does not have, or has a ``pattern`` that is not
+            a regular expression.
+    """
+    narrowing = params.get("tool_args") or {}
+    if not isinstance(narrowing, dict):
+        raise ConfigError(f"agent param `tool_args` must be a table {{tool: {{argument: {{...}}}}}}, not {narrowing!r}")
+    out = []
+    for tool in tools:
+        extra = narrowing.get(tool.name)
+        if not extra:
+            out.append(tool)
+            continue
+        schema = json.loads(json.dumps(tool.parameters))
+        props = schema.setdefault("properties", {})
+        for arg, keywords in extra.items():
+            if arg not in props or not isinstance(keywords, dict):
+                raise ConfigError(f"agent param `tool_args`: `{tool.name}` has no argument `{arg}`, or its value is "
+                                  f"not a table", hint=f"arguments of `{tool.name}`: {', '.join(props) or 'none'}")
+            pattern = keywords.get("pattern")
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except (re.error, TypeError) as exc:
+                    raise ConfigError(f"agent param `tool_args`: the pattern of `{tool.name}.{arg}` is not a "
+                                      f"regular expression: {exc}") from None
+            props[arg] = {**props[arg], **keywords}
+        out.append(tool.model_copy(update={"parameters": schema}))
+    return out
 
 
 def structured_schema(route_labels: Sequence[str] | None, response_schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -112,6 +200,14 @@ def structured_schema(route_labels: Sequence[str] | None, response_schema: dict[
 
 def _signature(calls: Sequence[ToolCall]) -> str:
     return json.dumps([[c.name, c.arguments, c.raw_arguments] for c in calls], sort_keys=True)
+
+
+def _repeat_note(tool: str, previous: ToolResult | None) -> ToolResult:
+    """The error result that stands in for a repeated call: where the first
+    result is, or, when the first call failed, its error again."""
+    if previous is not None and previous.is_error:
+        return ToolResult(content=REPEAT_FAILED_NOTE.format(tool=tool, error=previous.content[:300]), is_error=True)
+    return ToolResult(content=REPEAT_NOTE.format(tool=tool), is_error=True)
 
 
 def _unwrap(group: BaseExceptionGroup) -> BaseException:
@@ -235,15 +331,19 @@ class _Loop:
         spec = self.spec
         history = initial_history(spec, messages)
         fields = request_fields(spec.params)
+        self.tools = narrow_tools(self.tools, spec.params)
+        plan = tool_plan(spec.params, self.tools)
         stop = "max_iterations"
         signal: dict[str, Any] | None = None
         text = ""
         last_sig: str | None = None
+        last_results: list[ToolResult] = []
         repeats = 0
         iteration = 0
         while iteration < spec.max_iterations:
             iteration += 1
-            request = ModelRequest(messages=history, tools=self.tools, **fields)
+            choice = plan[iteration - 1] if iteration <= len(plan) else "auto"
+            request = ModelRequest(messages=history, tools=self.tools, tool_choice=choice, **fields)
             history, response = await self.model_call(history, request, f"m{iteration}")
             reply = response.message.model_copy(update={"role": "assistant", "name": spec.name})
             history = [*history, reply]
@@ -258,9 +358,10 @@ class _Loop:
                 break
             if repeats >= 2:
                 # the same action again: do not repeat it, tell the model where its result is
-                results = [ToolResult(content=REPEAT_NOTE.format(tool=c.name), is_error=True) for c in reply.tool_calls]
+                results = [_repeat_note(c.name, previous) for c, previous in zip(reply.tool_calls, last_results)]
             else:
                 results = await self.run_tools(reply.tool_calls, iteration)
+                last_results = results
             for call, result in zip(reply.tool_calls, results):
                 history.append(Message(role="tool", tool_call_id=call.id, name=call.name, content=result.content,
                                        is_error=result.is_error))

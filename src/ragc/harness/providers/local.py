@@ -58,11 +58,21 @@ import anyio.to_thread
 
 from ragc.harness.errors import ConfigError, ProviderError
 from ragc.harness.providers.base import ProviderContext
+from ragc.harness.providers.local_grammar import GrammarError, answer_grammar, tool_turn_grammar
 from ragc.harness.types import (DeltaCallback, Message, ModelRequest, ModelResponse, StreamDelta, ToolCall, ToolSpec,
                                 Usage, new_id)
 from ragc.registry.model import ModelEntry
 
 DEFAULT_MAX_TOKENS = 512
+DEFAULT_MAX_TOOL_TURNS = 3
+"""Tool-call turns after which an ``"auto"`` turn must answer (model param
+``max_tool_turns``; ``0`` or ``false``: no cap): a 0.5B model that has not
+answered after a few calls goes on calling (searching and reading the same
+things in turn) until ``max_iterations`` and ends with no answer."""
+MAX_PARALLEL_CALLS = 4
+"""Most tool calls one turn may hold with ``parallel_tool_calls = true``
+(without it, one: a small model that chains calls in one turn guesses the
+arguments of the later ones instead of reading the earlier results)."""
 PROMPT_CACHE_BYTES = 512 * 1024 * 1024
 """Size of the per-model cache of evaluated prompt states (llama.cpp KV
 state, about 12 KB per token for the 0.5B model)."""
@@ -72,14 +82,96 @@ CHATML_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 """Fallback template (ChatML) for a GGUF without ``tokenizer.chat_template``."""
 
-TOOL_RESULT_NUDGE = ("Use the tool results above to answer my request. If they answer it, reply in plain text, "
-                     "not JSON; call another tool only if you still need information.")
-"""Appended after tool results: small models otherwise tend to repeat the call they just made."""
+TOOL_RESULT_NUDGE = ('Continue with my request: "{request}"\n{finish}If the tool results above are enough, answer it '
+                     'in plain text{cite}; otherwise call another tool, with arguments (paths, names) taken from those '
+                     'results.')
+"""Appended after tool results when the model may call a tool or answer.
+Small models otherwise repeat the call they just made, or restate the
+question instead of answering; the request is repeated because a 0.5B model
+loses it behind a few kilobytes of tool output."""
+
+ANSWER_NUDGE = ('Using only the tool results above, answer my request: "{request}"\nReply in a few plain sentences, '
+                'without code{cite}.')
+"""Appended after tool results when no tool may be called (``tool_choice="none"``)."""
+
+FINISH_HINT = "If the tool results show the task is done (or cannot be done), call `{tool}` now. "
+"""Part of :data:`TOOL_RESULT_NUDGE` when a finish tool (model param ``finish_tools``) may be called."""
+DEFAULT_FINISH_TOOLS = ("signal_completion",)
+"""Tools that end a task (model param ``finish_tools``): named in the nudge,
+and called instead of answering once ``max_tool_turns`` is reached (a 0.5B
+worker otherwise writes and re-reads its file until ``max_iterations`` and
+never says it is done)."""
+
+FORCED_NUDGE = ('Continue with my request: "{request}"\nCall `{tool}` now, with arguments (paths, names) taken from '
+                'the tool results above.')
+"""Appended after tool results when a call is forced (``tool_choice`` a tool name or ``"required"``)."""
+
+CITE_FILES = '. Start with "In {path}, "'
+"""Part of :data:`ANSWER_NUDGE` when a file was read: ``path`` is the file
+read last (see :func:`nudge`). A 0.5B model copies an example literally
+("In <path>, ..."), and without one it lists search hits, so the real path
+is given."""
+CITE_SOURCES = ", and name the files or sources you used"
+REQUEST_CHARS = 400
+"""The request is quoted in a nudge up to this many characters."""
 
 _FENCE_LINE = re.compile(r"^\s*```[a-zA-Z]*\s*$", re.M)
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_FILE_PATH = re.compile(r"[^/\\]\.[A-Za-z0-9]+$")
+_NAME = re.compile(r'"name"\s*:\s*"([^"]+)"')
 _SAMPLING_KEYS = ("top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty", "frequency_penalty", "seed",
                   "typical_p")
+
+
+def nudge(kind: str, messages: list[Message], tool: str = "", finish: str = "") -> str:
+    """The user message appended after tool results (:data:`TOOL_RESULT_NUDGE`,
+    :data:`ANSWER_NUDGE` or :data:`FORCED_NUDGE` for ``kind`` ``"auto"``,
+    ``"none"``, ``"forced"``), quoting the last user request (up to
+    :data:`REQUEST_CHARS` characters). A final answer (``"none"``) is asked
+    to start with the file it read (:data:`CITE_FILES`) when a successful
+    call had a ``path`` argument naming a file (with an extension); nothing
+    of the kind is shown while a tool may still be called (a 0.5B model
+    copies it into the next call's arguments). ``finish``: a tool that ends
+    the task, named in the ``"auto"`` nudge (:data:`FINISH_HINT`)."""
+    request = next((" ".join(m.content.split()) for m in reversed(messages) if m.role == "user"), "")
+    if len(request) > REQUEST_CHARS:
+        request = request[: REQUEST_CHARS - 3] + "..."
+    failed = {m.tool_call_id for m in messages if m.role == "tool" and m.is_error}
+    read = [c.arguments["path"] for m in messages if m.role == "assistant" for c in m.tool_calls
+            if isinstance(c.arguments.get("path"), str) and _FILE_PATH.search(c.arguments["path"])
+            and c.id not in failed]
+    cite = CITE_FILES.format(path=read[-1].replace('"', "'")) if kind == "none" and read else CITE_SOURCES
+    template = {"auto": TOOL_RESULT_NUDGE, "none": ANSWER_NUDGE, "forced": FORCED_NUDGE}[kind]
+    return template.format(request=request.replace('"', "'"), cite=cite, tool=tool or "a tool",
+                           finish=FINISH_HINT.format(tool=finish) if finish else "")
+
+
+def tool_turns(messages: list[Message]) -> int:
+    """Assistant turns with tool calls since the last user message (the
+    nudges are not part of the conversation, so they do not reset it)."""
+    n = 0
+    for m in reversed(messages):
+        if m.role == "user":
+            break
+        if m.role == "assistant" and m.tool_calls:
+            n += 1
+    return n
+
+
+def _repeated_tools(messages: list[Message], calls: list[ToolCall]) -> set[str]:
+    """The names of ``calls`` when they repeat, name and arguments, the
+    calls of the last assistant turn in ``messages`` (whose results follow
+    it); else an empty set."""
+    if not calls:
+        return set()
+    last = next((m for m in reversed(messages) if m.role == "assistant"), None)
+    if last is None or not last.tool_calls or messages[-1].role != "tool":
+        return set()
+
+    def key(cs: list[ToolCall]) -> list[str]:
+        return sorted(json.dumps([c.name, c.arguments, c.raw_arguments], sort_keys=True, default=str) for c in cs)
+
+    return {c.name for c in calls} if key(calls) == key(last.tool_calls) else set()
 
 
 def _tojson(value: Any, indent: int | None = None, ensure_ascii: bool = False, separators=None,
@@ -126,6 +218,29 @@ def template_messages(messages: list[Message]) -> list[dict[str, Any]]:
     return out
 
 
+SAME_RESULT = "(the same result as the identical call above; it is still there)"
+"""Shown instead of a tool result that repeats an earlier one word for word."""
+
+
+def dedupe_results(messages: list[Message], min_chars: int = 200) -> list[Message]:
+    """``messages`` with every tool result of at least ``min_chars``
+    characters that equals an earlier tool result replaced by
+    :data:`SAME_RESULT`: a small model that reads the same file twice would
+    otherwise pay for it twice (prompt processing, context) and lose the
+    request further behind it. Earlier messages are unchanged, so the
+    rendered prompt still starts like the previous turn's (cache reuse)."""
+    seen: set[str] = set()
+    out = []
+    for m in messages:
+        if m.role == "tool" and len(m.content) >= min_chars:
+            if m.content in seen:
+                m = m.model_copy(update={"content": SAME_RESULT})
+            else:
+                seen.add(m.content)
+        out.append(m)
+    return out
+
+
 def template_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
     """Tool specs in the OpenAI function format chat templates expect."""
     return [{"type": "function", "function": {"name": t.name, "description": t.description,
@@ -154,12 +269,22 @@ def _call_from(obj: dict[str, Any]) -> ToolCall:
 
 
 def parse_tool_calls(text: str, tool_names: set[str]) -> tuple[str, list[ToolCall]]:
-    """(content, tool calls) from a completion: ``<tool_call>`` blocks
-    (Qwen/Hermes format); else JSON objects ``{"name": <a known tool>,
-    "arguments": {...}}`` anywhere in the reply (small models drop the tags
-    or wrap the call in a code fence), the text before the first one being
-    the content. A block whose JSON cannot be read becomes a call with
-    ``raw_arguments`` so the model gets an error."""
+    """(content, tool calls) from a completion.
+
+    * ``<tool_call>`` blocks (Qwen/Hermes format): each is a call; a block
+      whose JSON cannot be read becomes a call with ``raw_arguments`` (the
+      model gets an error and may try again).
+    * Else JSON objects ``{"name": ..., "arguments": {...}}`` (or
+      ``"parameters"``) anywhere in the reply, fenced or bare (small models
+      drop the tags): each is a call, the text before the first one being
+      the content. A name that is not one of ``tool_names`` is kept as is,
+      so the tool registry answers "unknown tool `X`. Available tools: ..."
+      and the loop goes on, instead of ending with the call as the answer.
+    * Else a reply that starts like a call (``{``, a code fence or
+      ``<tool_call>``) and names a tool but is cut off (``max_tokens``)
+      (no complete JSON object in it) becomes a call with ``raw_arguments``.
+    * Anything else is the answer text, with no calls.
+    """
     blocks = _TOOL_CALL.findall(text)
     if blocks:
         content = text[: text.find("<tool_call>")].strip()
@@ -167,17 +292,24 @@ def parse_tool_calls(text: str, tool_names: set[str]) -> tuple[str, list[ToolCal
         for block in blocks:
             obj = _json_object(block)
             if obj is None:
-                name_m = re.search(r'"name"\s*:\s*"([^"]+)"', block)
+                name_m = _NAME.search(block)
                 calls.append(ToolCall(id=new_id("call"), name=name_m.group(1) if name_m else "", raw_arguments=block))
             else:
                 calls.append(_call_from(obj))
         return content, calls
-    found = [(start, obj) for start, obj in _json_objects(text)
-             if obj.get("name") in tool_names and ("arguments" in obj or "parameters" in obj)]
+    objects = _json_objects(text)
+    found = [(start, obj) for start, obj in objects
+             if isinstance(obj.get("name"), str) and obj["name"]
+             and ("arguments" in obj or "parameters" in obj or obj["name"] in tool_names)]
     if found:
         content = _FENCE_LINE.sub("", text[: found[0][0]]).strip()
         return content, [_call_from(obj) for _, obj in found]
-    return text.strip(), []
+    stripped = text.strip()
+    if not objects and stripped.startswith(("{", "```", "<tool_call>")):
+        name_m = _NAME.search(stripped)
+        if name_m:
+            return "", [ToolCall(id=new_id("call"), name=name_m.group(1), raw_arguments=stripped)]
+    return stripped, []
 
 
 def _json_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
@@ -202,6 +334,63 @@ def forced_call_schema(tools: list[ToolSpec]) -> dict[str, Any]:
     variants = [{"type": "object", "properties": {"name": {"const": t.name}, "arguments": t.parameters},
                  "required": ["name", "arguments"]} for t in tools]
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+CALL_STARTS = "{[<`"
+"""First characters of a reply that is (or writes) a tool call rather than an answer."""
+ANSWER_STOPS = ("```", "<tool_call>")
+"""Where a free-running answer stops (see :meth:`LocalProvider._generate`)."""
+
+REPEAT_MIN_CHARS = 40
+"""Shortest sentence (characters, whitespace collapsed) whose verbatim
+repetition stops a free-text reply (:class:`RepeatGuard`)."""
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+
+
+class RepeatGuard:
+    """Watches a streamed free-text reply and reports when it repeats a
+    sentence it already wrote.
+
+    A 0.5B model that has said what it knows often starts again from an
+    earlier sentence and loops until ``max_tokens`` (minutes on 2 cores).
+    Sentences end at ``.``/``!``/``?`` before whitespace or at a newline;
+    one of at least ``min_chars`` characters (case and whitespace ignored)
+    seen before is a repeat. Short lines (list bullets, code) never count,
+    and a reply that starts like JSON, a tag or a code fence (a tool call,
+    code) is never cut.
+
+    Args:
+        min_chars: see :data:`REPEAT_MIN_CHARS`.
+    """
+
+    def __init__(self, min_chars: int = REPEAT_MIN_CHARS):
+        self.min_chars = min_chars
+        self.text = ""
+        self._start = 0
+        self._seen: set[str] = set()
+        self._off = False
+
+    def feed(self, piece: str) -> int | None:
+        """Add ``piece``; returns the offset in :attr:`text` where the
+        repeated sentence starts (cut the reply there), or ``None``."""
+        self.text += piece
+        if self._off:
+            return None
+        head = self.text.lstrip()
+        if head and head[0] in "{[<`":
+            self._off = True
+            return None
+        while True:
+            m = _SENTENCE_END.search(self.text, self._start)
+            if m is None:
+                return None
+            sentence = " ".join(self.text[self._start:m.end()].lower().split())
+            if len(sentence) >= self.min_chars:
+                if sentence in self._seen:
+                    return self._start
+                self._seen.add(sentence)
+            self._start = m.end()
 
 
 @dataclass
@@ -336,7 +525,7 @@ class LocalProvider:
         from jinja2 import TemplateError
 
         try:
-            return engine.template.render(messages=template_messages(messages),
+            return engine.template.render(messages=template_messages(dedupe_results(messages)),
                                           tools=template_tools(tools) if tools else None,
                                           add_generation_prompt=True, bos_token=engine.bos, eos_token=engine.eos)
         except TemplateError as exc:
@@ -358,10 +547,23 @@ class LocalProvider:
         return grammar
 
     def _generate(self, engine: _Engine, prompt: str, options: dict[str, Any], grammar: Any, cancel: threading.Event,
-                  on_delta: DeltaCallback | None, timeout_s: float) -> _Generation:
+                  on_delta: DeltaCallback | None, timeout_s: float, guard: "RepeatGuard | None" = None,
+                  decide_only: bool = False) -> _Generation:
         """Runs in a worker thread: wait for the model, tokenize, check the
-        context, stream tokens until done, cancelled, or ``timeout_s`` after
-        the model became free (waiting for other calls does not count).
+        context, stream tokens until done, cancelled, ``timeout_s`` after
+        the model became free (waiting for other calls does not count), or
+        until ``guard`` sees the text repeat a sentence (the text is cut
+        before the repeat; finish reason ``"repeat"``).
+
+        With ``decide_only``, ``grammar`` (a tool-turn or answer grammar)
+        constrains the first token only when that token starts a plain-text
+        answer: the answer then goes on without a grammar (llama-cpp-python
+        applies a grammar to the whole vocabulary at every token, which
+        halves the generation speed on 2 cores) and stops at a code fence or
+        a ``<tool_call>`` tag (:data:`ANSWER_STOPS`), the two things the
+        answer rule of the grammar forbids later on. A first token that
+        starts a call is discarded and the reply is generated again from the
+        same (cached) prompt under the grammar throughout.
 
         Raises:
             ProviderError: ``context_overflow``; ``timeout``.
@@ -380,36 +582,71 @@ class LocalProvider:
                     f"is {limit}", kind="context_overflow", provider=self.provider, model=self.name)
             max_tokens = max(1, min(int(options.pop("max_tokens")), room))
             pieces: list[str] = []
-            finish = "stop"
-            stream = llm.create_completion(prompt=tokens, max_tokens=max_tokens, stream=True, grammar=grammar,
-                                           **options)
-            try:
-                for chunk in stream:
-                    if cancel.is_set():
-                        finish = "cancelled"
-                        break
-                    if time.monotonic() > deadline:
-                        raise ProviderError(
-                            f"local model `{self.name}`: no complete reply within {timeout_s:g}s "
-                            f"({len(tokens)} prompt tokens, {len(pieces)} generated)", kind="timeout",
-                            provider=self.provider, model=self.name,
-                            hint="shorten the prompt, lower max_tokens or raise `timeout` "
-                                 "(2 cores: ~150 prompt tokens/s, ~40 generated tokens/s)")
-                    choice = chunk["choices"][0]
-                    piece = choice.get("text") or ""
-                    if piece:
-                        pieces.append(piece)
-                        if on_delta is not None:
-                            try:
-                                anyio.from_thread.run_sync(on_delta, StreamDelta(text=piece))
-                            except RuntimeError:
-                                pass
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()
+
+            def emit(piece: str) -> bool:
+                """Keep ``piece``; False when the guard cut the reply."""
+                pieces.append(piece)
+                if guard is not None:
+                    cut = guard.feed(piece)
+                    if cut is not None:
+                        pieces[:] = [guard.text[:cut].rstrip()]
+                        return False
+                if on_delta is not None:
+                    try:
+                        anyio.from_thread.run_sync(on_delta, StreamDelta(text=piece))
+                    except RuntimeError:
+                        pass
+                return True
+
+            def check_deadline() -> None:
+                if time.monotonic() > deadline:
+                    raise ProviderError(
+                        f"local model `{self.name}`: no complete reply within {timeout_s:g}s "
+                        f"({len(tokens)} prompt tokens, {len(pieces)} generated)", kind="timeout",
+                        provider=self.provider, model=self.name,
+                        hint="shorten the prompt, lower max_tokens or raise `timeout` "
+                             "(2 cores: ~150 prompt tokens/s, ~40 generated tokens/s)")
+
+            def run(prompt_tokens: list[int], n: int, use_grammar: Any, opts: dict[str, Any]) -> str:
+                finish = "stop"
+                stream = llm.create_completion(prompt=prompt_tokens, max_tokens=n, stream=True, grammar=use_grammar,
+                                               **opts)
+                try:
+                    for chunk in stream:
+                        if cancel.is_set():
+                            return "cancelled"
+                        check_deadline()
+                        choice = chunk["choices"][0]
+                        piece = choice.get("text") or ""
+                        if piece and not emit(piece):
+                            return "repeat"
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                finally:
+                    close = getattr(stream, "close", None)
+                    if close is not None:
+                        close()
+                return finish
+
+            if decide_only and grammar is not None:
+                first = llm.create_completion(prompt=tokens, max_tokens=1, grammar=grammar, **options)
+                check_deadline()
+                head = first["choices"][0].get("text") or ""
+                if cancel.is_set():
+                    finish = "cancelled"
+                elif head.strip() and head.lstrip()[0] not in CALL_STARTS:
+                    stop = list(dict.fromkeys([*options.get("stop", []), *ANSWER_STOPS]))
+                    if not emit(head):
+                        finish = "repeat"
+                    elif max_tokens <= 1:
+                        finish = "length"
+                    else:
+                        rest = llm.tokenize(head.encode("utf-8"), add_bos=False, special=True)
+                        finish = run(tokens + rest, max_tokens - 1, None, {**options, "stop": stop})
+                else:
+                    finish = run(tokens, max_tokens, grammar, options)
+            else:
+                finish = run(tokens, max_tokens, grammar, options)
             text = "".join(pieces)
             completion = len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else 0
             return _Generation(text=text, prompt_tokens=len(tokens), completion_tokens=completion,
@@ -429,8 +666,52 @@ class LocalProvider:
                 options[key] = params[key]
         return options
 
+    def _tool_grammar(self, engine: _Engine, tools: list[ToolSpec], answer: bool, max_calls: int) -> Any:
+        """The cached GBNF grammar of a turn with ``tools``
+        (:func:`ragc.harness.providers.local_grammar.tool_turn_grammar`),
+        or ``None`` when a schema cannot be converted and an answer is
+        allowed (the reply is then parsed leniently).
+
+        Raises:
+            ProviderError: ``bad_request`` when a forced call's grammar
+                cannot be built at all.
+        """
+        key = json.dumps(["tool-turn", [[t.name, t.parameters] for t in tools], answer, max_calls], sort_keys=True)
+        grammar = engine.grammars.get(key)
+        if grammar is None:
+            from llama_cpp import LlamaGrammar
+
+            try:
+                grammar = LlamaGrammar.from_string(tool_turn_grammar(tools, answer=answer, max_calls=max_calls),
+                                                   verbose=False)
+            except GrammarError:
+                if answer:
+                    return None
+                return self._grammar(engine, forced_call_schema(tools))
+            engine.grammars[key] = grammar
+        return grammar
+
+    def _answer_grammar(self, engine: _Engine) -> Any:
+        """The cached grammar of a plain-text answer (tools shown, none callable)."""
+        grammar = engine.grammars.get("answer")
+        if grammar is None:
+            from llama_cpp import LlamaGrammar
+
+            grammar = engine.grammars["answer"] = LlamaGrammar.from_string(answer_grammar(), verbose=False)
+        return grammar
+
     async def complete(self, request: ModelRequest, *, on_delta: DeltaCallback | None = None) -> ModelResponse:
         """Generate one reply with the embedded model.
+
+        With tools (``tool_choice`` not ``"none"``) and a template that
+        supports them, decoding is constrained by a tool-turn grammar
+        (:mod:`ragc.harness.providers.local_grammar`): the reply is either
+        well-formed calls of the request's tools or a plain-text answer
+        (only calls when ``tool_choice`` is ``"required"`` or a tool name).
+        Model ``params``: ``tool_grammar = false`` turns the grammar off for
+        ``"auto"`` (lenient parsing only); ``parallel_tool_calls = true``
+        allows up to :data:`MAX_PARALLEL_CALLS` calls a turn (default one);
+        ``repeat_stop = false`` turns off :class:`RepeatGuard`.
 
         Raises:
             ProviderError: ``unavailable`` (not installed), ``context_overflow``,
@@ -439,40 +720,86 @@ class LocalProvider:
                 (template or grammar problems).
         """
         engine = await self.engine()
-        tools = list(request.tools) if request.tool_choice != "none" else []
-        if tools and not engine.supports_tools and request.response_schema is None:
+        callable_tools = list(request.tools) if request.tool_choice != "none" else []
+        if callable_tools and not engine.supports_tools and request.response_schema is None:
             from ragc.harness.providers.react import ReactProvider
 
             return await ReactProvider(self).complete(request, on_delta=on_delta)
+        # tools stay in the prompt even when they may not be called (tool_choice "none", structured
+        # output), so the prompt starts like the agent's earlier calls and its cached state is reused
+        shown = list(request.tools) if engine.supports_tools else []
+        params = {**self.entry.params, **request.params}
+        max_calls = MAX_PARALLEL_CALLS if params.get("parallel_tool_calls") else 1
         grammar = None
-        forced = False
         messages = list(request.messages)
+        finish_names = params.get("finish_tools", DEFAULT_FINISH_TOOLS) or ()
+        finish_tools = [t for t in callable_tools if t.name in finish_names]
+        tool_choice = request.tool_choice
+        turns_cap = params.get("max_tool_turns", DEFAULT_MAX_TOOL_TURNS)
+        if callable_tools and tool_choice == "auto" and turns_cap and tool_turns(messages) >= int(turns_cap):
+            # enough calls: the model finishes now, with a finish tool if it has one, else an answer
+            # (the tools stay in the prompt either way)
+            if finish_tools:
+                tool_choice = finish_tools[0].name
+            else:
+                callable_tools = []
         if request.response_schema is not None:
-            tools = []
+            callable_tools = []
             grammar = self._grammar(engine, request.response_schema)
             hint = "Reply with JSON only, matching this JSON schema: " + json.dumps(request.response_schema)
             if messages and messages[-1].role == "user":
                 messages[-1] = messages[-1].model_copy(update={"content": messages[-1].content + "\n\n" + hint})
             else:
                 messages.append(Message(role="user", content=hint))
-        elif tools and request.tool_choice not in ("auto", "none"):
-            chosen = [t for t in tools if t.name == request.tool_choice] or tools
-            grammar = self._grammar(engine, forced_call_schema(chosen))
-            forced = True
-        if tools and not forced and messages and messages[-1].role == "tool":
-            messages.append(Message(role="user", content=TOOL_RESULT_NUDGE))
-        prompt = self.render(engine, messages, tools)
+        elif callable_tools:
+            forced = tool_choice not in ("auto", "none")
+            chosen = ([t for t in callable_tools if t.name == tool_choice] or callable_tools) if forced \
+                else callable_tools
+            if forced or params.get("tool_grammar", True):
+                grammar = self._tool_grammar(engine, chosen, answer=not forced, max_calls=max_calls)
+            if messages and messages[-1].role == "tool":
+                kind = "forced" if forced else "auto"
+                tool = chosen[0].name if forced and len(chosen) == 1 else ""
+                finish = finish_tools[0].name if finish_tools and not forced else ""
+                messages.append(Message(role="user", content=nudge(kind, messages, tool, finish)))
+        elif shown:
+            grammar = self._answer_grammar(engine)
+            if messages and messages[-1].role == "tool":
+                messages.append(Message(role="user", content=nudge("none", messages)))
+        prompt = self.render(engine, messages, shown)
         options = self._options(request)
-        cancel = threading.Event()
-        try:
-            gen = await anyio.to_thread.run_sync(self._generate, engine, prompt, options, grammar, cancel, on_delta,
-                                                 float(request.timeout_s or self.entry.timeout), abandon_on_cancel=True)
-        except BaseException:
-            cancel.set()
-            raise
-        return self._response(request, gen, tools, forced)
+        timeout_s = float(request.timeout_s or self.entry.timeout)
 
-    def _response(self, request: ModelRequest, gen: _Generation, tools: list[ToolSpec], forced: bool) -> ModelResponse:
+        async def generate(grammar: Any) -> _Generation:
+            guard = RepeatGuard() if request.response_schema is None and params.get("repeat_stop", True) else None
+            # a grammar that allows an answer only needs to decide the first token (see _generate)
+            decide = request.response_schema is None and tool_choice in ("auto", "none")
+            cancel = threading.Event()
+            try:
+                return await anyio.to_thread.run_sync(self._generate, engine, prompt, dict(options), grammar, cancel,
+                                                      on_delta, timeout_s, guard, decide, abandon_on_cancel=True)
+            except BaseException:
+                cancel.set()
+                raise
+
+        gen = await generate(grammar)
+        response = self._response(request, gen, callable_tools)
+        repeated = _repeated_tools(request.messages, response.message.tool_calls)
+        if repeated and tool_choice == "auto" and params.get("avoid_repeat", True):
+            # the same call(s) as the turn before: the loop would not run them again, so sample once
+            # more (from the cached prompt) without those tools
+            rest = [t for t in callable_tools if t.name not in repeated]
+            retry_grammar = self._tool_grammar(engine, rest, answer=True, max_calls=max_calls) if rest \
+                else self._answer_grammar(engine)
+            if retry_grammar is not None:
+                again = await generate(retry_grammar)
+                retried = self._response(request, again, rest)
+                usage = retried.usage.model_copy(update={
+                    "output_tokens": retried.usage.output_tokens + response.usage.output_tokens})
+                response = retried.model_copy(update={"usage": usage})
+        return response
+
+    def _response(self, request: ModelRequest, gen: _Generation, tools: list[ToolSpec]) -> ModelResponse:
         usage = Usage(input_tokens=gen.prompt_tokens, output_tokens=gen.completion_tokens)
         finish = "length" if gen.finish_reason == "length" else "stop"
         if request.response_schema is not None:
@@ -486,13 +813,8 @@ class LocalProvider:
             return ModelResponse(message=Message(role="assistant", content=gen.text.strip()), usage=usage,
                                  model=self.name, provider_model=self.source, finish_reason=finish,
                                  structured=structured)
-        names = {t.name for t in tools}
-        if forced:
-            obj = _json_object(gen.text)
-            calls = [_call_from(obj)] if obj is not None else []
-            content = "" if calls else gen.text.strip()
-        elif tools:
-            content, calls = parse_tool_calls(gen.text, names)
+        if tools:
+            content, calls = parse_tool_calls(gen.text, {t.name for t in tools})
         else:
             content, calls = gen.text.strip(), []
         return ModelResponse(message=Message(role="assistant", content=content, tool_calls=calls), usage=usage,
