@@ -14,17 +14,30 @@ API reference: llama-cpp-python 0.3.36, https://llama-cpp-python.readthedocs.io/
   (``context_overflow``).
 * The prompt is rendered with the GGUF's own chat template
   (``tokenizer.chat_template``) in a sandboxed Jinja2 environment, tools
-  included when the template supports them (Qwen2.5 does). Tool calls are
-  parsed from ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``
-  blocks. A model whose template has no tool support answers tool requests
-  through the ReAct text protocol (:mod:`ragc.harness.providers.react`).
-* Structured output (a response schema, e.g. route labels) and forced tool
-  calls (``tool_choice`` ``"required"`` or a tool name) use llama.cpp
+  included when the template supports them (Qwen2.5 does). A model whose
+  template has no tool support answers tool requests through the ReAct text
+  protocol (:mod:`ragc.harness.providers.react`).
+* Agent turns with tools are constrained by a GBNF grammar
+  (:mod:`ragc.harness.providers.local_grammar`): the reply is well-formed
+  calls of the request's tools (``<tool_call>`` blocks, a fenced or a bare
+  JSON object) or a plain-text answer; only calls for ``tool_choice``
+  ``"required"`` or a tool name; only an answer for ``"none"`` (the tools
+  stay in the prompt so the cached prompt state is reused). The grammar
+  decides the first token; an answer then runs free (see
+  :meth:`LocalProvider._generate`). Replies are parsed by
+  :func:`parse_tool_calls`.
+* Structured output (a response schema, e.g. route labels) uses llama.cpp
   grammar-constrained decoding (``LlamaGrammar.from_json_schema``), so even a
   0.5B model returns valid JSON with a valid label.
-* After tool results, a short user message asks the model to answer from
-  them (:data:`TOOL_RESULT_NUDGE`): without it a 0.5B model tends to repeat
-  the tool call it just made.
+* After tool results, a user message (:func:`nudge`) repeats the request and
+  asks for an answer or a next call with arguments taken from the results:
+  a 0.5B model otherwise repeats the call it just made or restates the
+  question. Model ``params`` for small models: ``max_tool_turns`` (3) and
+  ``finish_tools`` (``signal_completion``) make the model finish after a few
+  calls; ``avoid_repeat`` re-samples a verbatim repeat of the previous turn;
+  ``repeat_stop`` cuts a reply that repeats a sentence (:class:`RepeatGuard`);
+  ``tool_grammar`` and ``parallel_tool_calls`` (see
+  :meth:`LocalProvider.complete`).
 * Evaluated prompts are kept in a RAM cache of llama.cpp states
   (``LlamaRAMCache``, 512 MiB): when parallel branches take turns on the one
   model, each resumes from its own conversation's state instead of
@@ -38,8 +51,10 @@ API reference: llama-cpp-python 0.3.36, https://llama-cpp-python.readthedocs.io/
   not count). Prompt processing itself cannot be interrupted; both are
   checked from the first token on.
 * Speed on 2 cores (Qwen2.5-Coder-0.5B Q4_K_M): load ~1 s, prompt
-  ~150-200 tokens/s, generation ~40 tokens/s. ``max_tokens`` defaults to 512
-  and is capped by the context left after the prompt.
+  ~150-200 tokens/s, generation ~40 tokens/s (~17 tokens/s under a grammar,
+  which llama-cpp-python applies to the whole vocabulary at every token).
+  ``max_tokens`` defaults to 512 and is capped by the context left after the
+  prompt.
 """
 
 from __future__ import annotations
@@ -708,10 +723,21 @@ class LocalProvider:
         (:mod:`ragc.harness.providers.local_grammar`): the reply is either
         well-formed calls of the request's tools or a plain-text answer
         (only calls when ``tool_choice`` is ``"required"`` or a tool name).
-        Model ``params``: ``tool_grammar = false`` turns the grammar off for
-        ``"auto"`` (lenient parsing only); ``parallel_tool_calls = true``
-        allows up to :data:`MAX_PARALLEL_CALLS` calls a turn (default one);
-        ``repeat_stop = false`` turns off :class:`RepeatGuard`.
+        With ``tool_choice="none"`` the tools stay in the prompt and only an
+        answer is allowed. Model ``params``:
+
+        * ``tool_grammar = false``: no grammar for ``"auto"`` (lenient
+          parsing only);
+        * ``parallel_tool_calls = true``: up to :data:`MAX_PARALLEL_CALLS`
+          calls a turn (default one);
+        * ``max_tool_turns`` (:data:`DEFAULT_MAX_TOOL_TURNS`; 0: no cap):
+          after that many tool-call turns an ``"auto"`` turn calls the first
+          finish tool offered, else answers;
+        * ``finish_tools`` (:data:`DEFAULT_FINISH_TOOLS`): tools that end a
+          task, named in the nudge and forced at the cap;
+        * ``avoid_repeat = false``: keep a reply that repeats the previous
+          turn's calls (by default it is sampled once more without them);
+        * ``repeat_stop = false``: turn off :class:`RepeatGuard`.
 
         Raises:
             ProviderError: ``unavailable`` (not installed), ``context_overflow``,

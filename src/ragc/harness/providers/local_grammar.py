@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Sequence
+from typing import Sequence
 
 from ragc.harness.types import ToolSpec
 
