@@ -30,6 +30,15 @@ estimated prompt exceeds 90 % of the context window, and after a
 compacted (:mod:`ragc.harness.history`) and the call is retried under the
 same key.
 
+Two agent ``params`` are read by the loop and never sent to the model
+(:data:`LOOP_PARAMS`): ``tool_plan``, the ``tool_choice`` of the first model
+calls (:func:`tool_plan`), and ``tool_args``, JSON-schema keywords that
+narrow the tools' arguments as this agent's model sees them
+(:func:`narrow_tools`). Both exist for small local models, whose provider
+enforces them by grammar (``docs/providers.md``, "Small local models"). A
+repeat of a call that failed is answered with that error again
+(:data:`REPEAT_FAILED_NOTE`).
+
 When ``spec.route_labels`` and/or ``spec.response_schema`` are set, one more
 model call (not counted in ``max_iterations``) asks for structured output:
 ``{"route": <label>}`` merged with the response schema. An invalid reply is
