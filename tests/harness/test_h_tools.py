@@ -118,6 +118,19 @@ async def test_search_keeps_a_few_lines_per_file_and_counts_the_rest(ws: Path):
     assert "(more matching lines in: notes.md (+7))" in r.content
 
 
+async def test_search_ranks_files_about_the_query_first(ws: Path):
+    (ws / "a_notes.md").write_text("We talked about the quorum once.\n")
+    (ws / "src" / "z_joins.py").write_text(
+        "# quorum joins\n" + "".join(f"def quorum_{i}(): return 'quorum'\n" for i in range(6)))
+    tools = registry_for(ws)
+    r = await tools.call("search", {"query": "quorum"})
+    paths = [m["path"] for m in r.value]
+    assert paths[:3] == ["src/z_joins.py"] * 3  # six mentions beat one, whatever the alphabet says
+    assert paths.index("a_notes.md") > 2
+    few = await tools.call("search", {"query": "quorum", "max_results": 2})
+    assert "more lines in other files" in few.content
+
+
 async def test_signal_completion(ws: Path):
     tools = registry_for(ws)
     r = await tools.call("signal_completion", {"signal": "blocked", "reason": "missing dependency"})

@@ -32,7 +32,7 @@ cancellation.
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import json
 import math
 import os
@@ -40,6 +40,7 @@ import re
 import shlex
 import signal as _signal
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -211,78 +212,136 @@ def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int):
             yield p
 
 
-MAX_PARTIAL_LINE = 500
-"""Lines longer than this (characters; data, minified code) never match by shared words."""
+MAX_MATCH_LINE = 500
+"""Lines longer than this (characters: data, minified code) never match."""
+
+BM25_K1, BM25_B = 1.2, 0.75
+"""Okapi BM25's usual parameters (Robertson and Zaragoza, "The Probabilistic
+Relevance Framework: BM25 and Beyond", 2009): term-frequency saturation and
+document-length normalisation."""
 
 _STOPWORDS = frozenset("a an and are as at be by does do for from how in is it of on or the to what when where "
                        "which who why with after before into".split())
 
 
-MAX_EXACT_PER_FILE = 3
-"""Exact matches kept per file, so a common word's results span several files
-(the rest are counted per file in the reply)."""
+MAX_LINES_PER_FILE = 3
+"""Matching lines shown per file, so results span several files (the rest
+are counted per file in the reply)."""
+
+MAX_SEARCH_FILES = 20_000
+"""Files read by one search at most (a bound for huge workspaces)."""
+
+
+@dataclass
+class _FileHits:
+    """The matches of one file: exact-phrase lines, lines sharing enough of
+    the query's words (``(words matched, line, text)``), and the file's
+    relevance score."""
+
+    path: str
+    length: int
+    exact: list[tuple[int, str]] = field(default_factory=list)
+    partial: list[tuple[int, int, str]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    score: float = 0.0
 
 
 def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) -> ToolResult:
-    """Exact phrase first (at most :data:`MAX_EXACT_PER_FILE` lines a file); when no line has it, lines with all of its words;
-    when none has all, the lines with the most of its (non-trivial) words,
-    at least half of them and at least two."""
+    """Find lines matching the query and rank them by how much their file is
+    about the query.
+
+    Matching: lines with the exact phrase; when no line has it, lines with
+    all of its words; when none has all, lines with the most of its
+    (non-trivial) words, at least half of them and at least two.
+
+    Lines longer than :data:`MAX_MATCH_LINE` characters (data, minified
+    code) never match.
+
+    Ranking: files by their Okapi BM25 score for the query's words (see
+    :data:`BM25_K1`; ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))`` over the
+    N files read, lengths in characters), so a file about a rare query word
+    comes before one that mentions it in passing, and a huge data file does
+    not win by size; ties by path. At most :data:`MAX_LINES_PER_FILE` lines a
+    file, in line order, up to ``max_results`` lines."""
     base = ws.resolve(args.path, must_exist=True)
     wanted = min(args.max_results, limit)
     needle = " ".join(args.query.lower().split())
     words = list(dict.fromkeys(w for w in re.findall(r"\w+", needle) if len(w) > 2 and w not in _STOPWORDS))
+    scored_words = words or [needle]
     quorum = max(2, math.ceil(len(words) / 2))
-    exact: list[dict[str, Any]] = []
-    partial: list[tuple[int, int, dict[str, Any]]] = []  # (-words matched, order, match), best `wanted` kept
-    order = 0
-    truncated = False
-    more_in_file: dict[str, int] = {}
-    for p in _iter_text_files(ws, base, max_file_bytes):
+    files: list[_FileHits] = []
+    doc_freq: dict[str, int] = {}
+    n_files = 0
+    for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes), MAX_SEARCH_FILES):
         try:
             data = p.read_bytes()
         except OSError:
             continue
         if _is_binary(data[:BINARY_SNIFF_BYTES]):
             continue
+        n_files += 1
         text = data.decode("utf-8", errors="replace")
-        rel = ws.relative(p)
-        in_file = 0
+        low_text = text.lower()
+        counts = {w: c for w in scored_words if (c := low_text.count(w))}
+        for w in counts:
+            doc_freq[w] = doc_freq.get(w, 0) + 1
+        if not counts:
+            continue
+        hits = _FileHits(ws.relative(p), len(text), counts=counts)
         for lineno, line in enumerate(text.splitlines(), start=1):
+            if len(line) > MAX_MATCH_LINE:
+                continue
             low = line.lower()
             if needle in " ".join(low.split()):
-                in_file += 1
-                if in_file > MAX_EXACT_PER_FILE:
-                    more_in_file[rel] = more_in_file.get(rel, 0) + 1
-                    continue
-                exact.append({"path": rel, "line": lineno, "text": line.strip()[:200]})
-                if len(exact) >= wanted:
-                    truncated = True
-                    break
-            elif not exact and len(words) >= 2 and len(line) <= MAX_PARTIAL_LINE:
-                hits = sum(1 for w in words if w in low)
-                if hits >= quorum:
-                    order += 1
-                    heapq.heappush(partial, (hits, -order, {"path": rel, "line": lineno, "text": line.strip()[:200]}))
-                    if len(partial) > wanted:
-                        heapq.heappop(partial)
-        if truncated:
-            break
+                hits.exact.append((lineno, line.strip()[:200]))
+            elif len(words) >= 2:
+                shared = sum(1 for w in words if w in low)
+                if shared >= quorum:
+                    hits.partial.append((shared, lineno, line.strip()[:200]))
+        if hits.exact or hits.partial:
+            files.append(hits)
+    total_length = sum(f.length for f in files)
+    average = total_length / len(files) if files else 1.0
+    for f in files:
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * f.length / average)
+        f.score = sum(math.log(1 + (n_files - doc_freq[w] + 0.5) / (doc_freq[w] + 0.5)) * c * (BM25_K1 + 1) / (c + norm)
+                      for w, c in f.counts.items())
     note = ""
-    matches = exact
-    if not exact and partial:
-        ranked = sorted(partial, key=lambda t: (-t[0], -t[1]))
-        matches = [m for _, _, m in ranked]
-        best = ranked[0][0]
-        how = "all of" if best == len(words) else f"up to {best} of"
-        note = f"(no line contains the exact phrase; lines with {how} its words {', '.join(words)}, best first)\n"
+    exact = any(f.exact for f in files)
+    if exact:
+        chosen = [f for f in files if f.exact]
+        lines_of = {f.path: f.exact for f in chosen}
+    else:
+        best = max((shared for f in files for shared, _, _ in f.partial), default=0)
+        chosen = [f for f in files if f.partial]
+        # the lines sharing the most words, best files first
+        lines_of = {f.path: [(ln, t) for shared, ln, t in f.partial if shared == best] for f in chosen}
+        chosen = [f for f in chosen if lines_of[f.path]]
+        if chosen:
+            how = "all of" if best == len(words) else f"up to {best} of"
+            note = f"(no line contains the exact phrase; lines with {how} its words {', '.join(words)}, best files first)\n"
+    chosen.sort(key=lambda f: (-f.score, f.path))
+    matches: list[dict[str, Any]] = []
+    more_in_file: dict[str, int] = {}
+    truncated = 0
+    for f in chosen:
+        lines = lines_of[f.path]
+        room = wanted - len(matches)
+        if room <= 0:
+            truncated += len(lines)
+            continue
+        shown = lines[: min(MAX_LINES_PER_FILE, room)]
+        matches.extend({"path": f.path, "line": ln, "text": t} for ln, t in shown)
+        if len(lines) > len(shown):
+            more_in_file[f.path] = len(lines) - len(shown)
     if not matches:
         return ToolResult(content=f"no matches for {args.query!r}", value=[])
     content = note + "\n".join(f"{m['path']}:{m['line']}: {m['text']}" for m in matches)
-    if matches is exact and more_in_file:
+    if more_in_file:
         content += "\n(more matching lines in: " + ", ".join(
-            f"{path} (+{n})" for path, n in sorted(more_in_file.items())) + ")"
+            f"{path} (+{n})" for path, n in more_in_file.items()) + ")"
     if truncated:
-        content += f"\n[... stopped at {wanted} matches]"
+        content += f"\n[... stopped at {wanted} matches; {truncated} more lines in other files]"
     return ToolResult(content=content, value=matches)
 
 
