@@ -165,6 +165,20 @@ async def test_agent_and_subagent_nodes(scripted):
     assert r.state["plan"] == "the plan" and r.state["reviews"] == ["looks good"]
 
 
+async def test_agent_stopped_for_repeating_itself_keeps_a_recovered_answer(scripted):
+    same = {"tool_calls": [{"name": "signal_check", "arguments": {"x": 1}}]}
+    reg = scripted({"m": [same, same, same, {"text": "the answer after all"}]},
+                   tools={"signal_check": {"python": "check"}})
+    g = graph("g", "a", [node("a", "agent", model="m", prompt="go", tools=["signal_check"], output="out",
+                              max_iterations=8)], channels={"out": "last"})
+    r = await Engine(program(g), registry=reg, functions={"check": lambda x: "ok"}).start({})
+    assert r.status == "completed", r.error
+    assert r.state["out"] == "the answer after all"
+    stuck = scripted({"m": [same, same, same, same]}, tools={"signal_check": {"python": "check"}})
+    r = await Engine(program(g), registry=stuck, functions={"check": lambda x: "ok"}).start({})
+    assert r.status == "failed" and r.error.code == "E0909"  # no answer at all: the node fails
+
+
 async def test_agent_result_is_the_signal_after_signal_completion(scripted):
     reg = scripted({"m": [
         {"when": "task one", "tool_calls": [{"name": "signal_completion",

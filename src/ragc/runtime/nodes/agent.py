@@ -20,8 +20,9 @@ ended with a ``signal_completion`` call, the signal dict instead
 "reason": ...}``), which a Ralph-style loop routes on. Agent and
 subagent nodes write only the final message to a messages channel (the
 transcript stays in the journal). A loop stopped by repeated identical
-actions (``loop_detected``) or by its budget fails the node; reaching
-``max_iterations`` returns the last answer.
+actions (``loop_detected``) fails the node unless it still produced an
+answer; one stopped by its budget fails it; reaching ``max_iterations``
+returns the last answer.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _finish(cn: "CNode", res: "AgentResult", wants_object: bool, labels: list[str]) -> NodeOutput:
-    if res.stop_reason == "loop_detected":
+    if res.stop_reason == "loop_detected" and not res.text.strip() and res.structured is None:
+        # The loop asks for a final answer after stopping a repeated action;
+        # only a loop that gave none fails the node.
         raise cn.error("E0909", f"agent `{cn.name}` repeated the same action and was stopped", kind="loop",
                        hint="improve the agent's instructions, or raise its repeat limit")
     if res.stop_reason == "budget":
