@@ -59,6 +59,7 @@ API reference: llama-cpp-python 0.3.36, https://llama-cpp-python.readthedocs.io/
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import threading
@@ -464,6 +465,11 @@ def _load_engine(path: Path, n_ctx: int, threads: int) -> _Engine:
         eos = _token_text(llm, meta.get("tokenizer.ggml.eos_token_id", llm.token_eos()))
         engine = _Engine(path=path, llm=llm, template=compile_template(source), supports_tools="tools" in source,
                          n_ctx=n_ctx, bos=bos, eos=eos)
+        if not _ENGINES:
+            # Free models while the interpreter is intact: llama-cpp-python's
+            # own __del__ fails during interpreter teardown (its ctypes
+            # functions are already gone) and prints a traceback.
+            atexit.register(unload_all)
         _ENGINES[key] = engine
         return engine
 
