@@ -59,8 +59,21 @@ def _as_list(value: Any) -> list[str]:
         parts = [p.strip(" -*\t") for p in value.splitlines()]
         return [p for p in parts if p]
     if isinstance(value, (list, tuple)):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [str(value)]
+        return [t for t in (_text(v) for v in value) if t]
+    return [_text(value)]
+
+
+def _text(value: Any) -> str:
+    """A task field as text: a string as is; from an object (a small model
+    sometimes nests one where a string belongs) its title/name/description
+    or first string value; anything else as JSON-ish ``str``."""
+    if isinstance(value, dict):
+        for key in ("title", "name", "task", "description", "text"):
+            if isinstance(value.get(key), str):
+                return value[key].strip()
+        strings = [v for v in value.values() if isinstance(v, str)]
+        return strings[0].strip() if strings else ""
+    return "" if value is None else str(value).strip()
 
 
 def _task_from(raw: Any, index: int) -> dict[str, Any]:
@@ -68,8 +81,8 @@ def _task_from(raw: Any, index: int) -> dict[str, Any]:
     a string, or an object with title/name/task, description/details and
     acceptance_criteria/criteria/acceptance."""
     if isinstance(raw, dict):
-        title = str(raw.get("title") or raw.get("name") or raw.get("task") or raw.get("description") or "").strip()
-        description = str(raw.get("description") or raw.get("details") or title).strip()
+        title = _text(raw.get("title") or raw.get("name") or raw.get("task") or raw.get("description"))
+        description = _text(raw.get("description") or raw.get("details")) or title
         criteria = _as_list(raw.get("acceptance_criteria") or raw.get("criteria") or raw.get("acceptance"))
     else:
         title = str(raw).strip()
