@@ -101,7 +101,7 @@ async def test_search_skips_binaries_and_ignored_dirs(ws: Path):
     words = await tools.call("search", {"query": "policy quorum"})  # no exact phrase: all words on a line
     assert [m["path"] for m in words.value] == ["README.md"] and "all of its words" in words.content
     most = await tools.call("search", {"query": "How is the quorum policy decided?"})  # best lines by shared words
-    assert [m["path"] for m in most.value] == ["README.md"] and "up to 2 of its words" in most.content
+    assert [m["path"] for m in most.value] == ["README.md"] and "at least 2 of its words" in most.content
     one = await tools.call("search", {"query": "quorum", "max_results": 1})
     assert len(one.value) == 1 and "stopped at 1" in one.content
     none = await tools.call("search", {"query": "zebra"})

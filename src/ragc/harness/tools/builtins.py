@@ -221,7 +221,8 @@ Relevance Framework: BM25 and Beyond", 2009): term-frequency saturation and
 document-length normalisation."""
 
 _STOPWORDS = frozenset("a an and are as at be by does do for from how in is it of on or the to what when where "
-                       "which who why with after before into".split())
+                       "which who why with after before into that this these those there their its was were has have "
+                       "can will would should could about happens happen".split())
 
 
 MAX_LINES_PER_FILE = 3
@@ -251,8 +252,9 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
     about the query.
 
     Matching: lines with the exact phrase; when no line has it, lines with
-    all of its words; when none has all, lines with the most of its
-    (non-trivial) words, at least half of them and at least two.
+    all of its words; when none has all, lines with at least half of its
+    (non-trivial) words, at least two and at most three needed, the lines
+    sharing the most words first within each file.
 
     Lines longer than :data:`MAX_MATCH_LINE` characters (data, minified
     code) never match.
@@ -268,7 +270,7 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
     needle = " ".join(args.query.lower().split())
     words = list(dict.fromkeys(w for w in re.findall(r"\w+", needle) if len(w) > 2 and w not in _STOPWORDS))
     scored_words = words or [needle]
-    quorum = max(2, math.ceil(len(words) / 2))
+    quorum = max(2, min(3, math.ceil(len(words) / 2)))  # a long question: any line with three of its words
     files: list[_FileHits] = []
     doc_freq: dict[str, int] = {}
     n_files = 0
@@ -312,13 +314,17 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
         chosen = [f for f in files if f.exact]
         lines_of = {f.path: f.exact for f in chosen}
     else:
-        best = max((shared for f in files for shared, _, _ in f.partial), default=0)
+        # Every file with a line sharing enough words competes on its BM25
+        # score; within a file, its lines sharing the most words. (Keeping only
+        # the files whose best line shares the most words overall would let a
+        # line that merely restates the question, in a changelog or a
+        # transcript, beat the file that is about it.)
         chosen = [f for f in files if f.partial]
-        # the lines sharing the most words, best files first
-        lines_of = {f.path: [(ln, t) for shared, ln, t in f.partial if shared == best] for f in chosen}
-        chosen = [f for f in chosen if lines_of[f.path]]
+        lines_of = {f.path: [(ln, t) for _, ln, t in sorted(f.partial, key=lambda hit: (-hit[0], hit[1]))]
+                    for f in chosen}
         if chosen:
-            how = "all of" if best == len(words) else f"up to {best} of"
+            best = max(shared for f in chosen for shared, _, _ in f.partial)
+            how = "all of" if best == len(words) else f"at least {quorum} of"
             note = f"(no line contains the exact phrase; lines with {how} its words {', '.join(words)}, best files first)\n"
     chosen.sort(key=lambda f: (-f.score, f.path))
     matches: list[dict[str, Any]] = []
@@ -330,7 +336,7 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
         if room <= 0:
             truncated += len(lines)
             continue
-        shown = lines[: min(MAX_LINES_PER_FILE, room)]
+        shown = sorted(lines[: min(MAX_LINES_PER_FILE, room)])  # the best lines, in line order
         matches.extend({"path": f.path, "line": ln, "text": t} for ln, t in shown)
         if len(lines) > len(shown):
             more_in_file[f.path] = len(lines) - len(shown)
