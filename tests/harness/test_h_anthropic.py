@@ -169,3 +169,16 @@ async def test_stall_times_out(server):
         await call(h)
     assert info.value.kind == "timeout"
     await h.aclose()
+
+
+async def test_reply_of_the_wrong_shape_is_malformed_not_a_traceback(server):
+    server.script(Reply(json={"content": ["not a block"]}))
+    bad_stream = aw.events(("message_start", {"type": "message_start", "message": "not an object"}),
+                           ("message_stop", {"type": "message_stop"}))
+    server.script(Stream(bad_stream))
+    h = make_harness({"m": an(server, max_retries=0), "s": an(server, max_retries=0, stream=True)}, env=ENV)
+    for model in ("m", "s"):
+        with pytest.raises(ProviderError) as ei:
+            await call(h, model=model)
+        assert ei.value.kind == "malformed", model
+    await h.aclose()

@@ -118,3 +118,16 @@ async def test_stall_times_out(server):
         await call(h)
     assert info.value.kind == "timeout"
     await h.aclose()
+
+
+async def test_reply_of_the_wrong_shape_is_malformed_not_a_traceback(server):
+    server.script(Reply(json={"message": {"content": "a", "tool_calls": ["x"]}, "done": True}),
+                  Stream([b'{"message": "not an object"}\n', b'{"done": true}\n'], content_type="application/x-ndjson"))
+    h = make_harness({"m": ol(server, max_retries=0)})
+    with pytest.raises(ProviderError) as ei:
+        await call(h)
+    assert ei.value.kind == "malformed"
+    with pytest.raises(ProviderError) as ei:
+        await call(h, request=req(params={"stream": True}))
+    assert ei.value.kind == "malformed"
+    await h.aclose()

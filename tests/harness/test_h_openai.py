@@ -314,3 +314,40 @@ async def test_loopback_servers_bypass_environment_proxies(server, monkeypatch):
     h = make_harness({"m": oa(server, max_retries=0)})
     assert (await call(h)).message.content == "direct"
     await h.aclose()
+
+
+@pytest.mark.parametrize("reply", [
+    {"choices": [{"message": "text instead of an object"}]},
+    {"choices": [{"message": {"content": "a", "tool_calls": ["x"]}}]},
+    {"choices": [{"message": {"content": "a"}}], "usage": {"prompt_tokens": "many"}},
+    {"choices": [{"message": {"content": 5}}]},
+])
+async def test_reply_of_the_wrong_shape_is_malformed_not_a_traceback(server, reply):
+    server.responder = lambda rec: Reply(json=reply)
+    h = make_harness({"m": oa(server, max_retries=1)})
+    with pytest.raises(ProviderError) as ei:
+        await call(h)
+    assert ei.value.kind == "malformed" and "unexpected reply shape" in str(ei.value)
+    assert len(server.requests) == 2  # malformed is retryable
+    await h.aclose()
+
+
+async def test_stream_chunk_of_the_wrong_shape_is_malformed(server):
+    bad = [b'data: {"choices": [{"delta": {"tool_calls": [{"index": null}]}}]}\n\n', b"data: [DONE]\n\n"]
+    server.responder = lambda rec: Stream(bad)
+    h = make_harness({"m": oa(server, stream=True, max_retries=0)})
+    with pytest.raises(ProviderError) as ei:
+        await call(h)
+    assert ei.value.kind == "malformed"
+    await h.aclose()
+
+
+async def test_tool_arguments_sent_as_an_object_are_accepted(server):
+    tc = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": {"path": "a.txt"}}}
+    server.script(Reply(json=ow.completion(None, [tc, {**tc, "id": "c2", "function": {"name": "read_file",
+                                                                                      "arguments": 7}}])))
+    h = make_harness({"m": oa(server)})
+    r = await call(h, request=req(tools=[READ]))
+    assert r.message.tool_calls[0].arguments == {"path": "a.txt"} and r.message.tool_calls[0].raw_arguments is None
+    assert r.message.tool_calls[1].arguments == {} and r.message.tool_calls[1].raw_arguments == "7"
+    await h.aclose()

@@ -341,3 +341,88 @@ async def test_tool_breaker_opens_and_recovers(ws: Path):
 def test_unimportable_python_tool(ws: Path):
     with pytest.raises(ConfigError, match="cannot import"):
         registry_for(ws, tools={"x": {"python": "no_such_module_xyz:f"}}).get("x")
+
+
+# --------------------------------------------------------------------------- review regressions
+
+
+async def test_unresolvable_paths_are_tool_errors_that_do_not_trip_the_breaker(ws: Path):
+    (ws / "loop1").symlink_to(ws / "loop2")
+    (ws / "loop2").symlink_to(ws / "loop1")
+    tools = registry_for(ws)  # FAST: the breaker opens after 2 crashes
+    for path in ("loop1", "loop1/x", "a" * 300, "~no_such_user_xyz/x"):
+        r = await tools.call("read_file", {"path": path})
+        assert r.is_error and "internal error" not in r.content, (path, r.content)
+    assert tools.breaker("read_file").state == "closed"
+    assert not (await tools.call("read_file", {"path": "README.md"})).is_error
+
+
+async def test_read_file_refuses_a_fifo(ws: Path):
+    os.mkfifo(ws / "pipe")
+    tools = registry_for(ws)
+    with anyio.fail_after(5):
+        r = await tools.call("read_file", {"path": "pipe"})
+    assert r.is_error and "not a regular file" in r.content
+
+
+async def test_read_only_file_tools_honour_their_timeout(ws: Path, monkeypatch):
+    from ragc.harness.tools import builtins
+
+    def slow_search(*args):
+        time.sleep(1.5)
+
+    monkeypatch.setattr(builtins, "_search", slow_search)
+    tools = registry_for(ws, tools={"s": {"builtin": "search", "timeout": 0.2}})
+    started = time.monotonic()
+    r = await tools.call("s", {"query": "quorum"})
+    assert r.is_error and "timed out" in r.content and time.monotonic() - started < 1.0
+
+
+async def test_write_file_keeps_the_mode_and_leaves_no_temp_file(ws: Path):
+    script = ws / "run.sh"
+    script.write_text("#!/bin/sh\necho old\n")
+    script.chmod(0o755)
+    tools = registry_for(ws)
+    r = await tools.call("write_file", {"path": "run.sh", "content": "#!/bin/sh\necho new\n"})
+    assert not r.is_error and script.read_text().endswith("new\n")
+    assert script.stat().st_mode & 0o777 == 0o755
+    assert sorted(p.name for p in ws.iterdir() if "ragc-tmp" in p.name) == []
+
+
+async def test_run_command_refuses_arguments_through_a_symlink_that_leads_out(ws: Path):
+    (ws / "up").symlink_to(ws.parent)
+    tools = registry_for(ws, policy=policy("cat", "ls"))
+    r = await tools.call("run_command", {"command": "cat up/secret.txt"})
+    assert r.is_error and "outside the workspace" in r.content and "top secret" not in r.content
+    r2 = await tools.call("run_command", {"command": "ls --directory=up"})
+    assert r2.is_error and "outside the workspace" in r2.content
+    ok = await tools.call("run_command", {"command": "cat src/main.py"})
+    assert not ok.is_error and "Quorum" in ok.value["stdout"]
+
+
+async def test_tool_config_empty_allow_list_allows_no_program(ws: Path):
+    tools = registry_for(ws, tools={"nothing": {"builtin": "run_command", "config": {"allow": []}}})  # no policy list
+    r = await tools.call("nothing", {"command": "ls"})
+    assert r.is_error and "not an allowed program" in r.content
+
+
+def test_run_command_config_timeout_accepts_durations_and_rejects_junk(ws: Path):
+    t = registry_for(ws, tools={"rc": {"builtin": "run_command", "config": {"timeout": "2s"}}}).get("rc")
+    assert t.timeout_s == pytest.approx(7.0)
+    with pytest.raises(ConfigError, match="timeout"):
+        registry_for(ws, tools={"rc": {"builtin": "run_command", "config": {"timeout": "soon"}}}).get("rc")
+
+
+async def test_run_command_an_allowed_name_is_not_a_workspace_file_of_that_name(ws: Path):
+    # A model that may write files must not get `./ls` (its own script) past `allow = ["ls"]`.
+    script = ws / "ls"
+    script.write_text("#!/bin/sh\necho pwned\n")
+    script.chmod(0o755)
+    tools = registry_for(ws, policy=policy("ls"))
+    r = await tools.call("run_command", {"command": "./ls"})
+    assert r.is_error and "workspace file" in r.content and "./ls" in r.content
+    bare = await tools.call("run_command", {"command": "ls"})  # the program on PATH
+    assert not bare.is_error and "pwned" not in bare.value["stdout"]
+    named = registry_for(ws, policy=policy("./ls"))  # the path itself allowed
+    ok = await named.call("run_command", {"command": "./ls"})
+    assert not ok.is_error and ok.value["stdout"] == "pwned\n"

@@ -268,3 +268,20 @@ def test_forced_call_schema():
     one = forced_call_schema(TOOLS[:1])
     assert one["properties"]["name"] == {"const": "read_file"} and one["required"] == ["name", "arguments"]
     assert len(forced_call_schema(TOOLS)["anyOf"]) == 3
+
+
+def test_retry_after_asctime_date_is_gmt_and_non_finite_is_ignored(monkeypatch):
+    import time as _time
+
+    # the asctime form of an HTTP-date has no zone and means GMT, whatever the local zone
+    monkeypatch.setenv("TZ", "America/New_York")
+    _time.tzset()
+    try:
+        now = datetime(2024, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+        assert parse_retry_after("Mon Jan  1 12:00:30 2024", now=now.timestamp()) == pytest.approx(30.0)
+        assert parse_retry_after("Mon, 01 Jan 2024 12:00:30 -0000", now=now.timestamp()) == pytest.approx(30.0)
+    finally:
+        monkeypatch.undo()
+        _time.tzset()
+    assert parse_retry_after("inf") is None and parse_retry_after("nan") is None
+    assert parse_retry_after("1e400") is None and parse_retry_after("-3") == 0.0

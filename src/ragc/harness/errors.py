@@ -43,6 +43,7 @@ class HarnessError(Exception):
 
     @property
     def retryable(self) -> bool:
+        """Is ``kind`` one of :data:`RETRYABLE_KINDS`?"""
         return self.kind in RETRYABLE_KINDS
 
 

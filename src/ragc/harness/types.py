@@ -86,6 +86,7 @@ class Usage(BaseModel):
 
     @property
     def total_tokens(self) -> int:
+        """``input_tokens + output_tokens``."""
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: "Usage") -> "Usage":
@@ -168,7 +169,9 @@ class ModelClient(Protocol):
         """Send one request; raises :class:`ragc.harness.errors.ProviderError`."""
         ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release what the client holds (the harness owns shared providers)."""
+        ...
 
 
 class ToolResult(BaseModel):
@@ -197,9 +200,13 @@ class EffectLog(Protocol):
     run repeats no completed call.
     """
 
-    def get(self, key: str) -> dict | None: ...
+    def get(self, key: str) -> dict | None:
+        """The value recorded under ``key``, or ``None`` if the call has not completed."""
+        ...
 
-    async def put(self, key: str, kind: Literal["model", "tool"], value: dict) -> None: ...
+    async def put(self, key: str, kind: Literal["model", "tool"], value: dict) -> None:
+        """Record ``value`` (a JSON object) for the completed ``kind`` call ``key``, durably."""
+        ...
 
 
 class NullEffectLog:
@@ -217,11 +224,17 @@ class BudgetGuard(Protocol):
     """Budget accounting the runtime lends the agent loop. Each method raises
     :class:`ragc.harness.errors.BudgetExceeded` when a limit is hit."""
 
-    def before_model_call(self) -> None: ...
+    def before_model_call(self) -> None:
+        """Count a model call about to be made; raises if none is left."""
+        ...
 
-    def after_model_call(self, usage: Usage) -> None: ...
+    def after_model_call(self, usage: Usage) -> None:
+        """Add the ``usage`` of a completed model call; raises past a token or cost limit."""
+        ...
 
-    def before_tool_call(self, name: str) -> None: ...
+    def before_tool_call(self, name: str) -> None:
+        """Count a call of tool ``name`` about to be made; raises if none is left."""
+        ...
 
 
 class NoBudget:

@@ -11,10 +11,13 @@ parsing: ``event:``/``data:`` fields, blank line dispatches, ``:`` comments).
 from __future__ import annotations
 
 import json
+import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, AsyncIterator, Callable, Mapping
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 import anyio
 import httpx
@@ -40,8 +43,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     """Seconds to wait from a ``Retry-After`` header value.
 
     Accepts delay-seconds (also with a fraction, e.g. ``"0.5"``) or an
-    HTTP-date; a date in the past gives ``0``. Returns ``None`` for a missing
-    or unparseable value.
+    HTTP-date in any of RFC 9110's three formats, always GMT (a date without
+    a zone, as in the asctime format, is read as UTC, not local time); a date
+    in the past gives ``0``. Returns ``None`` for a missing or unparseable
+    value (``inf``/``nan`` included). ``now`` is the current Unix time
+    (default ``time.time()``).
     """
     if value is None:
         return None
@@ -50,15 +56,18 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     try:
         seconds = float(value)
-        return max(0.0, seconds)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
@@ -146,6 +155,25 @@ def malformed(provider: str, model: str, what: str) -> ProviderError:
     """A ``malformed`` error: the reply is not what the API reference says."""
     return ProviderError(f"{provider} model `{model}`: malformed reply: {what}"[:MAX_MESSAGE_CHARS + 100],
                          kind="malformed", provider=provider, model=model)
+
+
+@contextmanager
+def reply_shape_guard(provider: str, model: str) -> Iterator[None]:
+    """Turn a reply of the wrong shape into a ``malformed`` error.
+
+    Provider code reads replies with ``dict.get``, ``int()`` and friends; a
+    server that sends, say, a string where an object belongs makes them raise
+    ``AttributeError``/``TypeError``/``ValueError`` (pydantic's
+    ``ValidationError`` included) or ``KeyError``/``IndexError``. Inside this
+    block those become a :class:`ProviderError` of kind ``malformed`` (retried)
+    instead of a traceback; a ``ProviderError`` passes through unchanged.
+    """
+    try:
+        yield
+    except ProviderError:
+        raise
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        raise malformed(provider, model, f"unexpected reply shape ({type(exc).__name__}: {exc})") from None
 
 
 def loads(text: str, *, provider: str, model: str) -> Any:

@@ -35,7 +35,7 @@ from typing import Any
 
 from ragc.harness.errors import ProviderError
 from ragc.harness.providers._http import (HttpCaller, classify_status, error_message, httpx_timeout, iter_sse, loads,
-                                          malformed, status_error, timeout_s)
+                                          malformed, reply_shape_guard, status_error, timeout_s)
 from ragc.harness.providers.base import ProviderContext
 from ragc.harness.providers.openai import parse_arguments
 from ragc.harness.types import (DeltaCallback, FinishReason, Message, ModelRequest, ModelResponse, StreamDelta,
@@ -182,23 +182,24 @@ class AnthropicProvider:
         stream = bool(request.params.get("stream", self.entry.stream))
         body, wrapped = self.build_body(request, stream)
         timeout = httpx_timeout(self.entry, request)
-        if stream:
-            blocks, stop, usage, model_id = await self._stream(body, timeout, on_delta)
-        else:
-            data = await self._caller.post_json(self.url, body, self.headers(), timeout=timeout,
-                                                deadline_s=timeout_s(self.entry, request) + self.entry.connect_timeout)
-            if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-                if isinstance(data, dict) and data.get("type") == "error":
-                    raise status_error(500, json.dumps(data), {}, provider=self.provider, model=self.name,
-                                       kind=_error_kind(500, json.dumps(data)))
-                raise malformed(self.provider, self.name, f"no content list in {json.dumps(data)[:200]}")
-            blocks = data["content"]
-            stop = data.get("stop_reason")
-            u = data.get("usage") or {}
-            usage = (int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0)
-                     + int(u.get("cache_read_input_tokens") or 0), int(u.get("output_tokens") or 0))
-            model_id = data.get("model")
-        return self._response(request, blocks, stop, usage, model_id, wrapped)
+        with reply_shape_guard(self.provider, self.name):
+            if stream:
+                blocks, stop, usage, model_id = await self._stream(body, timeout, on_delta)
+            else:
+                data = await self._caller.post_json(self.url, body, self.headers(), timeout=timeout,
+                                                    deadline_s=timeout_s(self.entry, request) + self.entry.connect_timeout)
+                if not isinstance(data, dict) or not isinstance(data.get("content"), list):
+                    if isinstance(data, dict) and data.get("type") == "error":
+                        raise status_error(500, json.dumps(data), {}, provider=self.provider, model=self.name,
+                                           kind=_error_kind(500, json.dumps(data)))
+                    raise malformed(self.provider, self.name, f"no content list in {json.dumps(data)[:200]}")
+                blocks = data["content"]
+                stop = data.get("stop_reason")
+                u = data.get("usage") or {}
+                usage = (int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0)
+                         + int(u.get("cache_read_input_tokens") or 0), int(u.get("output_tokens") or 0))
+                model_id = data.get("model")
+            return self._response(request, blocks, stop, usage, model_id, wrapped)
 
     def _response(self, request: ModelRequest, blocks: list[dict[str, Any]], stop: str | None,
                   usage: tuple[int, int], model_id: str | None, wrapped: bool) -> ModelResponse:

@@ -27,7 +27,7 @@ from typing import Any
 
 from ragc.harness.errors import ProviderError
 from ragc.harness.providers._http import (HttpCaller, classify_status, httpx_timeout, iter_ndjson, loads, malformed,
-                                          timeout_s)
+                                          reply_shape_guard, timeout_s)
 from ragc.harness.providers.base import ProviderContext
 from ragc.harness.providers.openai import parse_arguments
 from ragc.harness.types import (DeltaCallback, FinishReason, Message, ModelRequest, ModelResponse, StreamDelta,
@@ -139,6 +139,11 @@ class OllamaProvider:
         stream = bool(request.params.get("stream", self.entry.stream))
         body = self.build_body(request, stream)
         timeout = httpx_timeout(self.entry, request)
+        with reply_shape_guard(self.provider, self.name):
+            return await self._complete(request, body, stream, timeout, on_delta)
+
+    async def _complete(self, request: ModelRequest, body: dict[str, Any], stream: bool, timeout,
+                        on_delta: DeltaCallback | None) -> ModelResponse:
         if not stream:
             data = await self._caller.post_json(self.url, body, self.headers(), timeout=timeout,
                                                 deadline_s=timeout_s(self.entry, request) + self.entry.connect_timeout)

@@ -31,8 +31,8 @@ import json
 from typing import Any
 
 from ragc.harness.errors import ProviderError
-from ragc.harness.providers._http import (HttpCaller, httpx_timeout, iter_sse, loads, malformed, status_error,
-                                          timeout_s)
+from ragc.harness.providers._http import (HttpCaller, httpx_timeout, iter_sse, loads, malformed,
+                                          reply_shape_guard, status_error, timeout_s)
 from ragc.harness.providers.base import ProviderContext
 from ragc.harness.types import (DeltaCallback, FinishReason, Message, ModelRequest, ModelResponse, StreamDelta,
                                 ToolCall, Usage)
@@ -44,9 +44,15 @@ _FINISH: dict[str, FinishReason] = {"stop": "stop", "tool_calls": "tool_calls", 
                                     "length": "length", "content_filter": "content_filter"}
 
 
-def parse_arguments(text: str | None) -> tuple[dict[str, Any], str | None]:
+def parse_arguments(text: Any) -> tuple[dict[str, Any], str | None]:
     """Tool-call arguments as (object, None), or ({}, raw text) when the
-    text is not a JSON object. Empty text means no arguments."""
+    text is not a JSON object. Empty text means no arguments. An object
+    instead of text (some compatible servers send one) is taken as is; any
+    other non-text value comes back as its JSON text."""
+    if isinstance(text, dict):
+        return text, None
+    if text is not None and not isinstance(text, str):
+        return {}, json.dumps(text)
     if text is None or not text.strip():
         return {}, None
     try:
@@ -148,11 +154,12 @@ class OpenAIProvider:
         stream = bool(request.params.get("stream", self.entry.stream))
         body = self.build_body(request, stream)
         timeout = httpx_timeout(self.entry, request)
-        if stream:
-            return await self._stream(request, body, timeout, on_delta)
-        data = await self._caller.post_json(self.url, body, self.headers(), timeout=timeout,
-                                            deadline_s=timeout_s(self.entry, request) + self.entry.connect_timeout)
-        return self.parse_response(request, data)
+        with reply_shape_guard(self.provider, self.name):
+            if stream:
+                return await self._stream(request, body, timeout, on_delta)
+            data = await self._caller.post_json(self.url, body, self.headers(), timeout=timeout,
+                                                deadline_s=timeout_s(self.entry, request) + self.entry.connect_timeout)
+            return self.parse_response(request, data)
 
     def parse_response(self, request: ModelRequest, data: Any) -> ModelResponse:
         """A non-streamed reply as a :class:`ModelResponse`.

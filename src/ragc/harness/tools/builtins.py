@@ -20,7 +20,7 @@ All paths are confined to the workspace (:mod:`ragc.harness.tools.sandbox`).
   ``max_entries`` (default 1000); ``search``: ``max_results`` (upper bound,
   default 200), ``max_file_bytes`` (files larger are skipped, default 2 MiB).
 * ``run_command``: ``allow`` (program names; narrows the policy's allowlist),
-  ``timeout`` (seconds), ``max_output_bytes``.
+  ``timeout`` (seconds, or a duration such as ``"30s"``), ``max_output_bytes``.
 
 ``run_command`` splits the command with :func:`shlex.split` (no shell: no
 pipes, redirections or variable expansion), checks the program name against
@@ -37,7 +37,9 @@ import json
 import math
 import os
 import re
+import secrets
 import shlex
+import stat
 import signal as _signal
 import subprocess
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ from ragc.harness.tools.base import Tool
 from ragc.harness.tools.sandbox import SandboxError, Workspace, skipped_dir
 from ragc.harness.types import ToolResult
 from ragc.registry.model import RunCommandPolicy
+from ragc.syntax.strings import duration_seconds
 
 BINARY_SNIFF_BYTES = 8192
 
@@ -130,6 +133,8 @@ def _read_file(ws: Workspace, args: ReadFileArgs, max_bytes: int) -> ToolResult:
     target = ws.resolve(args.path, must_exist=True)
     if target.is_dir():
         raise ToolError(f"`{args.path}` is a directory; use list_files to see its files")
+    if not target.is_file():  # a FIFO or device would block or never end
+        raise ToolError(f"`{args.path}` is not a regular file")
     with target.open("rb") as fh:
         data = fh.read(max_bytes + 1)
     if _is_binary(data[:BINARY_SNIFF_BYTES]):
@@ -148,13 +153,22 @@ def _write_file(ws: Workspace, args: WriteFileArgs) -> ToolResult:
     # the parent may only now exist: check again that it is still inside the workspace
     target = ws.resolve(args.path)
     data = args.content.encode("utf-8")
-    tmp = target.with_name(f".{target.name}.ragc-tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as fh:
+        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+    except OSError:
+        mode = None
+    # O_EXCL | O_NOFOLLOW and a random name: never write through a symlink or a
+    # file planted at a predictable name, and concurrent writes do not collide
+    tmp = target.with_name(f".{target.name}.ragc-tmp-{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
+        if os.path.lexists(tmp):
             tmp.unlink()
     rel = ws.relative(target)
     return ToolResult(content=f"wrote {len(data)} bytes to {rel}", value={"path": rel, "bytes": len(data)})
@@ -196,7 +210,8 @@ def _list_files(ws: Workspace, args: ListFilesArgs, max_entries: int) -> ToolRes
 
 def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int):
     if base.is_file():
-        yield base
+        if base.stat().st_size <= max_file_bytes:
+            yield base
         return
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
@@ -356,17 +371,29 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
 
 def _check_path_arguments(ws: Workspace, cwd: Path, argv: list[str]) -> None:
     """Refuse arguments that name a path outside the workspace (a guard
-    against ``cat /etc/passwd`` or ``ls ../..``, not a jail)."""
+    against ``cat /etc/passwd``, ``ls ../..`` or ``cat link/passwd`` through
+    a symlink that leads out, not a jail). Every argument (and the value of
+    ``--opt=value``) is resolved as a path from ``cwd``, symlinks followed;
+    text that is not meant as a path resolves inside ``cwd`` and passes.
+
+    Raises:
+        SandboxError: an argument resolves outside the workspace.
+    """
     for arg in argv[1:]:
         candidates = [arg]
         if arg.startswith("-") and "=" in arg:
             candidates.append(arg.split("=", 1)[1])
         for c in candidates:
-            if c.startswith(("/", "~")) or c == ".." or c.startswith("../") or "/../" in c or c.endswith("/.."):
+            try:
                 p = Path(c).expanduser()
                 resolved = (p if p.is_absolute() else cwd / p).resolve(strict=False)
-                if not ws.contains(resolved):
-                    raise SandboxError(f"argument `{arg}` points outside the workspace")
+            except (RuntimeError, OSError, ValueError):
+                # `~user` of no such user, a symlink loop, a NUL byte
+                if c.startswith(("/", "~")):
+                    raise SandboxError(f"argument `{arg}` points outside the workspace") from None
+                continue
+            if not ws.contains(resolved):
+                raise SandboxError(f"argument `{arg}` points outside the workspace")
 
 
 async def _drain(stream: ByteReceiveStream | None, buf: bytearray, cap: int, counter: list[int]) -> None:
@@ -396,7 +423,7 @@ async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ..
         raise ToolError("empty command")
     program = argv[0]
     name = os.path.basename(program)
-    if allow is not None and name not in allow:
+    if allow is not None and name not in allow and not ("/" in program and program in allow):
         raise SandboxError(f"`{name}` is not an allowed program (allowed: {', '.join(allow) or 'none'})")
     cwd = ws.resolve(args.working_dir, must_exist=True)
     if not cwd.is_dir():
@@ -405,6 +432,13 @@ async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ..
         exe = (Path(program) if Path(program).is_absolute() else cwd / program).resolve(strict=False)
         if not ws.contains(exe):
             raise SandboxError(f"program `{program}` is outside the workspace; use the bare program name")
+        # An allowed name means the program found on PATH; a workspace file of
+        # that name (one the model may have written) runs only when the
+        # allowlist names its path.
+        rel = ws.relative(exe)
+        if allow is not None and not (program in allow or f"./{rel}" in allow or ("/" in rel and rel in allow)):
+            raise SandboxError(f"`{program}` is a workspace file, not the allowed program `{name}`; "
+                               f"use the bare name, or allow the path `./{rel}` in the policy")
     _check_path_arguments(ws, cwd, argv)
 
     stdout, stderr = bytearray(), bytearray()
@@ -448,6 +482,21 @@ async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ..
 
 
 # --------------------------------------------------------------------------- construction
+
+
+async def _in_thread(fn: Any, ws: Workspace, args: Any, *rest: Any, abandon: bool) -> ToolResult:
+    """Run the file tool ``fn(ws, args, *rest)`` in a worker thread.
+
+    ``abandon``: a cancelled or timed-out call returns at once and the thread
+    finishes in the background (for tools that only read); otherwise the call
+    waits for the thread. An ``OSError`` (permission denied, a name too long...)
+    becomes a :class:`ToolError` the model can act on, not an internal error
+    that counts against the tool's circuit breaker.
+    """
+    try:
+        return await anyio.to_thread.run_sync(fn, ws, args, *rest, abandon_on_cancel=abandon)
+    except OSError as exc:
+        raise ToolError(f"`{getattr(args, 'path', '')}`: {exc.strerror or exc}") from None
 
 
 def _positive_int(config: dict[str, Any], key: str, default: int, tool: str) -> int:
@@ -500,19 +549,19 @@ def make_builtin(builtin: str, *, name: str, workspace: Workspace, description: 
         max_bytes = _positive_int(config, "max_bytes", 1024 * 1024, name)
 
         async def read_file(args: ReadFileArgs) -> ToolResult:
-            return await anyio.to_thread.run_sync(_read_file, ws, args, max_bytes)
+            return await _in_thread(_read_file, ws, args, max_bytes, abandon=True)
 
         return tool(ReadFileArgs, read_file)
     if builtin == "write_file":
         async def write_file(args: WriteFileArgs) -> ToolResult:
-            return await anyio.to_thread.run_sync(_write_file, ws, args)
+            return await _in_thread(_write_file, ws, args, abandon=False)
 
         return tool(WriteFileArgs, write_file)
     if builtin == "list_files":
         max_entries = _positive_int(config, "max_entries", 1000, name)
 
         async def list_files(args: ListFilesArgs) -> ToolResult:
-            return await anyio.to_thread.run_sync(_list_files, ws, args, max_entries)
+            return await _in_thread(_list_files, ws, args, max_entries, abandon=True)
 
         return tool(ListFilesArgs, list_files)
     if builtin == "search":
@@ -520,19 +569,26 @@ def make_builtin(builtin: str, *, name: str, workspace: Workspace, description: 
         max_file_bytes = _positive_int(config, "max_file_bytes", 2 * 1024 * 1024, name)
 
         async def search(args: SearchArgs) -> ToolResult:
-            return await anyio.to_thread.run_sync(_search, ws, args, limit, max_file_bytes)
+            return await _in_thread(_search, ws, args, limit, max_file_bytes, abandon=True)
 
         return tool(SearchArgs, search)
     if builtin == "run_command":
         policy = run_policy or RunCommandPolicy()
         # None: any program; a tuple: only those (empty: none at all)
         allow: tuple[str, ...] | None = policy.allow
-        if config.get("allow"):
+        if "allow" in config:  # an empty list allows no program at all
             extra = config["allow"]
             if not isinstance(extra, (list, tuple)) or not all(isinstance(a, str) for a in extra):
                 raise ConfigError(f"tool `{name}`: config `allow` must be a list of program names")
             allow = tuple(a for a in extra if allow is None or a in allow)
-        cmd_timeout = float(config.get("timeout", policy.timeout))
+        raw_timeout = config.get("timeout", policy.timeout)
+        try:
+            if isinstance(raw_timeout, bool) or not isinstance(raw_timeout, (int, float, str)):
+                raise ValueError
+            cmd_timeout = duration_seconds(raw_timeout.strip()) if isinstance(raw_timeout, str) else float(raw_timeout)
+        except ValueError:
+            raise ConfigError(f"tool `{name}`: config `timeout` must be a number of seconds or a duration "
+                              f"such as \"30s\", not {raw_timeout!r}") from None
         limits = [t for t in (cmd_timeout, policy.timeout, timeout_s) if t]
         cmd_timeout = min(limits) if limits else 60.0
         max_output = min(_positive_int(config, "max_output_bytes", policy.max_output_bytes, name),

@@ -67,18 +67,28 @@ class Workspace:
         Raises:
             SandboxError: the path (after following symlinks) is outside the
                 root, or contains a NUL byte.
-            ToolError: ``must_exist`` and the path does not exist.
+            ToolError: ``must_exist`` and the path does not exist; or the
+                path cannot be resolved (a symlink loop, a name too long).
         """
         if "\x00" in path:
             raise SandboxError("path contains a NUL byte")
-        raw = Path(path.strip() or ".").expanduser()
-        candidate = raw if raw.is_absolute() else self.root / raw
-        resolved = candidate.resolve(strict=False)
+        try:
+            raw = Path(path.strip() or ".").expanduser()
+            candidate = raw if raw.is_absolute() else self.root / raw
+            resolved = candidate.resolve(strict=False)
+        except RuntimeError as exc:  # Python < 3.13: a symlink loop, or `~user` of no such user
+            raise ToolError(f"`{path}` cannot be resolved: {exc}") from None
+        except OSError as exc:
+            raise ToolError(f"`{path}` cannot be resolved: {exc.strerror or exc}") from None
         if not self.contains(resolved):
             if candidate.is_symlink() or any(p.is_symlink() for p in candidate.parents if self.contains(p)):
                 raise SandboxError(f"`{path}` is a symlink that points outside the workspace")
             raise SandboxError(f"`{path}` is outside the workspace (paths must stay under the workspace root)")
-        if must_exist and not resolved.exists():
+        try:
+            exists = resolved.exists()
+        except OSError as exc:
+            raise ToolError(f"`{path}` cannot be accessed: {exc.strerror or exc}") from None
+        if must_exist and not exists:
             raise ToolError(f"`{path}` does not exist", kind="not_found")
         return resolved
 
