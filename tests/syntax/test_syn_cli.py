@@ -38,6 +38,23 @@ def test_fmt_rewrites_in_place_and_keeps_the_mode(tmp_path, capsys):
     assert (code, out) == (0, "")
 
 
+def test_fmt_writes_through_a_symlink(tmp_path, capsys):
+    target = tmp_path / "real.rag"
+    target.write_text(LENIENT, encoding="utf-8")
+    link = tmp_path / "link.rag"
+    link.symlink_to(target)
+    code, out, err = run(capsys, "fmt", str(link))
+    assert (code, err) == (0, "")
+    assert link.is_symlink() and target.read_text(encoding="utf-8") == CANONICAL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.rag", "real.rag"]
+
+
+def test_graph_and_compile_name_a_directory_as_such(tmp_path, capsys):
+    for cmd in ("graph", "compile"):
+        code, out, err = run(capsys, cmd, "--registry", str(REPO / "registry.toml"), str(tmp_path))
+        assert code == 2 and out == "" and f"`{tmp_path}` is a directory" in err
+
+
 def test_fmt_check_lists_files_and_writes_nothing(tmp_path, capsys):
     (tmp_path / "sub").mkdir()
     a, b = tmp_path / "a.rag", tmp_path / "sub" / "b.rag"

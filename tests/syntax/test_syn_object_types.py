@@ -43,3 +43,16 @@ def test_type_text_round_trips_through_the_parser():
         r = parse(f"graph g {{ input {{ f: {text} }} start a node a {{ kind model }} }}")
         assert r.ok, (text, r.diagnostics)
         assert type_text(r.module.graphs[0].items[0].fields[0].type) == text
+
+
+def test_fmt_keeps_defaults_inside_object_types():
+    # The grammar accepts them (the checker rejects them with E0709); fmt must not drop them.
+    from ragc.syntax.ast import strip_spans
+    from ragc.syntax.canon import canonicalize
+
+    src = ('graph g {\n  start a\n  node a { kind model  schema { task: { title: string = "untitled", // c\n'
+           '    n: list[{ z: int = 3 }] = [1, 2], t: string = """\n      hi "" there\n    """ } } }\n}\n')
+    out = format_source(src, "o.rag").text
+    assert 'task: { title: string = "untitled", n: list[{ z: int = 3 }] = [1, 2], t: string = ' in out
+    assert "// c" in out and format_source(out, "o.rag").text == out
+    assert strip_spans(canonicalize(parse(out).module)) == strip_spans(canonicalize(parse(src).module))

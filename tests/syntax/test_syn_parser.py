@@ -120,6 +120,14 @@ def test_trailing_comments_are_marked():
     assert [c.own_line for c in m.comments] == [False, False, True]
 
 
+def test_leading_byte_order_mark_is_skipped():
+    # `ragc fmt` drops a BOM, so `ragc check` must accept it too (it was E0003).
+    r = parse("\ufeff// c\ngraph g {}\n")
+    assert r.ok, r.diagnostics
+    assert r.module.comments[0].own_line and r.module.graphs[0].span.line == 2
+    assert not parse("graph g {}\n\ufeff").ok  # only at the very start
+
+
 # --------------------------------------------------------------------------- broken sources
 
 BROKEN = [
@@ -310,6 +318,20 @@ def test_source_size_limit():
     result = parse(text, "big.rag")
     assert result.module is None
     assert [(d.code, d.span.line, d.span.column) for d in result.diagnostics] == [("E0020", 1, 1)]
+    # just over the limit: the size is rounded up, never shown as "1.0 MiB"
+    assert "(1.1 MiB; the limit is 1 MiB)" in result.diagnostics[0].message
+
+
+def test_overlong_numbers_are_e0024_not_a_crash():
+    # int() refuses more than 4300 digits; a long decimal or duration is not finite
+    big = "9" * 5000
+    src = (f"graph g {{\n  start a\n  node a {{ kind router  retry {{ max_attempts {big} }}  timeout {big}.5s\n"
+           f"    x {big}.5  routes {{ a -> a when x[{big}] == 1 }} }}\n  join [a] -> a {{ policy quorum {big} }}\n}}\n")
+    result = parse(src, "n.rag")
+    assert result.module is not None
+    found = [(d.code, d.span.end_offset - d.span.offset) for d in result.diagnostics]
+    assert found == [("E0024", 5000), ("E0024", 5003), ("E0024", 5002), ("E0024", 5000), ("E0024", 5000)]
+    assert parse("graph g { x " + "9" * 100 + " }").ok  # the limit itself is fine
 
 
 def test_source_size_counts_utf8_bytes():

@@ -101,6 +101,8 @@ def _compile(path: str, args, registry, *, untrusted: bool = False, graph: str |
     from ragc.compiler import READ_ERROR, compile_file
 
     p = Path(path)
+    if p.is_dir():
+        raise CliError(f"`{path}` is a directory", hint="give the path of a .rag file")
     if not p.is_file():
         raise CliError(f"no such file: `{path}`", hint="give the path of a .rag file")
     result = compile_file(p, registry, graph=graph, untrusted=untrusted)

@@ -85,11 +85,13 @@ def _read(path: Path) -> tuple[str, str]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) through a temporary file in the
-    same directory and a rename, keeping the file's permission bits.
+    same directory and a rename, keeping the file's permission bits. A
+    symbolic link is followed: its target is rewritten, the link stays.
 
     Raises:
         OSError: the directory is not writable, the disk is full, ...
     """
+    path = Path(os.path.realpath(path))
     directory = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:

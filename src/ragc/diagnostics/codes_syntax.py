@@ -184,4 +184,8 @@ graph g {
        "A file may declare at most 100 graphs. Split it and reference the other graphs "
        "through `[graphs.*]` in the registry.",
        "".join(f"graph g{i} {{}}\n" for i in range(101))),
+    _e("E0024", "number too long",
+       "An integer, decimal or duration literal may be at most 100 characters long (longer "
+       "integers cannot be converted and longer decimals are not finite). Write a smaller number.",
+       "graph g {\n  start a\n  node a { kind model  retry { max_attempts " + "9" * 101 + " } }\n}\n"),
 )

@@ -120,13 +120,16 @@ class Diagnostic:
 
     @property
     def span(self) -> Span | None:
+        """The primary label's span (None for a diagnostic without location)."""
         return self.primary.span if self.primary else None
 
     @property
     def is_error(self) -> bool:
+        """True for severity ``error`` (what makes a command exit 1)."""
         return self.severity is Severity.ERROR
 
     def sort_key(self) -> tuple:
+        """``(file, offset, end_offset, code)``; diagnostics without location first."""
         s = self.span
         return (s.file, s.offset, s.end_offset, self.code) if s else ("", -1, -1, self.code)
 
@@ -145,6 +148,7 @@ class DiagnosticBag:
     _seen: set = field(default_factory=set, repr=False)
 
     def add(self, diag: Diagnostic) -> Diagnostic:
+        """Append ``diag`` unless an exact duplicate is already held; returns it."""
         key = (diag.code, diag.message, diag.span)
         if key not in self._seen:
             self._seen.add(key)
@@ -152,6 +156,7 @@ class DiagnosticBag:
         return diag
 
     def extend(self, diags: Iterable[Diagnostic]) -> None:
+        """:meth:`add` each of ``diags`` in order."""
         for d in diags:
             self.add(d)
 
@@ -178,6 +183,7 @@ class DiagnosticBag:
         return sum(1 for d in self.items if d.severity is Severity.WARNING)
 
     def sorted(self) -> list[Diagnostic]:
+        """A new list in print order (see :meth:`Diagnostic.sort_key`)."""
         return sorted(self.items, key=Diagnostic.sort_key)
 
     def __iter__(self) -> Iterator[Diagnostic]:

@@ -46,17 +46,22 @@ class Str:
 
     @property
     def is_template(self) -> bool:
+        """True when the value holds ``{{`` or ``{%`` (a Jinja2 template)."""
         return "{{" in self.value or "{%" in self.value
 
 
 @dataclass(frozen=True, slots=True)
 class Int:
+    """An integer literal (``3``, ``-1``)."""
+
     value: int
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Float:
+    """A decimal literal (``0.5``, ``-2.0``; no exponent in the grammar)."""
+
     value: float
     span: Span
 
@@ -74,12 +79,16 @@ class Duration:
 
 @dataclass(frozen=True, slots=True)
 class Bool:
+    """``true`` or ``false``."""
+
     value: bool
     span: Span
 
 
 @dataclass(frozen=True, slots=True)
 class Null:
+    """``null``."""
+
     span: Span
 
 
@@ -112,9 +121,12 @@ class Path:
 
     @property
     def is_bare(self) -> bool:
+        """True for a single word (``agent``, ``END``): no ``.x`` or ``[i]``."""
         return not self.segments
 
     def dotted(self) -> str:
+        """The path as text for messages: ``state.drafts[-1]``, ``x["k"]`` (not an
+        exact spelling: a key with quotes or escapes is not re-escaped)."""
         out = self.root.name
         for s in self.segments:
             out += f".{s.name}" if isinstance(s, Attr) else f"[{s.key!r}]".replace("'", '"')
@@ -123,6 +135,8 @@ class Path:
 
 @dataclass(frozen=True, slots=True)
 class ListV:
+    """``[a, b, ...]``."""
+
     items: tuple["Value", ...]
     span: Span
 
@@ -139,6 +153,7 @@ class Pair:
 
     @property
     def key_name(self) -> str:
+        """The key as a plain string, whether bare or quoted."""
         return self.key.name if isinstance(self.key, Ident) else self.key.value
 
 
@@ -150,6 +165,7 @@ class ObjectV:
     span: Span
 
     def get(self, key: str) -> Pair | None:
+        """The first pair whose key (bare or quoted) is ``key``, else None."""
         for p in self.pairs:
             if p.key_name == key:
                 return p
@@ -182,6 +198,8 @@ class BoolOp:
 
 @dataclass(frozen=True, slots=True)
 class Not:
+    """``not condition``."""
+
     operand: "Condition"
     span: Span
 
@@ -228,6 +246,10 @@ Type = Union[TypeRef, ObjectType]
 
 @dataclass(frozen=True, slots=True)
 class SchemaField:
+    """``name: type`` or ``name type``, optionally ``= default``, in an
+    ``input``/``output``/``schema`` block or an object type (where the checker
+    rejects a default, ``E0709``); ``colon`` records the spelling."""
+
     name: Ident
     type: Type
     default: Value | None
@@ -324,6 +346,8 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Routes:
+    """``routes { label -> target ... }``."""
+
     routes: tuple[Route, ...]
     span: Span
 
@@ -350,14 +374,19 @@ NodeItem = Union[Field, Send, JoinRef, Routes, Policy, OutputSchema, Allow]
 
 @dataclass(frozen=True, slots=True)
 class Node:
+    """``node NAME { items }``; items in source order."""
+
     name: Ident
     items: tuple[NodeItem, ...]
     span: Span
 
     def fields(self, key: str) -> list[Field]:
+        """Every generic ``key value`` setting named ``key``, in source order
+        (more than one is a checker diagnostic)."""
         return [i for i in self.items if isinstance(i, Field) and i.key.name == key]
 
     def field(self, key: str) -> Field | None:
+        """The first setting named ``key``, or None."""
         found = self.fields(key)
         return found[0] if found else None
 
@@ -409,19 +438,24 @@ GraphItem = Union[SchemaBlock, Channel, Node, JoinDecl, Edge, Allow, Field]
 
 @dataclass(frozen=True, slots=True)
 class Graph:
+    """``graph NAME { items }``; items in source order."""
+
     name: Ident
     items: tuple[GraphItem, ...]
     span: Span
 
     @property
     def nodes(self) -> list[Node]:
+        """The graph's nodes, in source order."""
         return [i for i in self.items if isinstance(i, Node)]
 
     @property
     def channels(self) -> list[Channel]:
+        """The graph's ``channel`` declarations, in source order."""
         return [i for i in self.items if isinstance(i, Channel)]
 
     def field(self, key: str) -> Field | None:
+        """The first graph-level setting named ``key`` (``start``...), or None."""
         for i in self.items:
             if isinstance(i, Field) and i.key.name == key:
                 return i
@@ -447,6 +481,7 @@ class Module:
     span: Span
 
     def graph(self, name: str) -> Graph | None:
+        """The first graph called ``name``, or None."""
         for g in self.graphs:
             if g.name.name == name:
                 return g

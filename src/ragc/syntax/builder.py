@@ -21,6 +21,7 @@ from lark import Token
 from ragc.diagnostics.model import DiagnosticBag, Label, Span
 from ragc.syntax import ast as A
 from ragc.syntax.lexer import Placeholder
+from ragc.syntax.limits import MAX_NUMBER_LENGTH, number_length_diagnostic
 from ragc.syntax.strings import EscapeError, duration_seconds, string_value
 
 
@@ -272,7 +273,7 @@ class AstBuilder:
     def r_policy(self, c):
         rest = [x for x in c[1:] if not _is(x, "COLON")]
         name = rest[0]
-        count = A.Int(int(rest[1]), self.tspan(rest[1])) if len(rest) > 1 else None
+        count = A.Int(0 if self._too_long(rest[1]) else int(rest[1]), self.tspan(rest[1])) if len(rest) > 1 else None
         return A.Policy(self.ident(name), count, self.span(c[0], c[-1]))
 
     def r_routes(self, c):
@@ -300,14 +301,22 @@ class AstBuilder:
 
     r_long_string = r_string
 
+    def _too_long(self, tok: Token) -> bool:
+        """Report ``E0024`` for a number literal over :data:`MAX_NUMBER_LENGTH`."""
+        if len(tok) <= MAX_NUMBER_LENGTH:
+            return False
+        self.bag.add(number_length_diagnostic(self.tspan(tok)))
+        return True
+
     def r_int(self, c):
-        return A.Int(int(c[0]), self.tspan(c[0]))
+        return A.Int(0 if self._too_long(c[0]) else int(c[0]), self.tspan(c[0]))
 
     def r_float(self, c):
-        return A.Float(float(c[0]), self.tspan(c[0]))
+        return A.Float(0.0 if self._too_long(c[0]) else float(c[0]), self.tspan(c[0]))
 
     def r_duration(self, c):
-        return A.Duration(duration_seconds(str(c[0])), str(c[0]), self.tspan(c[0]))
+        seconds = 0.0 if self._too_long(c[0]) else duration_seconds(str(c[0]))
+        return A.Duration(seconds, str(c[0]), self.tspan(c[0]))
 
     def r_true(self, c):
         return A.Bool(True, self.tspan(c[0]))
@@ -329,7 +338,10 @@ class AstBuilder:
                 i += 2
             else:  # LSQB (INT | STRING) RSQB
                 key_tok = c[i + 1]
-                key: int | str = int(key_tok) if key_tok.type == "INT" else self.string(key_tok).value
+                if key_tok.type == "INT":
+                    key: int | str = 0 if self._too_long(key_tok) else int(key_tok)
+                else:
+                    key = self.string(key_tok).value
                 segments.append(A.Index(key, self.tspan(key_tok)))
                 i += 3
         return A.Path(self.ident(c[0]), tuple(segments), self.span(c[0], c[-1]))

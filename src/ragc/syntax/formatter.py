@@ -187,16 +187,30 @@ def number(v: A.Int | A.Float) -> str:
     return text
 
 
-def type_text(t: A.Type) -> str:
+def type_text(t: A.Type, value_text=None) -> str:
     """``list[string]?``, ``{ title: string, tags: list[string] }`` and the
-    like (object types print on one line; their fields have no defaults)."""
+    like (object types print on one line).
+
+    Args:
+        t: the type.
+        value_text: ``f(value) -> str`` that spells a default on one line.
+            The grammar accepts defaults on the fields of an object type
+            (the checker rejects them with ``E0709``); they are printed
+            (``{ title: string = "x" }``) only when this is given, else left
+            out (for messages).
+    """
     if isinstance(t, A.ObjectType):
-        inner = ", ".join(f"{f.name.name}: {type_text(f.type)}" for f in t.fields)
-        out = "{ " + inner + " }" if inner else "{}"
+        parts = []
+        for f in t.fields:
+            part = f"{f.name.name}: {type_text(f.type, value_text)}"
+            if f.default is not None and value_text is not None:
+                part += " = " + value_text(f.default)
+            parts.append(part)
+        out = "{ " + ", ".join(parts) + " }" if parts else "{}"
     else:
         out = t.name.name
         if t.args:
-            out += "[" + ", ".join(type_text(a) for a in t.args) + "]"
+            out += "[" + ", ".join(type_text(a, value_text) for a in t.args) + "]"
     return out + ("?" if t.optional else "")
 
 
@@ -419,7 +433,8 @@ class _Printer:
         return pre + self._block(indent, head, span, open_off, list(fields), self._schema_field, suffix=suffix)
 
     def _schema_field(self, f: A.SchemaField, indent: int, suffix: str) -> list[str]:
-        head = f.name.name + (": " if f.colon else " ") + type_text(f.type)
+        # Comments inside an object type (and its defaults) are in `f.span`: hoisted below.
+        head = f.name.name + (": " if f.colon else " ") + type_text(f.type, self._flat)
         if f.default is None:
             return self._hoist(f.span.offset, f.span.end_offset, indent) + [_INDENT * indent + head + suffix]
         return self._keyed(f.span, head + " =", f.default, indent, suffix, settings=False)
@@ -581,10 +596,19 @@ class _Printer:
         child_settings = settings and p.key_name in SETTINGS_KEYS
         return self._keyed(p.span, key, p.value, indent, suffix, child_settings)
 
-    def _inline(self, v) -> str | None:
-        """``v`` on one line, or None (it holds a comment or a ``\"\"\"`` string)."""
+    def _flat(self, v) -> str:
+        """``v`` on one line whatever it holds (``\"\"\"`` strings in their
+        one-line spelling); for values inside an object type, whose comments
+        the caller has already hoisted."""
+        return self._inline(v, force=True)
+
+    def _inline(self, v, force: bool = False) -> str | None:
+        """``v`` on one line, or None (it holds a comment or a ``\"\"\"`` string);
+        never None with ``force`` (see :meth:`_flat`)."""
         if isinstance(v, A.Str):
-            return None if v.triple else quote(v.value)
+            if v.triple:
+                return _triple_inline(v.value) if force else None
+            return quote(v.value)
         if isinstance(v, (A.Int, A.Float)):
             return self._number(v)
         if isinstance(v, A.Duration):
@@ -595,25 +619,25 @@ class _Printer:
             return "null"
         if isinstance(v, A.Path):
             return self._path(v)
-        if isinstance(v, (A.ObjectV, A.ListV, A.Call)):
+        if isinstance(v, (A.ObjectV, A.ListV, A.Call)) and not force:
             if self.comments.any_within(v.span.offset, v.span.end_offset):
                 return None
         if isinstance(v, A.ObjectV):
             parts = []
             for p in v.pairs:
-                flat = self._inline(p.value)
+                flat = self._inline(p.value, force)
                 if flat is None:
                     return None
                 key = p.key.name if isinstance(p.key, A.Ident) else quote(p.key.value)
                 parts.append(f"{key}{':' if p.colon else ''} {flat}")
             return "{ " + ", ".join(parts) + " }" if parts else "{}"
         if isinstance(v, A.ListV):
-            parts = [self._inline(x) for x in v.items]
+            parts = [self._inline(x, force) for x in v.items]
             if any(x is None for x in parts):
                 return None
             return "[" + ", ".join(parts) + "]"
         if isinstance(v, A.Call):
-            parts = [self._inline(x) for x in v.args]
+            parts = [self._inline(x, force) for x in v.args]
             if any(x is None for x in parts):
                 return None
             return f"{v.func.name}(" + ", ".join(parts) + ")"

@@ -11,10 +11,12 @@ source size 1 MiB (UTF-8)    E0020  line 1, column 1
 nesting depth 64             E0021  the bracket (or ``not``) that goes deeper
 10 000 nodes per graph       E0022  the name of the first node over the limit
 100 graphs per file          E0023  the name of the first graph over the limit
+number literal 100 chars     E0024  the literal
 ===========================  =====  ==========================================
 
 The size and depth limits stop the parse (the result has no module); the
-count limits keep the tree so the rest of the file is still reported.
+count and number limits keep the tree so the rest of the file is still
+reported (a number over the limit reads as ``0``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ MAX_NODES_PER_GRAPH = 10_000
 MAX_GRAPHS = 100
 """Most graphs one file may declare."""
 
+MAX_NUMBER_LENGTH = 100
+"""Longest integer, decimal or duration literal, in characters (Python
+refuses to convert integers of more than 4300 digits, and a longer decimal
+is no longer a finite float)."""
+
 
 def source_size_diagnostic(text: str, file: str) -> Diagnostic | None:
     """E0020 when ``text`` is over :data:`MAX_SOURCE_BYTES` bytes of UTF-8, else None.
@@ -45,7 +52,7 @@ def source_size_diagnostic(text: str, file: str) -> Diagnostic | None:
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size <= MAX_SOURCE_BYTES:
         return None
-    mib = size / (1024 * 1024)
+    mib = -(-size * 10 // (1024 * 1024)) / 10  # rounded up: a file just over the limit never reads "1.0 MiB"
     return Diagnostic(
         "E0020", Severity.ERROR,
         f"source file is too large ({mib:.1f} MiB; the limit is 1 MiB)",
@@ -61,6 +68,16 @@ def nesting_diagnostic(span: Span) -> Diagnostic:
         f"nesting is too deep (the limit is {MAX_NESTING} levels)",
         Label(span, f"level {MAX_NESTING + 1} starts here"),
         help="flatten the value: move nested data into a channel or split it into several fields",
+    )
+
+
+def number_length_diagnostic(span: Span) -> Diagnostic:
+    """E0024 at ``span``, a number or duration literal longer than :data:`MAX_NUMBER_LENGTH`."""
+    return Diagnostic(
+        "E0024", Severity.ERROR,
+        f"number is too long (the limit is {MAX_NUMBER_LENGTH} characters)",
+        Label(span, "this literal"),
+        help="write a smaller number",
     )
 
 

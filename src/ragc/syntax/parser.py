@@ -753,7 +753,7 @@ class _Driver:
 
 def _comment(file: str, text: str, tok: Token) -> A.Comment:
     line_start = text.rfind("\n", 0, tok.start_pos) + 1
-    own_line = text[line_start:tok.start_pos].strip() == ""
+    own_line = text[line_start:tok.start_pos].strip().strip("\ufeff") == ""  # after a byte-order mark too
     return A.Comment(str(tok), own_line, _lexer_token_span(file, tok))
 
 
