@@ -50,10 +50,12 @@ class CompileResult:
 
     @property
     def errors(self) -> int:
+        """Number of error diagnostics."""
         return sum(1 for d in self.diagnostics if d.is_error)
 
     @property
     def warnings(self) -> int:
+        """Number of warning diagnostics."""
         return sum(1 for d in self.diagnostics if d.severity is Severity.WARNING)
 
 
@@ -166,47 +168,52 @@ READ_ERROR = "E0118"
 def _registry_graphs(info, registry: Registry, bag: DiagnosticBag, result: CompileResult, untrusted: bool,
                      stack: tuple, cache: dict):
     """Compile the registry graphs used as subgraphs by ``info``; returns
-    ``(graphs by key, refs)``."""
-    from ragc.check.schemas import check_mapping
-    from ragc.check.context import Ctx
+    ``(graphs by key, refs)``, or ``({}, None)`` when it uses none."""
     from ragc.check.values import as_name
-    from ragc.ir.lower import REGISTRY_PREFIX, lower_registry_graph, merge_refs
-    from ragc.ir.model import RegistryRefs
 
-    graphs: dict = {}
-    refs = RegistryRefs()
-    ctx = Ctx(bag, registry, result.source, result.file, untrusted)
+    used = []
     for g in info.graphs.values():
         for node in g.nodes.values():
             if node.kind != "subgraph" or "graph" not in node.fields:
                 continue
             f = node.fields["graph"]
             name = as_name(f.value)
-            if not name or name in info.graphs or name not in registry.graphs:
-                continue
-            compiled = _compile_registry_graph(name, registry, untrusted, stack, cache)
-            if compiled.get("cycle"):
-                bag.add(Diagnostic("E0306", Severity.ERROR,
-                                   "subgraph recursion: " + " -> ".join(f"`{x}`" for x in compiled["cycle"]),
-                                   Label(f.value.span, f"`{name}` runs this graph again"),
-                                   help="a graph cannot run itself as a subgraph; use a loop instead"))
-                continue
-            for d in compiled["diagnostics"]:
-                bag.add(d)
-            result.sources.update(compiled["sources"])
-            if compiled["errors"]:
-                first = next(d for d in compiled["diagnostics"] if d.is_error) if compiled["diagnostics"] else None
-                where = (f"{first.span.file}:{first.span.line}:{first.span.column}: " if first and first.span else "")
-                bag.add(Diagnostic("E0810", Severity.ERROR, f"registry graph `{name}` has errors",
-                                   Label(f.value.span, "used here"),
-                                   notes=(where + first.message,) if first else compiled["notes"]))
-                continue
-            graphs.update(compiled["graphs"])
-            refs = merge_refs(refs, compiled["refs"])
-            refs = merge_refs(refs, RegistryRefs(graphs=[name]))
-            schema = compiled["graphs"][REGISTRY_PREFIX + name].input_schema
-            check_mapping(ctx, node.node.name.span, node.fields.get("input"), None, name,
-                          required=list(schema.get("required", [])), names=list(schema.get("properties", {})))
+            if name and name not in info.graphs and name in registry.graphs:
+                used.append((node, f, name))
+    if not used:
+        return {}, None  # the common case; `ragc check` then never imports the IR modules
+    from ragc.check.context import Ctx
+    from ragc.check.schemas import check_mapping
+    from ragc.ir.lower import REGISTRY_PREFIX, merge_refs
+    from ragc.ir.model import RegistryRefs
+
+    graphs: dict = {}
+    refs = RegistryRefs()
+    ctx = Ctx(bag, registry, result.source, result.file, untrusted)
+    for node, f, name in used:
+        compiled = _compile_registry_graph(name, registry, untrusted, stack, cache)
+        if compiled.get("cycle"):
+            bag.add(Diagnostic("E0306", Severity.ERROR,
+                               "subgraph recursion: " + " -> ".join(f"`{x}`" for x in compiled["cycle"]),
+                               Label(f.value.span, f"`{name}` runs this graph again"),
+                               help="a graph cannot run itself as a subgraph; use a loop instead"))
+            continue
+        for d in compiled["diagnostics"]:
+            bag.add(d)
+        result.sources.update(compiled["sources"])
+        if compiled["errors"]:
+            first = next(d for d in compiled["diagnostics"] if d.is_error) if compiled["diagnostics"] else None
+            where = (f"{first.span.file}:{first.span.line}:{first.span.column}: " if first and first.span else "")
+            bag.add(Diagnostic("E0810", Severity.ERROR, f"registry graph `{name}` has errors",
+                               Label(f.value.span, "used here"),
+                               notes=(where + first.message,) if first else compiled["notes"]))
+            continue
+        graphs.update(compiled["graphs"])
+        refs = merge_refs(refs, compiled["refs"])
+        refs = merge_refs(refs, RegistryRefs(graphs=[name]))
+        schema = compiled["graphs"][REGISTRY_PREFIX + name].input_schema
+        check_mapping(ctx, node.node.name.span, node.fields.get("input"), None, name,
+                      required=list(schema.get("required", [])), names=list(schema.get("properties", {})))
     return graphs, refs
 
 

@@ -81,6 +81,23 @@ def test_hash_changes_with_meaning(test_registry):
     assert len({a.hash, b.hash, c.hash}) == 3
 
 
+def test_hash_keeps_user_keys_named_span(test_registry):
+    """A key called `span` in user data is meaning, not a source location."""
+    text = """graph g {
+  start a
+  channel cfg last { default: { span: 1 } }
+  node a { kind model prompt "x {{ state.cfg }}" send [ b { span: 1 } ] }
+  node b { kind model }
+}
+"""
+    a = compile_ok(text, test_registry)
+    b = compile_ok(text.replace("default: { span: 1 }", "default: { span: 2 }"), test_registry)
+    c = compile_ok(text.replace("b { span: 1 }", "b { span: 2 }"), test_registry)
+    assert len({a.hash, b.hash, c.hash}) == 3
+    assert "span" not in a.semantic_dict()["graphs"]["g"]  # IR span fields are still left out
+    assert a.semantic_dict()["graphs"]["g"]["channels"]["cfg"]["default"] == {"span": 1}
+
+
 LENIENT = [
     ("kind sub_agent", "kind subagent"),
     ("channel findings topic", "channel findings append"),

@@ -84,3 +84,11 @@ def test_discovered_agent_with_unknown_model_is_reported(tmp_path):
     load = load_registry(None, cwd=tmp_path)
     (d,) = load.diagnostics
     assert d.code == "E0807" and "unknown model `default`" in d.message and ".agents/a/AGENT.md" in d.message
+
+
+def test_bad_list_elements_are_reported_once(tmp_path):
+    agent(tmp_path, "a", "---\ntools: [1, 2]\n---\nhi\n")
+    found = discover(tmp_path)
+    assert [(d.code, d.message) for d in found.diagnostics] == [
+        ("E0809", "invalid front matter value for `tools`: expected a string")]
+    assert "a" not in found.agents

@@ -189,3 +189,50 @@ def test_relative_paths_resolve_against_the_registry(tmp_path):
     load = load_registry(tmp_path / "conf" / "registry.toml", cwd=tmp_path)
     assert load.registry.base_dir == (tmp_path / "conf").resolve()
     assert load.display == "conf/registry.toml"
+
+
+def test_bad_value_of_a_required_key_is_reported_once(tmp_path):
+    write(tmp_path / "registry.toml", '[models.x]\nprovider = 3\n\n[tools.t]\nbuiltin = "serch"\n')
+    load = load_registry(None, cwd=tmp_path)
+    # not also "missing key `provider`" nor "a tool needs exactly one of ..." after the key is dropped
+    assert codes_at(load) == [("E0803", 2, 12), ("E0803", 5, 11)]
+    assert load.diagnostics[1].message.endswith("unknown builtin `serch`, did you mean `search`?")
+    assert load.registry.models == {} and load.registry.tools == {}
+
+
+def test_every_bad_array_element_is_located(tmp_path):
+    write(tmp_path / "registry.toml", '[models.x]\nprovider = "local"\nfallbacks = [1, 2]\n')
+    load = load_registry(None, cwd=tmp_path)
+    assert codes_at(load) == [("E0803", 3, 14), ("E0803", 3, 17)]
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "inf", "nan", "1e400"])
+def test_durations_must_be_positive_and_finite(tmp_path, value):
+    write(tmp_path / "registry.toml", f'[models.x]\nprovider = "local"\ntimeout = {value}\n')
+    load = load_registry(None, cwd=tmp_path)
+    assert codes_at(load) == [("E0803", 3, 11)]
+    assert load.registry.models["x"].timeout == 120.0  # the bad key was dropped
+
+
+def test_builtin_names_match_the_harness():
+    from ragc.harness.tools import BUILTIN_NAMES
+    from ragc.registry.model import BUILTIN_TOOLS
+
+    assert set(BUILTIN_TOOLS) == set(BUILTIN_NAMES)
+
+
+def test_malformed_variable_references(tmp_path):
+    write(tmp_path / "registry.toml",
+          '[models.m]\nprovider = "openai"\nmodel = "x"\napi_key = "${OPENAI_KEY"\n'
+          'base_url = "http://${HOST:-localhost}:$$/${1X}"\napi_keys = ["${A}", "${B C}"]\n')
+    load = load_registry(None, cwd=tmp_path)
+    assert codes_at(load) == [("E0803", 4, 11), ("E0803", 5, 12), ("E0803", 6, 21)]
+    assert load.diagnostics[0].message == ("invalid value for `api_key` in `[models.m]`: malformed variable "
+                                           "reference `${OPENAI_KEY`")
+    assert "`${1X}`" in load.diagnostics[1].message and "`api_keys[1]`" in load.diagnostics[2].message
+
+
+def test_empty_file_path_is_not_found(tmp_path):
+    write(tmp_path / "registry.toml", '[graphs.sub]\npath = ""\n')
+    load = load_registry(None, cwd=tmp_path)
+    assert codes_at(load) == [("E0808", 2, 8)]

@@ -45,6 +45,7 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
+        """No error diagnostics (warnings allowed)."""
         return not any(d.is_error for d in self.diagnostics)
 
 

@@ -10,7 +10,8 @@ certainly meant to keep both values). Pairs that may run concurrently:
   ``output``;
 * a branch with itself, when it may run as several copies (a ``for``
   entry, or one target named by several entries);
-* a detached node (``blocking false``) and every node after it.
+* a detached node (``blocking false``) and every node after it (itself
+  included, when it is on a loop).
 
 Other reducers merge deterministically and are allowed.
 """
@@ -73,8 +74,13 @@ def check(ctx: Ctx, g: GraphInfo) -> None:
         if not own:
             continue
         after = reach(g, [s.target for s in g.succ.get(name, ())])
-        after.discard(name)
         reported = set()
+        if name in after:  # on a loop: the next visit starts while this one may still run
+            after.discard(name)
+            for w in own:
+                if w.channel not in reported:
+                    reported.add(w.channel)
+                    _report(ctx, g, name, w, w, f"the detached node `{name}` may run again while it still runs")
         for n in sorted(after, key=order.__getitem__):
             for w in g.nodes[n].writes:
                 if w.channel in reported:

@@ -37,6 +37,8 @@ class Scope:
     loop_vars: frozenset[str] = frozenset()
 
     def bound(self) -> set[str]:
+        """The path roots readable in this scope (``input``, ``state``,
+        ``error``, the ``for`` variables, and ``result``/``payload`` when set)."""
         out = {"input", "state", "error"} | set(self.loop_vars)
         if self.result:
             out.add("result")

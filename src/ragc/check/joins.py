@@ -63,6 +63,9 @@ def build(ctx: Ctx, g: GraphInfo) -> None:
         if info.kind != "join" or "sources" not in info.fields:
             continue
         names = names_of(info.fields["sources"].value) or []
+        if not names and isinstance(info.fields["sources"].value, A.ListV):
+            ctx.bag.error("E0206", f"join node `{name}` has no sources", info.fields["sources"].value.span,
+                          "empty list", help="list the branches it waits for: `sources [a, b]`")
         sources = [A.Ident(n, v.span) for n, v in names]
         j = JoinInfo(name, "node", name, info.node.name.span, sources=[], node=name, policy=info.policy,
                      settings={k: info.fields[k] for k in ("tolerate", "timeout") if k in info.fields})

@@ -139,8 +139,11 @@ BLOCK_KEYS: dict[str, dict[str, FieldSpec]] = {
 }
 
 BACKOFFS = ("exponential", "linear", "fixed")
-RETRY_ON = ("any", "timeout", "rate_limit", "server", "network", "tool", "model", "auth", "context_overflow",
-            "validation", "budget", "cancelled")
+RETRY_ON = ("any", "model", "tool", "function", "timeout", "rate_limit", "overloaded", "server", "network",
+            "connect", "stream_cut", "malformed", "auth", "billing", "context_overflow")
+"""Error kinds ``retry { on [...] }`` accepts; what each matches at run time
+is :func:`ragc.runtime.limits.should_retry`'s (``model``: any provider
+failure, ``network``: ``connect`` or ``stream_cut``)."""
 
 
 # --------------------------------------------------------------------------- blocks

@@ -113,19 +113,23 @@ class NodeInfo:
 
     @property
     def span(self) -> Span:
+        """The span of the node's name."""
         return self.node.name.span
 
     def value(self, key: str) -> A.Value | None:
+        """The value of field ``key`` (canonical key), or ``None`` when absent."""
         f = self.fields.get(key)
         return f.value if f else None
 
     @property
     def blocking(self) -> bool:
+        """False only for ``blocking false`` (a detached node)."""
         v = self.value("blocking")
         return not (isinstance(v, A.Bool) and v.value is False)
 
     @property
     def optional(self) -> bool:
+        """True only for ``optional true`` (a join source that may be skipped)."""
         v = self.value("optional")
         return isinstance(v, A.Bool) and v.value is True
 
@@ -201,10 +205,12 @@ class GraphInfo:
     "unused channel" warnings are not reliable for this graph."""
 
     def setting(self, key: str) -> A.Value | None:
+        """The value of graph setting ``key`` (``defaults``, ``budget``...), or ``None``."""
         f = self.settings.get(key)
         return f.value if f else None
 
     def input_fields(self) -> dict[str, A.SchemaField] | None:
+        """The ``input { ... }`` fields by name (first wins), or ``None`` without an input block."""
         if self.input_block is None:
             return None
         out: dict[str, A.SchemaField] = {}

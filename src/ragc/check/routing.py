@@ -137,6 +137,10 @@ def _targets(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
         if names is None:
             check_shape(ctx, "next", f.value, "names")
             return
+        if not names:
+            ctx.bag.error("E0206", "`next` needs at least one target", f.value.span, "empty list",
+                          help="write `next NODE`, `next [a, b]` for parallel branches, or `next END`")
+            return
         how = "fork" if len(names) > 1 else "next"
         for n, v in names:
             ident = A.Ident(n, v.span)

@@ -26,7 +26,6 @@ from ragc.check.values import NOT_LITERAL, as_name, literal
 from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
 from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
-from ragc.syntax.formatter import type_text
 
 SCALARS = {"string": "string", "int": "integer", "float": "number", "bool": "boolean"}
 TYPES = ("string", "int", "float", "bool", "any", "list", "dict")
@@ -155,6 +154,8 @@ def check_fields(ctx: Ctx, fields: tuple[A.SchemaField, ...], where: str) -> Non
         if not check_type(ctx, f.type):
             continue
         if f.default is not None and not _matches(f.type, f.default):
+            from ragc.syntax.formatter import type_text  # only on this error: the formatter is slow to import
+
             ctx.bag.error("E0704", f"default of `{name}` is not of type `{type_text(f.type)}`", f.default.span,
                           f"expected `{type_text(f.type)}`",
                           secondary=(Label(f.type.span, "the declared type"),))

@@ -235,6 +235,8 @@ class Lowerer:
         return out
 
     def channel(self, g: GraphInfo, name: str) -> ChannelIR:
+        """The declared channel ``name`` of ``g`` (reducer, default, ``max_items``);
+        records a custom reducer in the refs."""
         ch = g.channels[name]
         reducer, custom = g.reducers[name]
         if custom:
@@ -246,6 +248,9 @@ class Lowerer:
                          max_items=int(max_items) if max_items is not None else None, span=span_ir(ch.name.span))
 
     def limits(self, d: dict[str, A.Value]) -> LimitsIR:
+        """The graph's limits from its ``defaults`` pairs ``d``, each capped by the
+        active policies (``max_steps`` default 1000, ``max_subgraph_depth`` 8;
+        durations in seconds)."""
         def capped(value: float | None, key: str, default: float | None) -> float | None:
             x = value if value is not None else default
             for pol in self.policies:
@@ -270,6 +275,10 @@ class Lowerer:
         )
 
     def allow(self, g: GraphInfo) -> AllowIR:
+        """The graph's ``allow`` lists intersected with the active policies'
+        ``allow_*`` lists (``None``: no list, everything the registry has);
+        ``deny_tools`` is removed from a tools list (the harness enforces it
+        when there is none)."""
         kw: dict[str, list[str] | None] = {}
         for what, key in (("tools", "allow_tools"), ("models", "allow_models"), ("agents", "allow_agents")):
             names: set[str] | None = set(_names(g.allows[what].value)) if what in g.allows else None
@@ -286,6 +295,8 @@ class Lowerer:
     # -------------------------------------------------------------- joins
 
     def join(self, g: GraphInfo, j: JoinInfo) -> JoinIR:
+        """One join of any spelling as :class:`JoinIR` (``first`` becomes
+        ``any``; ``timeout`` in seconds)."""
         policy, quorum = "all", None
         if j.policy is not None:
             name = j.policy.name.name
@@ -311,6 +322,8 @@ class Lowerer:
     # -------------------------------------------------------------- nodes
 
     def node(self, g: GraphInfo, info: NodeInfo, defaults: dict[str, A.Value]) -> NodeIR:
+        """One node as :class:`NodeIR` with its fields resolved (default output
+        channel, retry from ``defaults``, registry refs recorded)."""
         kind = info.kind or "model"
         f = info.fields
         kw: dict[str, Any] = {}
@@ -415,6 +428,9 @@ class Lowerer:
             self.refs["tools"].update(entry.tools)
 
     def routing(self, g: GraphInfo, info: NodeInfo) -> RoutingIR:
+        """The node's one routing form as :class:`RoutingIR`: ``end``, ``next``
+        (one target, or several in parallel with the join collecting them),
+        ``routes`` (first route per label kept) or ``fanout``."""
         r = info.routing
         if r in ("end", "join_source"):
             return RoutingIR(kind="end")
@@ -451,6 +467,7 @@ class Lowerer:
                          join=join)
 
     def program_refs(self) -> RegistryRefs:
+        """Every registry name recorded while lowering, sorted per table."""
         return RegistryRefs(**{k: sorted(self.refs[k]) for k in RegistryRefs.model_fields})
 
 

@@ -55,6 +55,8 @@ class SpanIR(_IR):
 
 
 class LitExpr(_IR):
+    """A literal JSON value (string, number, boolean, null, list or object of literals)."""
+
     type: Literal["lit"] = "lit"
     value: Any
 
@@ -77,6 +79,8 @@ class TemplateExpr(_IR):
 
 
 class ListExpr(_IR):
+    """A list whose items are expressions (at least one is not a literal)."""
+
     type: Literal["list"] = "list"
     items: list["Expr"]
 
@@ -97,6 +101,8 @@ class CallExpr(_IR):
 
 
 class CompareExpr(_IR):
+    """``left OP right``; ``in``/``not_in`` test membership of ``left`` in ``right``."""
+
     type: Literal["compare"] = "compare"
     op: Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in"]
     left: "Expr"
@@ -104,12 +110,16 @@ class CompareExpr(_IR):
 
 
 class BoolExpr(_IR):
+    """``and``/``or`` over two or more operands, evaluated left to right with short-circuit."""
+
     type: Literal["bool"] = "bool"
     op: Literal["and", "or"]
     operands: list["Expr"]
 
 
 class NotExpr(_IR):
+    """``not operand``."""
+
     type: Literal["not"] = "not"
     operand: "Expr"
 
@@ -404,12 +414,17 @@ class ProgramIR(_IR):
 
     @property
     def entry_graph(self) -> GraphIR:
+        """The graph a run starts in (``graphs[entry]``)."""
         return self.graphs[self.entry]
 
     def semantic_dict(self) -> dict[str, Any]:
-        """The hashed content: no spans, no source path, no hash."""
+        """The hashed content: no spans, no source path, no hash.
+
+        Only the ``span`` *fields* of IR models are dropped: a key named
+        ``span`` inside user data (an object literal, a payload, a channel
+        default, a schema property) is meaning and stays hashed."""
         data = self.model_dump(mode="json", exclude={"hash", "source"})
-        return _drop_spans(data)
+        return _drop_spans(self, data)
 
     def compute_hash(self) -> str:
         """``sha256:<hex>`` of the canonical JSON of :meth:`semantic_dict`."""
@@ -417,15 +432,23 @@ class ProgramIR(_IR):
         return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def with_hash(self) -> "ProgramIR":
+        """A copy with :attr:`hash` set to :meth:`compute_hash`."""
         return self.model_copy(update={"hash": self.compute_hash()})
 
 
-def _drop_spans(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _drop_spans(v) for k, v in obj.items() if k != "span"}
-    if isinstance(obj, list):
-        return [_drop_spans(v) for v in obj]
-    return obj
+def _drop_spans(obj: Any, data: Any) -> Any:
+    """``data`` (the JSON dump of ``obj``) without the ``span`` fields of the
+    IR models in ``obj``; walks the model and its dump side by side so that
+    user data is never mistaken for a span."""
+    if isinstance(obj, BaseModel) and isinstance(data, dict):
+        fields = type(obj).model_fields
+        return {k: _drop_spans(getattr(obj, k, None), v) for k, v in data.items()
+                if not (k == "span" and k in fields)}
+    if isinstance(obj, dict) and isinstance(data, dict):
+        return {k: _drop_spans(obj.get(k), v) for k, v in data.items()}
+    if isinstance(obj, (list, tuple)) and isinstance(data, list) and len(obj) == len(data):
+        return [_drop_spans(o, v) for o, v in zip(obj, data)]
+    return data
 
 
 for _m in (ListExpr, ObjectExpr, CallExpr, CompareExpr, BoolExpr, NotExpr, RouteIR, ForEachIR,

@@ -173,8 +173,12 @@ def discover(base_dir: Path, display_base: Path | None = None) -> Discovered:
         try:
             entry = AgentEntry.model_validate({**settings, "system": system})
         except ValidationError as e:
+            seen: set[tuple[str, str]] = set()
             for err in e.errors():
                 key = str(err["loc"][0]) if err["loc"] else "?"
+                if (key, value_message(err)) in seen:
+                    continue  # e.g. one per bad list element, all on the key's line: say it once
+                seen.add((key, value_message(err)))
                 line = key_lines.get(key, 1)
                 diags.append(Diagnostic("E0809", Severity.ERROR,
                                         f"invalid front matter value for `{key}`: {value_message(err)}",

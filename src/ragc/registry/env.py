@@ -31,6 +31,26 @@ def references(text: str) -> list[str]:
     return [m.group(1) for m in _VAR.finditer(text) if m.group(1)]
 
 
+def malformed(text: str) -> str | None:
+    """The first ``${`` of ``text`` that does not start a well-formed
+    ``${VAR}`` / ``${VAR:-default}`` reference (``"${FOO"``, ``"${1X}"``),
+    up to its closing ``}`` if any; ``None`` when every reference is
+    well formed. :func:`substitute` would leave such text as written."""
+    i = 0
+    while True:
+        i = text.find("$", i)
+        if i == -1:
+            return None
+        m = _VAR.match(text, i)
+        if m:
+            i = m.end()
+            continue
+        if text.startswith("${", i):
+            end = text.find("}", i)
+            return text[i:end + 1] if end != -1 else text[i:]
+        i += 1
+
+
 def substitute(text: str, env: Mapping[str, str]) -> str:
     """Replace every ``${VAR}`` / ``${VAR:-default}`` in ``text`` from ``env``.
 

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from ragc.diagnostics.model import Diagnostic, Label, Severity, Span
 from ragc.diagnostics.suggest import did_you_mean
 from ragc.registry.agents_md import discover
+from ragc.registry.env import malformed
 from ragc.registry.model import Registry
 from ragc.registry.toml_spans import TomlLocation, locate, nearest
 from ragc.registry.validation import data_path, model_at, value_message
@@ -211,15 +212,24 @@ def _validate(data: dict, found: dict, file: str) -> tuple[Registry, list[Diagno
         diags.append(Diagnostic("E0802", Severity.ERROR, "unknown key `source` in the registry",
                                 Label(loc.key, "unknown key") if loc else None))
         del work["source"]
+    reported: list[tuple] = []  # data paths already reported in earlier rounds
     for _attempt in range(8):
         try:
             return Registry.model_validate(work), diags
         except ValidationError as e:
+            # convert every error against the same data before dropping anything, so that
+            # a dropped key does not change how the next error of the round is located
+            converted = [(_convert(err, work, found, file), data_path(tuple(err["loc"]), work)) for err in e.errors()]
             dropped = False
-            for err in e.errors():
-                d, drop = _convert(err, work, found, file)
-                diags.append(d)
+            round_paths = []
+            for (d, drop), path in converted:
+                # an error at (or above) a key dropped in an earlier round is a consequence of
+                # that drop (`provider = 3` then "missing `provider`"): drop, but do not repeat
+                if not any(p[:len(path)] == path for p in reported):
+                    diags.append(d)
+                round_paths.append(path)
                 dropped = _delete(work, drop) or dropped
+            reported += round_paths
             if not dropped:
                 break
     return Registry(), diags
@@ -265,7 +275,7 @@ def _files(reg: Registry, found: dict) -> list[Diagnostic]:
     out: list[Diagnostic] = []
 
     def check(path: tuple, rel: str | None, what: str) -> None:
-        if not rel or "${" in rel:
+        if rel is None or "${" in rel:
             return
         target = reg.resolve_path(rel)
         if not target.is_file():
@@ -281,6 +291,29 @@ def _files(reg: Registry, found: dict) -> list[Diagnostic]:
     for name, m in reg.models.items():
         if m.provider == "scripted":
             check(("models", name, "script"), m.script, f"script of model `{name}`")
+    return out
+
+
+def _variables(reg: Registry, found: dict) -> list[Diagnostic]:
+    """``E0803`` for a malformed ``${...}`` in the model strings a run
+    substitutes (``api_key``, ``api_keys``, ``base_url``): left as written,
+    it would be sent to the provider verbatim."""
+    out: list[Diagnostic] = []
+    for name, m in reg.models.items():
+        values: list[tuple[tuple, str, str | None]] = [(("models", name, "api_key"), "api_key", m.api_key),
+                                                       (("models", name, "base_url"), "base_url", m.base_url)]
+        values += [(("models", name, "api_keys", i), f"api_keys[{i}]", k) for i, k in enumerate(m.api_keys)]
+        for path, key, value in values:
+            bad = malformed(value) if value else None
+            if bad is None:
+                continue
+            loc = found.get(path) or nearest(found, path)
+            span = loc.value if (loc and loc.value is not None and path in found) else (loc.key if loc else None)
+            out.append(Diagnostic("E0803", Severity.ERROR,
+                                  f"invalid value for `{key}` in `[models.{name}]`: malformed variable reference "
+                                  f"`{bad}`", Label(span, "malformed `${...}`") if span else None,
+                                  help="write `${VAR}` or `${VAR:-default}` (VAR: letters, digits and `_`, not "
+                                       "starting with a digit), or `$$` for a literal `$`"))
     return out
 
 
@@ -349,6 +382,7 @@ def load_registry(path: Path | str | None = None, *, cwd: Path | None = None,
         load.sources.update(disc.sources)
     load.diagnostics += _refs(reg, found, file, agent_files)
     load.diagnostics += _files(reg, found)
+    load.diagnostics += _variables(reg, found)
     load.diagnostics.sort(key=Diagnostic.sort_key)
     load.registry = reg
     return load

@@ -15,10 +15,11 @@ here. The tables are::
                      `untrusted` to workflows checked with --untrusted
     [workspace]      the root the file and shell tools are confined to
 
-Durations are numbers of seconds or strings such as ``"30s"``. Strings may
-contain ``${VAR}`` or ``${VAR:-default}``; they are substituted only when a
-run needs the value (:mod:`ragc.registry.env`), so checking a workflow never
-needs an API key. Unknown keys are errors (``extra="forbid"``), so a typo in
+Durations are numbers of seconds or strings such as ``"30s"``. A model's
+``api_key``, ``api_keys`` and ``base_url`` may contain ``${VAR}`` or
+``${VAR:-default}``; they are substituted only when a run needs the value
+(:mod:`ragc.registry.env`, by the provider factory), so checking a workflow
+never needs an API key. Other strings are used as written. Unknown keys are errors (``extra="forbid"``), so a typo in
 the registry is reported instead of being silently ignored.
 
 The reference is ``docs/registry.md``.
@@ -29,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from ragc.syntax.strings import duration_seconds
 
@@ -43,8 +44,9 @@ def _to_seconds(v: Any) -> Any:
     return v
 
 
-Seconds = Annotated[float, BeforeValidator(_to_seconds)]
-"""A duration in seconds; accepts ``30``, ``2.5``, ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h"``."""
+Seconds = Annotated[float, BeforeValidator(_to_seconds), Field(gt=0, allow_inf_nan=False)]
+"""A duration in seconds; accepts ``30``, ``2.5``, ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h"``.
+Must be positive and finite (``0``, ``-5``, ``inf`` and ``nan`` are rejected)."""
 
 
 class _Entry(BaseModel):
@@ -123,6 +125,11 @@ class ModelEntry(_Entry):
         return self
 
 
+BUILTIN_TOOLS = ("read_file", "write_file", "list_files", "search", "run_command", "signal_completion")
+"""The names ``[tools.NAME] builtin = ...`` accepts (the harness's
+``BUILTIN_NAMES``; the registry stage does not import the harness)."""
+
+
 class ToolEntry(_Entry):
     """``[tools.NAME]``: exactly one of ``builtin`` (``read_file``,
     ``write_file``, ``list_files``, ``search``, ``run_command``,
@@ -139,6 +146,17 @@ class ToolEntry(_Entry):
     description: str | None = None
     timeout: Seconds = 60.0
     config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("builtin")
+    @classmethod
+    def _known_builtin(cls, v: str | None) -> str | None:
+        if v is not None and v not in BUILTIN_TOOLS:
+            from ragc.diagnostics.suggest import did_you_mean
+
+            guess = did_you_mean(v, BUILTIN_TOOLS)
+            raise ValueError(f"unknown builtin `{v}`, " + (f"did you mean `{guess}`?" if guess else
+                             "expected one of " + ", ".join(f"`{b}`" for b in BUILTIN_TOOLS)))
+        return v
 
     @model_validator(mode="after")
     def _one_source(self) -> "ToolEntry":
@@ -291,7 +309,7 @@ class WorkspaceEntry(_Entry):
 
 
 class Registry(BaseModel):
-    """The whole registry. Build it with :func:`ragc.registry.load_registry`.
+    """The whole registry. Build it with :func:`ragc.registry.loader.load_registry`.
 
     ``source`` is the file it was read from (``None`` for an empty or
     programmatic registry); relative paths in entries resolve against
@@ -313,6 +331,7 @@ class Registry(BaseModel):
 
     @property
     def base_dir(self) -> Path:
+        """The registry file's directory (the current directory when ``source`` is ``None``)."""
         return self.source.parent if self.source else Path.cwd()
 
     def resolve_path(self, relative: str) -> Path:
