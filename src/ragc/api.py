@@ -227,6 +227,7 @@ class Workflow:
 
     @property
     def store(self) -> Store | None:
+        """The journal (``None`` when loaded with ``journal=None``)."""
         return self.engine.store
 
     async def run(self, inputs: Mapping[str, Any] | None = None, *, run_id: str | None = None,
@@ -271,7 +272,12 @@ class Workflow:
 
     def fork(self, run_id: str, step: int) -> str:
         """Copy run ``run_id`` up to journal record ``step``; returns the new
-        run's id (continue it with :meth:`resume`)."""
+        run's id (continue it with :meth:`resume`).
+
+        Raises:
+            RunError: ``E0915`` (no journal, unknown run, negative step, or
+                the copy could not be written).
+        """
         return self.engine.fork(run_id, step)
 
     def runs(self, limit: int = 50) -> list[RunInfo]:

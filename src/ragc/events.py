@@ -23,12 +23,16 @@ _SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """Base of every event: ``run_id`` and ``ts`` (``time.time()``, seconds since the epoch)."""
+
     run_id: str
     ts: float
 
 
 @dataclass(frozen=True, slots=True)
 class RunStarted(Event):
+    """A leg of a run started (``resumed``: a resume or a fork continuing it); ``graph_hash`` is the IR hash."""
+
     graph: str
     graph_hash: str
     resumed: bool = False
@@ -36,13 +40,19 @@ class RunStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class RunFinished(Event):
-    status: str  # completed | failed | interrupted | cancelled
+    """A leg ended with ``status`` ``completed``, ``failed`` or ``interrupted``; ``error`` is the
+    failure's message; ``usage`` as in :attr:`ragc.runtime.engine.RunResult.usage`."""
+
+    status: str  # completed | failed | interrupted
     error: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class NodeStarted(Event):
+    """An activation started running (replayed activations only report :class:`NodeCompleted`).
+    ``attempt`` is currently always 1: retries are reported by :class:`NodeRetried`."""
+
     node: str
     activation: str
     kind: str
@@ -51,6 +61,9 @@ class NodeStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class NodeCompleted(Event):
+    """An activation completed (``replayed``: applied from the journal); ``writes`` are the
+    channels it wrote, ``route`` its routing label, ``duration_s`` in seconds."""
+
     node: str
     activation: str
     duration_s: float
@@ -61,6 +74,9 @@ class NodeCompleted(Event):
 
 @dataclass(frozen=True, slots=True)
 class NodeFailed(Event):
+    """An attempt failed (``will_retry``: a :class:`NodeRetried` follows); ``error_kind`` as in
+    ``retry { on [...] }``."""
+
     node: str
     activation: str
     error: str
@@ -70,6 +86,8 @@ class NodeFailed(Event):
 
 @dataclass(frozen=True, slots=True)
 class NodeRetried(Event):
+    """Attempt ``attempt`` (2 for the first retry) starts after ``delay_s`` seconds."""
+
     node: str
     activation: str
     attempt: int
@@ -79,6 +97,8 @@ class NodeRetried(Event):
 
 @dataclass(frozen=True, slots=True)
 class NodeCancelled(Event):
+    """An activation was cancelled (``reason``: ``join fired``, ``join timeout``, ``run interrupted``...)."""
+
     node: str
     activation: str
     reason: str
@@ -86,6 +106,8 @@ class NodeCancelled(Event):
 
 @dataclass(frozen=True, slots=True)
 class ModelCallStarted(Event):
+    """A model call ``call`` (effect key, e.g. ``m1``) of an activation started."""
+
     node: str | None
     activation: str | None
     model: str
@@ -94,6 +116,9 @@ class ModelCallStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class ModelCallCompleted(Event):
+    """A model call returned (``cached``: served from the journal on resume); cost in USD,
+    duration in seconds."""
+
     node: str | None
     activation: str | None
     model: str
@@ -107,6 +132,8 @@ class ModelCallCompleted(Event):
 
 @dataclass(frozen=True, slots=True)
 class ModelDelta(Event):
+    """Streamed text of a model call in progress (never journaled)."""
+
     node: str | None
     activation: str | None
     text: str
@@ -114,6 +141,8 @@ class ModelDelta(Event):
 
 @dataclass(frozen=True, slots=True)
 class ModelRetry(Event):
+    """The harness retries a transient provider error after ``delay_s`` seconds."""
+
     model: str
     attempt: int
     delay_s: float
@@ -123,6 +152,8 @@ class ModelRetry(Event):
 
 @dataclass(frozen=True, slots=True)
 class ToolCallStarted(Event):
+    """A tool call ``call`` (effect key, e.g. ``t1``) started with ``arguments``."""
+
     node: str | None
     activation: str | None
     tool: str
@@ -132,6 +163,9 @@ class ToolCallStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class ToolCallCompleted(Event):
+    """A tool call returned (``is_error``: the tool reported a failure; ``cached``: served from
+    the journal); ``summary`` is a short rendering of the result."""
+
     node: str | None
     activation: str | None
     tool: str
@@ -144,6 +178,8 @@ class ToolCallCompleted(Event):
 
 @dataclass(frozen=True, slots=True)
 class RouteChosen(Event):
+    """A routed node chose ``label``, which leads to node ``target`` (``END`` for the end)."""
+
     node: str
     activation: str
     label: str
@@ -152,6 +188,9 @@ class RouteChosen(Event):
 
 @dataclass(frozen=True, slots=True)
 class FanOutStarted(Event):
+    """Activation ``activation`` of ``node`` started ``branches`` branches (``join``: the join id, or
+    ``None`` for a fork without one)."""
+
     node: str
     activation: str
     branches: int
@@ -160,6 +199,9 @@ class FanOutStarted(Event):
 
 @dataclass(frozen=True, slots=True)
 class BranchFinished(Event):
+    """Branch ``branch`` (from 0) of the fork started by ``activation`` ended; ``node`` is the branch's
+    first node; ``status`` ``ok``, ``failed``, ``cancelled`` or ``skipped``."""
+
     node: str
     activation: str
     branch: int
@@ -168,6 +210,8 @@ class BranchFinished(Event):
 
 @dataclass(frozen=True, slots=True)
 class JoinFired(Event):
+    """A join fired with ``outcome`` ``ok`` or ``error`` and the branch counts."""
+
     join: str
     activation: str
     policy: str
@@ -180,12 +224,16 @@ class JoinFired(Event):
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint(Event):
+    """Journal record ``seq`` (the completion of ``activation``, or a join outcome) is durable."""
+
     seq: int
     activation: str
 
 
 @dataclass(frozen=True, slots=True)
 class InterruptRaised(Event):
+    """An interrupt asks ``question``; ``deadline`` (epoch seconds) is when ``default`` applies."""
+
     node: str
     activation: str
     question: str
@@ -196,6 +244,8 @@ class InterruptRaised(Event):
 
 @dataclass(frozen=True, slots=True)
 class Warning(Event):
+    """Something the user should know that does not fail the run (a failed detached node...)."""
+
     message: str
     node: str | None = None
 

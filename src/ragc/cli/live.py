@@ -96,6 +96,7 @@ class LiveView:
             self._live.stop()
 
     def resume(self) -> None:
+        """Start drawing again (after :meth:`pause`)."""
         if self._live is not None:
             self._live.start()
 

@@ -40,6 +40,8 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``ragc`` parser with the subcommands of every module in
+    :data:`COMMAND_MODULES` (a module that does not exist yet is skipped)."""
     parser = argparse.ArgumentParser(
         prog="ragc",
         description="Compiler and runtime for .rag agent workflows.",

@@ -49,14 +49,14 @@ def register(subparsers) -> None:
                    help="run under [policies.untrusted]; refused unless `ragc approve` recorded this file")
     _common(p)
     p.add_argument("--run-id", metavar="ID", help="choose the run id (default: a fresh one)")
-    p.set_defaults(handler=cmd_run)
+    p.set_defaults(handler=_store_errors(cmd_run))
 
     p = subparsers.add_parser("resume", help="continue a run (after an interrupt, a crash or a failure)")
     p.add_argument("run_id", metavar="RUN_ID", help="the run (a unique prefix is enough)")
     p.add_argument("--answer", "-a", metavar="VALUE", help="the answer to the pending question")
     p.add_argument("--force", action="store_true", help="resume even if the graph changed since the run started")
     _common(p)
-    p.set_defaults(handler=cmd_resume)
+    p.set_defaults(handler=_store_errors(cmd_resume))
 
     p = subparsers.add_parser("runs", help="list, inspect and fork journaled runs")
     sub = p.add_subparsers(dest="runs_command", metavar="SUBCOMMAND")
@@ -65,23 +65,23 @@ def register(subparsers) -> None:
     q.add_argument("--limit", type=int, default=20, metavar="N")
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
-    q.set_defaults(handler=cmd_runs_list)
+    q.set_defaults(handler=_store_errors(cmd_runs_list))
     q = sub.add_parser("show", help="steps, timings, usage, state and status of a run")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
-    q.set_defaults(handler=cmd_runs_show)
+    q.set_defaults(handler=_store_errors(cmd_runs_show))
     q = sub.add_parser("events", help="the recorded events of a run")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="one JSON object per line")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
-    q.set_defaults(handler=cmd_runs_events)
+    q.set_defaults(handler=_store_errors(cmd_runs_events))
     q = sub.add_parser("fork", help="copy a run up to a step into a new run and continue it")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--step", type=int, required=True, metavar="N",
                    help="the last journal record (seq, see `ragc runs show`) to keep")
     _common(q)
-    q.set_defaults(handler=cmd_runs_fork)
+    q.set_defaults(handler=_store_errors(cmd_runs_fork))
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -118,12 +118,38 @@ def _load_registry(path: Path | None) -> Any:
     return load
 
 
+class _NoJournal(CliError):
+    """The journal file does not exist (``runs list`` reports "no runs")."""
+
+
+def _store_errors(handler: Callable[[Any], int]) -> Callable[[Any], int]:
+    """Wrap a command so that a journal that fails while being read or
+    written (:class:`~ragc.runtime.journal.StoreError`: a corrupt, locked
+    or vanished file) is reported as ``error: ...`` with exit 2, not as an
+    internal error."""
+
+    def run(args: Any) -> int:
+        from ragc.runtime.journal import StoreError
+
+        try:
+            return handler(args)
+        except StoreError as e:
+            raise CliError(str(e), hint="check the journal file, or pass another one with `--journal FILE`") from None
+
+    run.__doc__ = handler.__doc__
+    return run
+
+
 def _journal_store(spec: str | None, registry: Any = None, program: Any = None, *,
                    must_exist: bool = False) -> Any:
     """The store: ``--journal`` if given, else the API's selection rules
     (:func:`ragc.api.journal_spec`). With ``must_exist`` (commands that only
-    read or continue runs), a missing SQLite file is an error instead of a
-    new, empty journal."""
+    read or continue runs), a missing SQLite file (or ``none``) is an error
+    (:class:`_NoJournal`, exit 2) instead of a new, empty journal.
+
+    Raises:
+        CliError: the journal cannot be opened (exit 2).
+    """
     from ragc.api import RagcError, journal_spec
     from ragc.runtime.journal import StoreError, open_store
 
@@ -136,9 +162,12 @@ def _journal_store(spec: str | None, registry: Any = None, program: Any = None, 
                 registry = load.registry if load.ok else None
             spec = journal_spec("sqlite", registry, program)
         if spec == "none":
+            if must_exist:
+                raise _NoJournal("this command needs a journal, not `--journal none`",
+                                 hint="pass the journal file the run used with `--journal FILE`")
             return None
         if must_exist and spec != "memory" and not Path(spec).exists():
-            raise CliError(f"no journal at `{spec}`", hint="runs are journaled where `ragc run` ran; "
+            raise _NoJournal(f"no journal at `{spec}`", hint="runs are journaled where `ragc run` ran; "
                                                            "pass `--journal FILE`")
         return open_store(spec, cwd=Path.cwd())
     except StoreError as e:
@@ -495,8 +524,8 @@ def cmd_runs_list(args: Any) -> int:
     """``ragc runs list [--limit N] [--json]``."""
     try:
         store = _journal_store(args.journal, must_exist=True)
-    except CliError:
-        store = None  # no journal yet: no runs
+    except _NoJournal:
+        store = None  # no journal yet: no runs (a corrupt one is still an error)
     runs = store.list_runs(args.limit) if store is not None else []
     if args.json:
         for r in runs:

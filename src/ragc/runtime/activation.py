@@ -15,7 +15,7 @@ from ragc.runtime.expressions import Scope
 if TYPE_CHECKING:  # pragma: no cover
     from ragc.runtime.budget import ActivationBudget
     from ragc.runtime.compiled import CNode
-    from ragc.runtime.effects import ActivationEffects
+    from ragc.runtime.replay import ActivationEffects
     from ragc.runtime.frames import Frame
     from ragc.runtime.scheduler import Run
 

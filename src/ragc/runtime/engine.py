@@ -82,6 +82,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the run completed."""
         return self.status == "completed"
 
     def to_json(self) -> dict[str, Any]:
@@ -203,6 +204,7 @@ class Engine:
 
     @property
     def ir_json(self) -> str:
+        """The program's IR as JSON (stored with each new run), computed once."""
         if self._ir_json is None:
             self._ir_json = self.program.model_dump_json()
         return self._ir_json

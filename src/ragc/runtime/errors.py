@@ -106,6 +106,7 @@ class RunError(Exception):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunError":
+        """The inverse of :meth:`to_dict` (a journaled ``error_json``)."""
         span = data.get("span")
         return cls(data.get("code", "E0909"), data.get("message", ""), node=data.get("node"),
                    activation=data.get("activation"), span=SpanIR(**span) if span else None,

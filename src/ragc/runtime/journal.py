@@ -211,6 +211,7 @@ class Store(abc.ABC):
         new run ``new_id`` (status ``pending``). Raises :class:`StoreError`."""
 
     def close(self) -> None:
+        """Finish pending writes and release the store (no-op by default)."""
         return None
 
 
@@ -324,7 +325,14 @@ class _Writer(threading.Thread):
         self.q: queue.SimpleQueue = queue.SimpleQueue()
 
     def run(self) -> None:
-        conn = self.store._connect()
+        # The connection is opened (and, after a failure, re-opened) inside
+        # the loop, so a connection that cannot be opened fails the waiting
+        # commits with that error instead of leaving them waiting forever.
+        conn: sqlite3.Connection | None
+        try:
+            conn = self.store._connect()  # now, so the first commit does not pay for it
+        except sqlite3.Error:
+            conn = None
         stop = False
         while not stop:
             item = self.q.get()
@@ -342,19 +350,23 @@ class _Writer(threading.Thread):
                 items.append(nxt)
             err: BaseException | None = None
             try:
+                if conn is None:
+                    conn = self.store._connect()
                 conn.execute("BEGIN IMMEDIATE")
                 for batch, _ in items:
                     _write_batch(conn, batch)
                 conn.execute("COMMIT")
             except BaseException as e:  # report to every waiter; keep the thread alive
                 err = e
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
+                if conn is not None:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
             for _, done in items:
                 done(err)
-        conn.close()
+        if conn is not None:
+            conn.close()
 
 
 def _write_batch(conn: sqlite3.Connection, batch: Batch) -> None:

@@ -30,6 +30,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from ragc.runtime.activation import Activation, NodeOutput
 
 _NOT_RETRYABLE_KINDS = frozenset({"budget", "config", "limit", "expression", "state", "interrupt"})
+
+_PROVIDER_KINDS = ("rate_limit", "overloaded", "server", "timeout", "connect", "stream_cut", "malformed", "auth",
+                   "billing", "bad_request", "context_overflow", "not_found", "circuit_open", "unavailable", "model")
+
+RETRY_ON_MATCHES: dict[str, tuple[str, ...]] = {
+    "model": _PROVIDER_KINDS,
+    "network": ("connect", "stream_cut"),
+}
+"""The failure kinds a ``retry { on [...] }`` name matches, where it is not
+just the kind itself (``any`` matches every kind) (the names are checked by ``ragc.check.kinds.RETRY_ON``;
+the provider kinds are :mod:`ragc.harness.errors`'s)."""
 _rng = random.Random()
 
 
@@ -49,11 +60,16 @@ def backoff_delay(retry: RetryIR, failed_attempt: int, rng: random.Random = _rng
 
 
 def should_retry(retry: RetryIR | None, err: RunError, attempt: int) -> bool:
-    """Whether a failed ``attempt`` (1-based) is retried under ``retry``."""
+    """Whether a failed ``attempt`` (1-based) is retried under ``retry``.
+
+    Budget, configuration, limit, expression and state failures are never
+    retried, even with ``on [any]``: another attempt fails the same way."""
     if retry is None or attempt >= retry.max_attempts:
         return False
+    if err.kind in _NOT_RETRYABLE_KINDS:
+        return False
     if retry.on:
-        return "any" in retry.on or err.kind in retry.on or (err.kind != "error" and "error" in retry.on)
+        return "any" in retry.on or any(err.kind in RETRY_ON_MATCHES.get(on, (on,)) for on in retry.on)
     return err.retryable
 
 
@@ -63,7 +79,7 @@ def to_run_error(act: "Activation", e: BaseException) -> RunError:
     if isinstance(e, RunError):
         err = e
     elif isinstance(e, TimeoutError):
-        t = cn.timeout_s
+        t = act.run.timeout_for(cn)  # the effective (policy-capped) attempt timeout
         err = RunError("E0904", f"node `{cn.name}` timed out after {t:g}s" if t else f"node `{cn.name}` timed out",
                        kind="timeout", retryable=True,
                        hint="raise the node's `timeout`, or add `retry { on [timeout] }`")

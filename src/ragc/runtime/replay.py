@@ -93,6 +93,8 @@ class ActivationEffects:
         self.on_tool_replay = on_tool_replay
 
     def get(self, key: str) -> dict | None:
+        """The recorded value of call ``key`` (``m1``, ``t1``...) of this
+        attempt, or ``None`` when it was not recorded (the call must run)."""
         rec = self.recorded
         if rec is None:
             return None
@@ -104,6 +106,11 @@ class ActivationEffects:
         return payload.get("value")
 
     async def put(self, key: str, kind: Literal["model", "tool"], value: dict) -> None:
+        """Journal call ``key`` and its ``value``; returns once durable.
+
+        Raises:
+            RunFatal: the journal write failed.
+        """
         self.calls += 1
         if self.recorder is None:
             return

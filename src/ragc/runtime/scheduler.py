@@ -210,10 +210,13 @@ class Run:
         self.replay.answers[activation] = answer
 
     def recorded_effects(self, activation: str) -> dict[str, Any] | None:
+        """The journaled model/tool calls of ``activation`` (by key), if any."""
         rep = self.replay
         return rep.effects.get(activation) if rep is not None else None
 
     def node_retrying(self, act: Activation, err: RunError, attempt: int, delay: float) -> None:
+        """Report that ``attempt`` of ``act`` failed with ``err`` and the next
+        one starts after ``delay`` seconds (events only)."""
         emit = self.emit
         if emit is not None:
             now = _now()
@@ -632,6 +635,15 @@ class Run:
         if emit is not None:
             emit(E.FanOutStarted(self.run_id, _now(), cn.name, act_id, n, cj.id if join is not None else None))
         recorded = self.replay.joins.get(act_id) if self.replay is not None else None
+        if recorded is not None and recorded.get("outcome") == "error":
+            jn = frame.graph.nodes.get(cj.node) if (join is not None and cj.node) else None
+            if jn is None or not jn.has_error_route:
+                # The failed join failed this frame, like a failed node: a
+                # resume retries it (succeeded branches replay from the
+                # journal, failed and cancelled ones run again) instead of
+                # replaying the failure. A failure an `error` route took is
+                # kept: what followed it is journaled.
+                recorded = None
         if recorded is not None:
             tracker.replaying(recorded)
             indexes = sorted(tracker.expected or ())
