@@ -154,8 +154,11 @@ def compile_file(path: str | Path, registry: Registry | None, **kw) -> CompileRe
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        reason = reason[:1].lower() + reason[1:]
+        if isinstance(e, UnicodeDecodeError):
+            reason = f"not valid UTF-8 (byte {e.start})"  # as `ragc fmt` says it
+        else:
+            reason = e.strerror if e.strerror else str(e)
+            reason = reason[:1].lower() + reason[1:]
         d = Diagnostic(READ_ERROR, Severity.ERROR, f"cannot read `{path}`: {reason}", None)
         return CompileResult(None, None, [d], "", str(path), {})
     return compile_source(text, str(path), registry, **kw)

@@ -150,3 +150,19 @@ def test_colour_uses_ansi_and_the_same_text(test_registry):
     import re
 
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain
+
+
+def test_a_very_long_source_line_is_shown_as_a_window_around_the_mark():
+    from ragc.diagnostics.render import MAX_SNIPPET_WIDTH
+
+    filler = "x" * 5000
+    src = f'graph g {{\n  start a\n  node a {{ kind model model "defualt" prompt "{filler}" next END oops }}\n}}\n'
+    result = compile_source(src, "long.rag", None)
+    text = render_text(result.diagnostics, {"long.rag": src}, color=False)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) < MAX_SNIPPET_WIDTH + 60  # a window and its label, not 5000 columns
+    # the underline still sits under `oops`, near the end of the 5000-column line
+    shown = next(i for i, line in enumerate(lines) if line.startswith("3 | ...") and "oops" in line)
+    under = lines[shown + 1]
+    col = under.index("^")
+    assert lines[shown][col:col + 4] == "oops" and under[col:].startswith("^^^^")

@@ -176,6 +176,10 @@ def test_usage_errors_exit_2(ws, capsys):
     assert code == 2 and "no such file" in err
     code, out, err = run_cli(capsys, "run", "quorum_review.rag")
     assert code == 2 and "E0912" in err and "`diff`" in err
+    code, out, err = run_cli(capsys, "run", "quorum_review.rag", "--json")  # the documented last line, still
+    last = last_json(out)
+    assert code == 2 and last["status"] == "error" and last["error"]["code"] == "E0912"
+    assert {"run_id", "output", "state", "usage"} <= set(last) and last["run_id"]
     code, out, err = run_cli(capsys, "run", "quorum_review.rag", "--input", "nokey")
     assert code == 2 and "KEY=VALUE" in err
     code, out, err = run_cli(capsys, "resume", "no-such-run")

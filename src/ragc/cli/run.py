@@ -312,7 +312,9 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
                 view.__exit__(None, None, None)
     except RunError as e:
         if as_json:
-            sys.stdout.write(json.dumps({"status": "error", "error": e.to_dict()}) + "\n")
+            # The documented last-line shape, for a run that could not start.
+            sys.stdout.write(json.dumps({"status": "error", "run_id": run_id, "output": None, "state": None,
+                                         "usage": None, "error": e.to_dict()}) + "\n")
         _render_run_error(e, sources, sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -404,7 +406,8 @@ def cmd_run(args: Any) -> int:
         if args.json:
             from ragc.diagnostics.render import render_json
 
-            sys.stdout.write(json.dumps({"status": "invalid", **render_json(diags)}, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps({"status": "invalid", "run_id": None, "output": None, "state": None,
+                                         "usage": None, **render_json(diags)}, ensure_ascii=False) + "\n")
         _print_diagnostics(diags, sources, sys.stderr)
         return EXIT_USAGE
     warnings = [d for d in list(load.diagnostics) + list(result.diagnostics)

@@ -140,17 +140,21 @@ def _snippet(marks: Sequence[_Mark], src: _Source | None, width: int) -> list[_L
             out.append(_ln(("...", gutter)))
         elif prev is not None and line_no - prev == 2:
             mid = src.expand(src.line(prev + 1) or "")
+            if len(mid) > MAX_SNIPPET_WIDTH:
+                mid = mid[:MAX_SNIPPET_WIDTH] + "..."
             out.append(_ln((f"{prev + 1:>{width}} | ", gutter), mid))
         text = src.expand(src.line(line_no) or "")
-        out.append(_ln((f"{line_no:>{width}} | ", gutter), text))
         # underlines, sorted by column; labels of all but the last one go on
         # their own lines below (rustc draws them with `|` connectors; we keep
         # one label per line, rightmost first, which reads the same way)
         line_marks = sorted(by_line[line_no], key=lambda m: (m.span.column, m.char != "^"))
+        text, shift, limit = _window(text, [_underline(src, m.span, line_no) for m in line_marks])
+        out.append(_ln((f"{line_no:>{width}} | ", gutter), text))
         row = [" "] * (len(text) + 1)
         styles: list[str | None] = [None] * (len(text) + 1)
         for m in line_marks:
             start, w = _underline(src, m.span, line_no)
+            start, w = _clip(start, w, shift, limit)
             if start + w > len(row):
                 row += [" "] * (start + w - len(row))
                 styles += [None] * (start + w - len(styles))
@@ -168,11 +172,39 @@ def _snippet(marks: Sequence[_Mark], src: _Source | None, width: int) -> list[_L
         for m in reversed(line_marks[:-1]):
             if not m.message:
                 continue
-            start, _ = _underline(src, m.span, line_no)
+            start, _ = _clip(*_underline(src, m.span, line_no), shift, limit)
             out.append(_Line([(f"{pad} | ", gutter), (" " * start, None), ("|", m.style)]))
             out.append(_Line([(f"{pad} | ", gutter), (" " * start, None), (m.message, m.style)]))
         prev = line_no
     return out
+
+
+MAX_SNIPPET_WIDTH = 160
+"""Source lines longer than this (in columns) are shown as a window around
+their marks, cut with ``...`` (a minified or generated line can be megabytes)."""
+
+
+def _window(text: str, marks: list[tuple[int, int]]) -> tuple[str, int, int]:
+    """``(shown text, shift, limit)`` for a source line: the text itself when
+    short, else a :data:`MAX_SNIPPET_WIDTH` window starting a little before
+    the first mark. A mark at column ``c`` is drawn at ``c - shift``; columns
+    at or past ``limit`` are outside the window."""
+    if len(text) <= MAX_SNIPPET_WIDTH:
+        return text, 0, len(text) + 1
+    first = min((start for start, _ in marks), default=0)
+    lo = max(0, min(first - 20, len(text) - MAX_SNIPPET_WIDTH))
+    hi = lo + MAX_SNIPPET_WIDTH
+    head = "..." if lo > 0 else ""
+    tail = "..." if hi < len(text) else ""
+    return head + text[lo:hi] + tail, lo - len(head), hi
+
+
+def _clip(start: int, width: int, shift: int, limit: int) -> tuple[int, int]:
+    """An underline ``(start, width)`` in source columns, moved into a window
+    (see :func:`_window`) and cut at its end (at least one column wide)."""
+    end = min(start + width, limit)
+    start = min(start, limit - 1)
+    return start - shift, max(1, end - start)
 
 
 def _group(text: str, styles: list[str | None]) -> list[tuple[str, str | None]]:
@@ -203,20 +235,25 @@ def _suggestion_block(s: Suggestion, src: _Source | None, width: int) -> list[_L
             out.append(_ln((f"{pad} = ", "gutter"), f"remove lines {s.span.line}-{s.span.end_line}"))
             return out
         start = len(src.expand(first[:a]))
+        width_marked = max(len(src.expand(first[a:b])), 1)
+        text, shift, limit = _window(src.expand(first), [(start, width_marked)])
+        start, width_marked = _clip(start, width_marked, shift, limit)
         out.append(_ln((f"{pad} |", "gutter")))
-        out.append(_ln((f"{s.span.line:>{width}} | ", "gutter"), src.expand(first)))
-        mark = "-" * max(len(src.expand(first[a:b])), 1)
-        out.append(_Line([(f"{pad} | ", "gutter"), (" " * start, None), (mark, "suggestion")]))
+        out.append(_ln((f"{s.span.line:>{width}} | ", "gutter"), text))
+        out.append(_Line([(f"{pad} | ", "gutter"), (" " * start, None), ("-" * width_marked, "suggestion")]))
         return out
     patched = (first[:a] + s.replacement + last[b:]).split("\n")
     out.append(_ln((f"{pad} |", "gutter")))
+    start = len(src.expand(first[:a]))
+    width_marked = max(len(src.expand(s.replacement)), 1)
     for k, text in enumerate(patched):
         number = f"{s.span.line:>{width}}" if k == 0 else "+" * width
-        out.append(_ln((f"{number} | ", "gutter"), src.expand(text)))
+        shown, shift, limit = _window(src.expand(text), [(start, width_marked)] if k == 0 else [])
+        if k == 0 and len(patched) == 1:
+            start, width_marked = _clip(start, width_marked, shift, limit)
+        out.append(_ln((f"{number} | ", "gutter"), shown))
     if len(patched) == 1:
-        start = len(src.expand(first[:a]))
-        mark = "~" * max(len(src.expand(s.replacement)), 1)
-        out.append(_Line([(f"{pad} | ", "gutter"), (" " * start, None), (mark, "suggestion")]))
+        out.append(_Line([(f"{pad} | ", "gutter"), (" " * start, None), ("~" * width_marked, "suggestion")]))
     return out
 
 

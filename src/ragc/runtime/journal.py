@@ -412,6 +412,7 @@ class SqliteStore(Store):
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).expanduser().resolve()
+        conn = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connect()
@@ -421,10 +422,14 @@ class SqliteStore(Store):
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
                 raise StoreError(f"{self.path}: journal schema version {row[0]} (this ragc reads {SCHEMA_VERSION})")
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot open the journal {self.path}: {e}") from None
-        except OSError as e:
-            raise StoreError(f"cannot create the journal {self.path}: {e.strerror or e}") from None
+        except (sqlite3.Error, OSError, StoreError) as e:
+            if conn is not None:
+                conn.close()
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"cannot open the journal {self.path}: {e}") from None
+            if isinstance(e, OSError):
+                raise StoreError(f"cannot create the journal {self.path}: {e.strerror or e}") from None
+            raise
         self._read = conn
         self._read_lock = threading.Lock()
         self._writer: _Writer | None = None

@@ -569,6 +569,13 @@ class Run:
         except RunStop as e:
             self.request_stop(e)
             return
+        except Exception as exc:  # noqa: BLE001 - a bug in a detached task must not vanish unseen
+            err = RunError("E0909", f"internal error in detached node `{cn.name}`: {type(exc).__name__}: {exc}",
+                           node=cn.name, kind="internal")
+            root.write(ERRORS_CHANNEL, err.error_entry())
+            if self.emit is not None:
+                self.emit(E.Warning(self.run_id, _now(), f"detached node `{cn.name}` failed: {err.message}", cn.name))
+            return
         for ch, val in d.log or ():
             root.write(ch, val)
 
