@@ -207,6 +207,9 @@ def test_fork_from_a_step(ws, capsys):
     final = last_json(out)
     assert final["status"] == "completed" and final["run_id"] != run_id
     assert final["state"]["replies"] == ["Your refund is on its way."]
+    last = steps[-1]["seq"]
+    code, out, err = run_cli(capsys, "runs", "fork", run_id, "--step", str(last + 100))
+    assert code == 2 and f"has no step {last + 100} (its last step is {last})" in err
 
 
 def test_resume_refuses_a_changed_file_then_force(ws, capsys):
@@ -333,3 +336,17 @@ def test_interrupt_is_asked_inline_on_a_terminal(ws, capsys, monkeypatch):
     assert code == 0, err
     assert asked == [["publish", "revise"]]
     assert (ws / "announcement.md").read_text() == "Draft v1"
+
+
+def test_fork_of_a_changed_workflow_needs_force(ws, capsys):
+    code, out, err = run_cli(capsys, "run", "triage.rag", "--input", "ticket=charged twice", "--json")
+    run_id = last_json(out)["run_id"]
+    code, out, err = run_cli(capsys, "runs", "show", run_id, "--json")
+    first = json.loads(out)["steps"][0]["seq"]
+    text = (ws / "triage.rag").read_text().replace("Write a polite reply", "Write a kind reply")
+    (ws / "triage.rag").write_text(text)
+    code, out, err = run_cli(capsys, "runs", "fork", run_id, "--step", str(first))
+    assert code == 2 and "E0913" in err
+    code, out, err = run_cli(capsys, "runs", "fork", run_id, "--step", str(first), "--force", "--json")
+    assert code == 0, err
+    assert last_json(out)["status"] == "completed"

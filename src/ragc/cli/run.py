@@ -80,6 +80,8 @@ def register(subparsers) -> None:
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--step", type=int, required=True, metavar="N",
                    help="the last journal record (seq, see `ragc runs show`) to keep")
+    q.add_argument("--force", action="store_true",
+                   help="continue the copy even if the workflow changed since the run (see `resume --force`)")
     _common(q)
     q.set_defaults(handler=_store_errors(cmd_runs_fork))
 
@@ -502,7 +504,7 @@ def cmd_resume(args: Any) -> int:
 
 
 def cmd_runs_fork(args: Any) -> int:
-    """``ragc runs fork RUN_ID --step N``: copy, then resume the copy."""
+    """``ragc runs fork RUN_ID --step N [--force]``: copy, then resume the copy."""
     from ragc.runtime.engine import _MISSING
     from ragc.runtime.errors import RunError
 
@@ -515,8 +517,8 @@ def cmd_runs_fork(args: Any) -> int:
         raise CliError(e.message, hint=e.hint) from None
     if not args.json:
         sys.stderr.write(f"forked {info.id} at step {args.step} into {new_id}\n")
-    return _execute(engine, lambda ls: engine.resume(new_id, answer=_MISSING, listeners=ls), args,
-                    sources, run_id=new_id)
+    return _execute(engine, lambda ls: engine.resume(new_id, answer=_MISSING, force=args.force, listeners=ls),
+                    args, sources, run_id=new_id)
 
 
 def _when(ts: float | None) -> str:

@@ -327,7 +327,8 @@ class Engine:
         """Copy run ``run_id`` up to record ``step`` into a new run; returns its id.
 
         Raises:
-            RunError: ``E0915`` (no journal, unknown run, negative step).
+            RunError: ``E0915`` (no journal, unknown run, a step below 0 or
+                past the run's last record).
         """
         store = self.store
         if store is None:
@@ -336,6 +337,10 @@ class Engine:
             raise RunError("E0915", f"no run {run_id} in the journal", kind="input")
         if step < 0:
             raise RunError("E0915", "--step must be >= 0", kind="input")
+        last, _ = store.last_seq(run_id)
+        if step > last:
+            raise RunError("E0915", f"run {run_id} has no step {step} (its last step is {last})", kind="input",
+                           hint=f"`ragc runs show {run_id}` lists its steps")
         new_id = new_run_id()
         try:
             store.fork(run_id, step, new_id)
