@@ -22,6 +22,14 @@ pytestmark = pytest.mark.anyio
 PY = os.path.basename(sys.executable)
 
 
+@pytest.fixture(autouse=True)
+def _interpreter_on_path(monkeypatch):
+    """`run_command` finds programs by name on PATH; make the test
+    interpreter's name resolve there even when CI runs the venv's pytest
+    without activating the venv."""
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     root = tmp_path / "ws"
