@@ -5,8 +5,10 @@ labelled route from one of its nodes to a node outside it or to ``END``.
 ``next``, ``goto`` and edges are not choices, so a cycle built only from
 them never ends (``E0305``). A cycle whose only ways out are labels a
 model picks, with no ``max_visits`` on any of its nodes (nor a graph
-default), is bounded only by the model (``W0301``); router conditions,
-functions, interrupts and outcomes count as bounds.
+default), is bounded only by the model (``W0301``); so is one whose only
+ways out are ``error`` outcome routes (it ends only when a call fails).
+Router conditions, functions, interrupts and ``ok`` outcomes count as
+bounds.
 
 Subgraph recursion (a graph running itself through subgraph nodes of the
 same file) is ``E0306``; recursion through registry graphs is reported by
@@ -42,6 +44,12 @@ def check(ctx: Ctx, g: GraphInfo) -> None:
             continue
         choosers = {g.nodes[n].chooser for n, _ in exits}
         bounded = default_visits or any("max_visits" in g.nodes[n].fields for n in comp)
+        if not bounded and all(g.nodes[n].chooser == "outcome" and s.label == "error" for n, s in exits):
+            labels = tuple(Label(s.span, "taken only when the node fails") for _, s in exits[:3])
+            ctx.bag.warning("W0301", f"loop left only on failure: {shown}", head.node.name.span,
+                            "while every call succeeds this loop never ends", secondary=labels,
+                            help=f"add `max_visits N` to `{comp[0]}`, or leave the loop by a router condition")
+            continue
         if choosers == {"model"} and not bounded:
             labels = tuple(Label(s.span, f"only the model chooses `{s.label}`") for _, s in exits[:3])
             ctx.bag.warning("W0301", f"loop bounded only by model choice: {shown}", head.node.name.span,

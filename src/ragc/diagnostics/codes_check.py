@@ -410,6 +410,8 @@ graph g {
     _e("W0301", "loop bounded only by model choice",
        "The only ways out of this loop are labels a model picks, and no node of the loop "
        "has `max_visits`: a model that keeps choosing the loop runs until `max_steps`. "
+       "The same holds for a loop left only by `error` outcome routes (\"loop left only on "
+       "failure\"): while every call succeeds it never ends. "
        "Add `max_visits` to a node of the loop, or leave by a router condition or an "
        "interrupt.",
        """
