@@ -14,6 +14,7 @@ the subgraph node, and a cycle through registry graphs is ``E0306``.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,18 @@ def compile_source(text: str, file: str, registry: Registry | None, *, graph: st
     Returns:
         A :class:`CompileResult`; never raises for bad input.
     """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # compiling allocates many objects and frees few: collections are wasted work
+    try:
+        return _compile_source(text, file, registry, graph=graph, untrusted=untrusted, lower=lower, _stack=_stack,
+                               _cache=_cache)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _compile_source(text: str, file: str, registry: Registry | None, *, graph: str | None, untrusted: bool,
+                    lower: bool, _stack: tuple, _cache: dict | None) -> CompileResult:
     from ragc.check.checker import check_module
     from ragc.syntax.parser import parse
 
