@@ -30,6 +30,7 @@ checker's full path, not an early exit.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -147,12 +148,18 @@ graph bench_frontend {
 # --------------------------------------------------------------------------- measuring
 
 def _median_time(fn, repeat: int) -> tuple[float, float]:
-    """Median and minimum wall time of ``fn()`` over ``repeat`` runs, seconds."""
+    """Median and minimum wall time of ``fn()`` over ``repeat`` runs, seconds.
+
+    The previous run's result is freed, and a full collection made, before
+    the timer starts: freeing a large AST (about a million objects) inside
+    the timed region would bill one run for the last one's garbage."""
     times = []
     for _ in range(repeat):
+        gc.collect()
         t0 = time.perf_counter()
-        fn()
+        result = fn()
         times.append(time.perf_counter() - t0)
+        del result
     return statistics.median(times), min(times)
 
 
