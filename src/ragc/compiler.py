@@ -155,6 +155,8 @@ def _canonical_info(module, info, registry: Registry, text: str, file: str, untr
     from ragc.check.checker import check_module
 
     canonical = canonicalize(module)
+    if canonical == module:
+        return info  # already canonical (a formatted file): the same tree checks the same way
     rechecked = check_module(canonical, registry, source=text, file=file, untrusted=untrusted)
     return rechecked.info if rechecked.ok else info
 
