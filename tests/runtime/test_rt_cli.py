@@ -189,11 +189,21 @@ def test_usage_errors_exit_2(ws, capsys):
 
 
 def test_input_file_and_json_values(ws, capsys):
+    from ragc.runtime.journal import SqliteStore
+
     (ws / "in.json").write_text(json.dumps({"diff": "from file"}))
     code, out, err = run_cli(capsys, "run", "quorum_review.rag", "--input-file", "in.json", "--json")
     assert code == 0, err
+    from_file = last_json(out)["run_id"]
     code, out, err = run_cli(capsys, "run", "quorum_review.rag", "--input", "diff=5", "--json")
     assert code == 0, err  # a string field keeps "5" as text
+    as_text = last_json(out)["run_id"]
+    store = SqliteStore(ws / ".ragc" / "runs.sqlite")
+    try:
+        assert store.get_run(from_file).input == {"diff": "from file"}
+        assert store.get_run(as_text).input == {"diff": "5"}
+    finally:
+        store.close()
 
 
 def test_fork_from_a_step(ws, capsys):
@@ -350,3 +360,19 @@ def test_fork_of_a_changed_workflow_needs_force(ws, capsys):
     code, out, err = run_cli(capsys, "runs", "fork", run_id, "--step", str(first), "--force", "--json")
     assert code == 0, err
     assert last_json(out)["status"] == "completed"
+
+
+def test_untrusted_run_needs_approval_unless_the_policy_turns_it_off(ws, capsys):
+    base = (ws / "registry.toml").read_text()
+    (ws / "registry.toml").write_text(base + "\n[policies.untrusted]\nmax_steps = 100\n")  # key unset: required
+    code, out, err = run_cli(capsys, "run", "quorum_review.rag", "--untrusted", "--input", "diff=x")
+    assert code == 2 and "not approved" in err and "ragc approve quorum_review.rag" in err
+    (ws / "registry.toml").write_text(base + "\n[policies.untrusted]\nmax_steps = 100\nrequire_approval = false\n")
+    code, out, err = run_cli(capsys, "run", "quorum_review.rag", "--untrusted", "--input", "diff=x", "--json")
+    assert code == 0, err
+    assert last_json(out)["status"] == "completed"
+    (ws / "registry.toml").write_text(base + "\n[policies.untrusted]\nrequire_approval = true\n")
+    code, out, err = run_cli(capsys, "approve", "quorum_review.rag")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "run", "quorum_review.rag", "--untrusted", "--input", "diff=x", "--json")
+    assert code == 0, err

@@ -267,12 +267,12 @@ async def test_per_node_timeout_E0904_then_retry(scripted):
     assert r.status == "completed" and r.state["out"] == "quick"
 
 
-@pytest.mark.parametrize("budget,limit", [
-    ({"max_model_calls": 2}, "max_model_calls"),
-    ({"max_tokens": 25}, "max_tokens"),
-    ({"max_cost_usd": 0.00005}, "max_cost_usd"),
+@pytest.mark.parametrize("budget,limit,calls", [
+    ({"max_model_calls": 2}, "max_model_calls", 2),  # the third call is refused before it is made
+    ({"max_tokens": 25}, "max_tokens", 3),  # tokens and cost are known after the third call: 33 > 25
+    ({"max_cost_usd": 0.00005}, "max_cost_usd", 3),  # $0.000063 > $0.00005
 ])
-async def test_node_budgets_E0905(scripted, budget, limit):
+async def test_node_budgets_E0905(scripted, budget, limit, calls):
     reg = scripted({"m": [{"text": "ten words of output to count here one two three", "repeat": True}]},
                    price={"input_per_mtok": 1.0, "output_per_mtok": 2.0})
     g = graph("g", "a", [node("a", "model", model="m", prompt="x", output="out", budget=budget, routing=nxt("a"))],
@@ -280,6 +280,10 @@ async def test_node_budgets_E0905(scripted, budget, limit):
     r = await Engine(program(g), registry=reg).start({})
     assert r.status == "failed" and r.error.code == "E0905", r.error
     assert limit in r.error.message and r.error.node == "a"
+    assert r.error.message.startswith("node `a` ") and r.error.message.count("node `a`") == 1
+    assert r.usage["model_calls"] == calls and len(r.state["out"]) == 2  # two visits completed, the third failed
+    if limit == "max_cost_usd":
+        assert "spent $0.000063, over its max_cost_usd $0.00005" in r.error.message
 
 
 async def test_graph_budget_counts_the_whole_run(scripted):
@@ -302,6 +306,7 @@ async def test_policy_budget_applies(scripted):
                          node("b", "model", model="m", prompt="y")])
     r = await Engine(program(g), registry=reg).start({})
     assert r.status == "failed" and r.error.code == "E0905" and "policy `default`" in r.error.message
+    assert r.error.node == "b" and r.usage["model_calls"] == 1  # `a` used the one call the policy allows
 
 
 async def test_resume_serves_recorded_model_calls_of_an_in_flight_agent(scripted, tmp_path):

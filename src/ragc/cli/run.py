@@ -46,8 +46,9 @@ def register(subparsers) -> None:
                    help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
     p.add_argument("--workspace", metavar="DIR", type=Path, help="root of the file and shell tools")
     p.add_argument("--untrusted", action="store_true",
-                   help="run under [policies.untrusted]; refused unless `ragc approve` recorded this file")
-    _common(p)
+                   help="run under [policies.untrusted]; refused unless `ragc approve` recorded this file "
+                        "(or the policy sets require_approval = false)")
+    _common(p, run=True)
     p.add_argument("--run-id", metavar="ID", help="choose the run id (default: a fresh one)")
     p.set_defaults(handler=_store_errors(cmd_run))
 
@@ -64,17 +65,17 @@ def register(subparsers) -> None:
     q = sub.add_parser("list", help="the most recent runs")
     q.add_argument("--limit", type=int, default=20, metavar="N")
     q.add_argument("--json", action="store_true", help="JSON output")
-    q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
+    q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     q.set_defaults(handler=_store_errors(cmd_runs_list))
     q = sub.add_parser("show", help="steps, timings, usage, state and status of a run")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="JSON output")
-    q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
+    q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     q.set_defaults(handler=_store_errors(cmd_runs_show))
     q = sub.add_parser("events", help="the recorded events of a run")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="one JSON object per line")
-    q.add_argument("--journal", metavar="FILE", help="the journal (default: .ragc/runs.sqlite)")
+    q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     q.set_defaults(handler=_store_errors(cmd_runs_events))
     q = sub.add_parser("fork", help="copy a run up to a step into a new run and continue it")
     q.add_argument("run_id", metavar="RUN_ID")
@@ -86,9 +87,12 @@ def register(subparsers) -> None:
     q.set_defaults(handler=_store_errors(cmd_runs_fork))
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, *, run: bool = False) -> None:
     p.add_argument("--json", action="store_true", help="JSONL events on stdout; the last line is the result")
-    p.add_argument("--journal", metavar="FILE", help="the journal file (`memory` or `none` for run)")
+    p.add_argument("--journal", metavar="FILE",
+                   help="the journal file (default: the graph's `store`, the registry's [stores.*] entry, else "
+                        ".ragc/runs.sqlite; `memory` or `none`: not durable)" if run else
+                        "the journal file (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     p.add_argument("--no-ask", action="store_true", help="never ask an interrupt's question inline")
 
 
@@ -383,6 +387,15 @@ def _inputs(args: Any, schema: dict) -> dict[str, Any]:
 # --------------------------------------------------------------------------- commands
 
 
+def _approval_required(registry: Any) -> bool:
+    """Whether ``run --untrusted`` needs ``ragc approve`` first: unless the
+    registry's ``[policies.untrusted]`` sets ``require_approval = false``
+    (an unreadable registry or one without that policy requires it: when in
+    doubt, a workflow nobody reviewed does not run)."""
+    policy = registry.policies.get("untrusted") if registry is not None else None
+    return True if policy is None else policy.require_approval is not False
+
+
 def cmd_run(args: Any) -> int:
     """``ragc run PATH [--graph NAME] [--input K=V ...] [--input-file F] [--registry F] [--json] ...``."""
     from ragc.compiler import READ_ERROR, compile_file
@@ -392,13 +405,13 @@ def cmd_run(args: Any) -> int:
     path = Path(args.path)
     if not path.is_file():
         raise CliError(f"no such file: `{args.path}`", hint="give the path of a .rag file")
-    if args.untrusted:
+    load = _load_registry(args.registry)
+    if args.untrusted and _approval_required(load.registry):
         from ragc.check.approvals import is_approved
 
         if not is_approved(path):
             raise CliError(f"`{args.path}` is not approved to run as untrusted",
                            hint=f"review it, then run `ragc approve {args.path}`")
-    load = _load_registry(args.registry)
     result = compile_file(path, load.registry, graph=args.graph, untrusted=args.untrusted)
     if any(d.code == READ_ERROR for d in result.diagnostics):
         raise CliError(result.diagnostics[0].message)

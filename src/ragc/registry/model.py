@@ -239,8 +239,9 @@ class PolicyEntry(_Entry):
 
     ``None`` means "no limit from this policy". ``allow_*`` lists are
     allowlists of registry names; ``deny_tools`` removes names.
-    ``require_approval`` (for ``untrusted``) means a run needs
-    ``ragc approve`` to have recorded the file's hash first."""
+    ``require_approval`` (for ``untrusted``): whether ``ragc run
+    --untrusted`` needs ``ragc approve`` to have recorded the file's hash
+    first; unset means yes, ``false`` turns the check off."""
 
     allow_tools: tuple[str, ...] | None = None
     deny_tools: tuple[str, ...] = ()
@@ -257,7 +258,7 @@ class PolicyEntry(_Entry):
     max_cost_usd: float | None = Field(None, ge=0)
     max_subgraph_depth: int | None = Field(None, ge=1)
     run_command: RunCommandPolicy | None = None
-    require_approval: bool = False
+    require_approval: bool | None = None
 
     def narrowed_by(self, other: "PolicyEntry") -> "PolicyEntry":
         """The policy that grants only what both ``self`` and ``other`` grant:
@@ -297,7 +298,9 @@ class PolicyEntry(_Entry):
             max_cost_usd=least(self.max_cost_usd, other.max_cost_usd),
             max_subgraph_depth=least(self.max_subgraph_depth, other.max_subgraph_depth),
             run_command=run_command,
-            require_approval=self.require_approval or other.require_approval,
+            require_approval=(True if True in (self.require_approval, other.require_approval)
+                              else self.require_approval if self.require_approval is not None
+                              else other.require_approval),
         )
 
 

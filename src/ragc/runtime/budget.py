@@ -141,7 +141,7 @@ class ActivationBudget:
                         limit="max_tokens", hint=_hint(s, "max_tokens"))
                 elif s.max_cost_usd is not None and s.cost_usd > s.max_cost_usd + 1e-12:
                     exceeded = BudgetExceeded(
-                        f"{s.label} spent ${s.cost_usd:.4f}, over its max_cost_usd ${s.max_cost_usd:.4f}",
+                        f"{s.label} spent ${_usd(s.cost_usd)}, over its max_cost_usd ${_usd(s.max_cost_usd)}",
                         limit="max_cost_usd", hint=_hint(s, "max_cost_usd"))
         if exceeded is not None:
             raise exceeded
@@ -168,3 +168,11 @@ class ActivationBudget:
             return None
         return {"model_calls": u.model_calls, "tool_calls": u.tool_calls, "input_tokens": u.input_tokens,
                 "output_tokens": u.output_tokens, "cost_usd": u.cost_usd}
+
+
+def _usd(amount: float) -> str:
+    """Dollars with enough digits to tell a small spend from its limit
+    (``0.0001`` and ``0.000063`` both round to ``0.0001`` at 4 places)."""
+    if amount >= 0.01:
+        return f"{amount:.4f}"
+    return f"{amount:.8f}".rstrip("0").rstrip(".") or "0"

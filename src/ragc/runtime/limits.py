@@ -84,7 +84,9 @@ def to_run_error(act: "Activation", e: BaseException) -> RunError:
                        kind="timeout", retryable=True,
                        hint="raise the node's `timeout`, or add `retry { on [timeout] }`")
     elif isinstance(e, BudgetExceeded):
-        err = RunError("E0905", f"node `{cn.name}`: {e}", kind="budget", hint=e.hint)
+        message = str(e)  # a node's own budget already names the node
+        err = RunError("E0905", message if message.startswith(f"node `{cn.name}`") else f"node `{cn.name}`: {message}",
+                       kind="budget", hint=e.hint)
     elif isinstance(e, ProviderError):
         err = RunError("E0909", f"node `{cn.name}`: model call failed ({e.kind}): {e}", kind=e.kind,
                        retryable=e.retryable, hint=e.hint)
