@@ -27,6 +27,9 @@ def test_approval_follows_content_not_path(tmp_path):
     b = tmp_path / "b.rag"
     b.write_bytes(a.read_bytes())
     assert is_approved(b, root=tmp_path)
+    c = tmp_path / "c.rag"  # a new path with other content is not
+    c.write_text("graph g { start b  node b { kind model } }\n")
+    assert not is_approved(c, root=tmp_path)
 
 
 def test_recording_twice_keeps_one_record(tmp_path):

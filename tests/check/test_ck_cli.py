@@ -173,7 +173,10 @@ def test_approve_records_the_hash(project):
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads((project / ".ragc" / "approvals.json").read_text())
     (rec,) = data["approvals"]
-    assert rec["path"] == "flow.rag" and rec["sha256"].startswith("sha256:")
+    from ragc.check.approvals import file_sha256, is_approved
+
+    assert rec["path"] == "flow.rag" and rec["sha256"] == file_sha256(flow)
+    assert is_approved(flow, root=project)
 
 
 def test_approve_refuses_files_with_untrusted_errors(project):

@@ -56,9 +56,17 @@ def _corpus(name: str, registry):
 
 
 def test_json_document_schema(test_registry):
-    for name in ("write_conflict_static", "skippable_source", "several_mistakes", "timeout_number"):
+    expected = {  # so the schema is checked on real diagnostics: codes, secondary labels, suggestions, notes
+        "write_conflict_static": ([("E0501", 4, 1)], {"errors": 1, "warnings": 0}),
+        "skippable_source": ([("E0407", 3, 1)], {"errors": 1, "warnings": 0}),
+        "several_mistakes": ([("E0106", 1, 0), ("E0101", 1, 0), ("W0303", 1, 1)], {"errors": 2, "warnings": 1}),
+        "timeout_number": ([("E0205", 1, 1)], {"errors": 1, "warnings": 0}),
+    }
+    for name, (diags, summary) in expected.items():
         doc = render_json(_corpus(name, test_registry).diagnostics)
         validate_document(json.loads(json.dumps(doc)))
+        assert [(d["code"], len(d["labels"]), len(d["suggestions"])) for d in doc["diagnostics"]] == diags, name
+        assert doc["summary"] == summary, name
 
 
 def test_json_positions_are_one_based_and_exact(test_registry):

@@ -133,8 +133,10 @@ async def test_budget_exceeded_propagates(server, ws):
     with pytest.raises(BudgetExceeded) as info:
         await run(h, AgentSpec(name="a", model="m", tools=["read_file"]), budget=LimitBudget(max_tool_calls=1))
     assert info.value.limit == "max_tool_calls"
-    with pytest.raises(BudgetExceeded):
+    assert len(server.requests) == 1
+    with pytest.raises(BudgetExceeded) as info:
         await run(h, AgentSpec(name="a", model="m", tools=["read_file"]), budget=LimitBudget(max_model_calls=0))
+    assert info.value.limit == "max_model_calls" and len(server.requests) == 1  # refused before the call
     await h.aclose()
 
 
@@ -238,21 +240,25 @@ async def test_context_overflow_compacts_history_and_retries(server, ws):
 
 
 async def test_proactive_compaction_with_a_small_context_window(server, ws):
-    (ws / "big.txt").write_text("lorem ipsum " * 600)
+    for i in range(5):  # different files, so no call is a repeat and every result (2 KiB each) stays
+        (ws / f"big{i}.txt").write_text(f"file {i} " + "lorem ipsum " * 600)
 
     def respond(rec):
-        body = rec.json
-        tools_done = sum(1 for m in body["messages"] if m["role"] == "tool")
-        if tools_done >= 1 and last(body)["role"] == "tool" and len(server.requests) > 3:
+        n = len(server.requests) - 1
+        if n == 5:
             return Reply(json=ow.completion("finished"))
-        return Reply(json=ow.completion("", [ow.tool_call("read_file", {"path": "big.txt"}, f"r{len(server.requests)}")]))
+        return Reply(json=ow.completion("", [ow.tool_call("read_file", {"path": f"big{n}.txt"}, f"r{n}")]))
 
     server.responder = respond
     h = make_harness({"m": model(server, context_window=2000)}, workspace=ws)
-    r = await run(h, AgentSpec(name="a", model="m", tools=["read_file"], max_iterations=6, repeat_limit=10))
-    assert r.text == "finished"
+    r = await run(h, AgentSpec(name="a", model="m", tools=["read_file"], max_iterations=8))
+    assert r.text == "finished" and r.stop_reason == "final" and len(server.requests) == 6
     sizes = [sum(len(m.get("content") or "") for m in rq.json["messages"]) for rq in server.requests]
-    assert max(sizes) < 2000 * 4  # every prompt stayed within the estimated window
+    # five 2 KiB results would not fit in 90 % of 2000 tokens (about 7200 characters) uncompacted
+    assert max(sizes) < 2000 * 4 * 0.9, sizes
+    summaries = [m["content"] for m in server.requests[-1].json["messages"] if "[Summary of" in (m.get("content") or "")]
+    assert len(summaries) == 1 and "read_file" in summaries[0]  # older turns were folded before the call
+    assert [rq.json["messages"][1]["content"] for rq in server.requests] == ["What does the README say?"] * 6
     await h.aclose()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from hkit import Events, LimitBudget, MemoryEffectLog, make_harness
@@ -165,9 +167,11 @@ async def test_auth_error_is_not_retried(server):
 async def test_stall_times_out(server):
     server.script(Stall(5.0))
     h = make_harness({"m": an(server, timeout=0.3, max_retries=0)}, env=ENV)
+    started = time.monotonic()
     with pytest.raises(ProviderError) as info:
         await call(h)
-    assert info.value.kind == "timeout"
+    assert info.value.kind == "timeout" and time.monotonic() - started < 3  # gave up at 0.3 s, not after the stall
+    assert len(server.requests) == 1
     await h.aclose()
 
 

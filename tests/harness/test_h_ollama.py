@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from hkit import Events, LimitBudget, MemoryEffectLog, make_harness
@@ -106,17 +108,21 @@ async def test_unknown_model_is_not_found_and_not_retried(server):
 async def test_500_then_success(server):
     server.script(Reply(500, json={"error": "llama runner process has terminated"}), Reply(json=olw.chat("back")))
     h = make_harness({"m": ol(server)})
-    r = await call(h)
-    assert r.message.content == "back"
+    events = Events()
+    r = await call(h, emit=events)
+    assert r.message.content == "back" and len(server.requests) == 2
+    assert [e.error_kind for e in events.of("ModelRetry")] == ["server"]
     await h.aclose()
 
 
 async def test_stall_times_out(server):
     server.script(Stall(5.0))
     h = make_harness({"m": ol(server, timeout=0.3, max_retries=0)})
+    started = time.monotonic()
     with pytest.raises(ProviderError) as info:
         await call(h)
-    assert info.value.kind == "timeout"
+    assert info.value.kind == "timeout" and time.monotonic() - started < 3  # gave up at 0.3 s, not after the stall
+    assert len(server.requests) == 1
     await h.aclose()
 
 

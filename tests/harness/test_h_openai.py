@@ -266,6 +266,8 @@ async def test_identical_in_flight_requests_are_deduplicated(server):
         tg.start_soon(one, "same")
         tg.start_soon(one, "other")
     assert len(results) == 3 and len(server.requests) == 2 and h.stats.dedup_hits == 1
+    assert [r.message.content for r in results] == ["shared"] * 3
+    assert sorted(rq.json["messages"][-1]["content"] for rq in server.requests) == ["other", "same"]
     await h.aclose()
 
 

@@ -65,5 +65,12 @@ def test_nearest_prefix():
 
 
 def test_never_raises_on_odd_input():
-    for text in ("[", "a =", '"unterminated', "[[x]", "a = {", "= 1", "x = [1,", "\x00"):
-        locate(text, "t.toml")
+    for text in ("[", "a =", '"unterminated', "[[x]", "a = {", "= 1", "\x00"):
+        found = locate(text, "t.toml")
+        assert isinstance(found, dict), text
+        for loc in found.values():  # whatever is located lies inside the text
+            assert 0 <= loc.key.offset <= loc.key.end_offset <= len(text), text
+    # what comes before the broken part is still located
+    assert at(locate("ok = 1\n[", "t.toml"), ("ok",)) == ((1, 1), (1, 6))
+    f = locate("ok = 1\nx = [1,", "t.toml")
+    assert at(f, ("ok",)) == ((1, 1), (1, 6)) and at(f, ("x", 0)) == ((2, 6), (2, 6))

@@ -142,7 +142,9 @@ async def test_join_timeout_cancels_pending_and_counts_them_as_failures():
 async def test_join_timeout_without_tolerance_fails():
     eng = Engine(map_reduce(2, timeout_s=0.03), functions={"noop": lambda: None, "work": delayed([0, 2000]),
                                                             "combine": lambda: 0})
+    t = time.perf_counter()
     r = await eng.start({"items": [0, 1]})
+    assert time.perf_counter() - t < 0.5  # the join gave up at its timeout, not when the 2 s branch ended
     assert r.status == "failed" and r.error.code == "E0910" and "timeout" in r.error.message
 
 
@@ -315,6 +317,10 @@ async def test_subgraph_depth_limit_E0907():
     outer = graph("outer", "o1", [node("o1", "subgraph", graph="inner")], max_subgraph_depth=0)
     r = await Engine(program(outer, inner), functions={"noop": lambda: None}).start({})
     assert r.status == "failed" and r.error.code == "E0907" and r.error.node == "o1"
+    # the same program with room for one level runs: the limit, not the subgraph, failed it
+    outer = graph("outer", "o1", [node("o1", "subgraph", graph="inner")], max_subgraph_depth=1)
+    r = await Engine(program(outer, inner), functions={"noop": lambda: None}).start({})
+    assert r.status == "completed", r.error
 
 
 async def test_fanout_10000_is_fast_and_ordered():
@@ -333,14 +339,24 @@ async def test_fanout_10000_is_fast_and_ordered():
 
 
 async def test_run_deadline_E0906_cancels_everything():
-    async def slow():
-        await anyio.sleep(5)
+    started, cancelled, finished = [], [], []
+
+    async def slow(inp):
+        started.append(inp)
+        try:
+            await anyio.sleep(5)
+        except anyio.get_cancelled_exc_class():
+            cancelled.append(inp)
+            raise
+        finished.append(inp)
 
     g = graph("g", "fork", [
         fn("fork", "noop", routing=nxt("a", "b")),
-        fn("a", "slow"), fn("b", "slow"),
+        fn("a", "slow", input="a"), fn("b", "slow", input="b"),
     ], deadline_s=0.05)
     t = time.perf_counter()
     r = await Engine(program(g), functions={"noop": lambda: None, "slow": slow}).start({})
     assert time.perf_counter() - t < 1
     assert r.status == "failed" and r.error.code == "E0906" and "0.05s" in r.error.message
+    assert sorted(started) == ["a", "b"]
+    assert sorted(cancelled) == ["a", "b"] and finished == []  # both branches were cancelled, not left running

@@ -176,8 +176,12 @@ async def test_interrupt_before_deadline_stays_interrupted(store):
                                             timeout_s=60)]))
     eng = Engine(prog, store=store)
     r = await eng.start({})
+    assert r.status == "interrupted" and r.interrupt["deadline"] is not None
     r2 = await eng.resume(r.run_id)
-    assert r2.status == "interrupted"
+    assert r2.status == "interrupted"  # no answer and the default is not due yet
+    assert r2.interrupt["question"] == "ok?" and r2.interrupt["activation"] == "ask#1"
+    assert r2.interrupt["deadline"] == r.interrupt["deadline"]  # resuming does not push the deadline back
+    assert store.get_run(r.run_id).status == "interrupted"
 
 
 async def test_resume_of_a_changed_graph_is_refused_then_forced(store):

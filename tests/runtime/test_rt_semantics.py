@@ -202,6 +202,9 @@ async def test_template_sandbox_blocks_attribute_tricks():
               channels={"out": "last"})
     r = await run(program(g), f=lambda v: v)
     assert r.status == "failed" and r.error.code == "E0908"
+    # refused by the sandbox (not, say, an undefined name), and nothing was rendered into the state
+    assert "not allowed in the sandbox" in r.error.message and "'__class__'" in r.error.message
+    assert r.state["out"] is None
 
 
 async def test_path_errors_are_E0908():
@@ -312,7 +315,9 @@ async def test_router_function_from_api():
         fn("b", "f", output="out", input="B"), fn("c", "f", output="out", input="C"),
     ], channels={"out": "last"}, inputs={"x": {"type": "integer"}})
     r = await run(program(g), {"x": 1}, choose=choose, f=lambda v: v)
-    assert r.state["out"] == "B"
+    assert r.status == "completed" and r.state["out"] == "B"
+    r = await run(program(g), {"x": -1}, choose=choose, f=lambda v: v)
+    assert r.status == "completed" and r.state["out"] == "C"  # the function's answer decides, not a default
 
 
 async def test_missing_function_is_E0914_at_load():

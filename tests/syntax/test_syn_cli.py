@@ -120,6 +120,25 @@ def test_fmt_unwritable_directory_exits_2(tmp_path, capsys):
     assert f.read_text(encoding="utf-8") == LENIENT
 
 
+def test_fmt_failed_write_exits_2_and_leaves_no_temporary_file(tmp_path, capsys, monkeypatch):
+    # runs as root too (the test above is skipped there): the rename into place fails
+    f = tmp_path / "w.rag"
+    f.write_text(LENIENT, encoding="utf-8")
+    other = tmp_path / "z.rag"
+    other.write_text(LENIENT, encoding="utf-8")
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", refuse)
+    code, out, err = run(capsys, "fmt", str(f), str(other))
+    assert code == 2
+    assert f"error: cannot write `{f}`: permission denied" in err and f"error: cannot write `{other}`" in err
+    assert out == ""  # nothing claims to be formatted
+    assert f.read_text(encoding="utf-8") == LENIENT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.rag", "z.rag"]  # the temporary files were removed
+
+
 def test_fmt_strips_bom_and_crlf(tmp_path, capsys):
     f = tmp_path / "w.rag"
     f.write_bytes(b"\xef\xbb\xbf" + CANONICAL.replace("\n", "\r\n").encode())

@@ -32,7 +32,9 @@ def test_whole_graph_examples_are_canonical_and_check(doc):
 
 
 def test_fragments_parse_where_they_belong():
-    for block in (b for b in BLOCKS if "graph " not in b):
+    fragments = [b for b in BLOCKS if "graph " not in b]
+    assert len(fragments) >= 3, "language.md lost its fragment examples"
+    for block in fragments:
         wrapped = (f"graph g {{\n{block}\n}}\n" if block.lstrip().startswith("input")
                    else f"graph g {{\n  node n {{\n{block}\n  }}\n}}\n")
         assert parse(wrapped).ok, block
