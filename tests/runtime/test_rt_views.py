@@ -66,6 +66,22 @@ def test_live_view_renders_fanout_progress_and_totals():
     assert "w (function)" in text
 
 
+def test_live_view_totals_count_replayed_steps_once():
+    # An inline answer resumes in the same view: the journal's completions are
+    # replayed (replayed=True) and must not be counted again.
+    from dataclasses import replace
+
+    from ragc import events as E
+    from rich.console import Console
+
+    events = _events()
+    completed = [ev for ev in events if type(ev) is E.NodeCompleted]
+    view = LiveView("fan", console=Console(file=io.StringIO(), width=100))
+    for ev in events + [replace(ev, replayed=True) for ev in completed]:
+        view(ev)
+    assert view.totals.steps == len(completed) == 14
+
+
 def test_progress_and_jsonl_printers():
     events = _events()
     buf = io.StringIO()

@@ -33,14 +33,16 @@ class _Totals:
         self.started = time.monotonic()
 
     def update(self, ev: E.Event) -> None:
+        # What this view saw happen: a resumed leg replays the journal's
+        # completions and calls (``replayed``/``cached``), counted once already.
         t = type(ev)
-        if t is E.ModelCallCompleted:
+        if t is E.ModelCallCompleted and not ev.cached:  # type: ignore[attr-defined]
             self.model_calls += 1
             self.tokens += ev.input_tokens + ev.output_tokens  # type: ignore[attr-defined]
             self.cost += ev.cost_usd  # type: ignore[attr-defined]
-        elif t is E.ToolCallCompleted:
+        elif t is E.ToolCallCompleted and not ev.cached:  # type: ignore[attr-defined]
             self.tool_calls += 1
-        elif t is E.NodeCompleted:
+        elif t is E.NodeCompleted and not ev.replayed:  # type: ignore[attr-defined]
             self.steps += 1
 
     def line(self) -> str:
