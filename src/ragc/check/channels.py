@@ -62,11 +62,8 @@ def _options(ctx: Ctx, g: GraphInfo, name: str, opts: A.ObjectV) -> None:
     for p in opts.pairs:
         key = p.key_name
         if key not in CHANNEL_OPTIONS:
-            guess = did_you_mean(key, CHANNEL_OPTIONS)
-            ctx.bag.error("E0505", f"unknown channel option `{key}`", p.key.span, "unknown option",
-                          help=f"did you mean `{guess}`?" if guess else "channel options are `default` and `max_items`",
-                          suggestions=(Suggestion(f"replace with `{guess}`", p.key.span, guess,
-                                                  Applicability.MAYBE_INCORRECT),) if guess else ())
+            unknown(ctx, "E0505", f"unknown channel option `{key}`", p.key.span, "unknown option", key,
+                    CHANNEL_OPTIONS, fallback_help="channel options are `default` and `max_items`")
             continue
         if key in seen:
             ctx.bag.error("E0207", f"duplicate channel option `{key}`", p.key.span, "given again here")

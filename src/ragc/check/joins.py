@@ -28,10 +28,9 @@ from ragc.check.context import Ctx
 from ragc.check.flow import fork_targets, reach
 from ragc.check.kinds import check_block
 from ragc.check.model import END, GraphInfo, JoinInfo, Succ
-from ragc.check.names import node_ref
+from ragc.check.names import node_ref, unknown
 from ragc.check.values import names_of
 from ragc.diagnostics.model import Applicability, Label, Suggestion
-from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
 
 POLICIES = ("all", "any", "first", "quorum")
@@ -114,11 +113,8 @@ def _policy(ctx: Ctx, j: JoinInfo, p: A.Policy | None) -> None:
         return
     name = p.name.name
     if name not in POLICIES:
-        guess = did_you_mean(name, POLICIES)
-        ctx.bag.error("E0409", f"unknown join policy `{name}`", p.name.span, "not a policy",
-                      help=f"did you mean `{guess}`?" if guess else "policies: `all`, `any` (`first`), `quorum N`",
-                      suggestions=(Suggestion(f"replace with `{guess}`", p.name.span, guess,
-                                              Applicability.MAYBE_INCORRECT),) if guess else ())
+        unknown(ctx, "E0409", f"unknown join policy `{name}`", p.name.span, "not a policy", name, POLICIES,
+                fallback_help="policies: `all`, `any` (`first`), `quorum N`")
         return
     if name == "quorum":
         if p.count is None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ragc.check.context import Ctx
 from ragc.check.model import CHOOSERS, GraphInfo, NodeInfo
-from ragc.check.names import registry_name
+from ragc.check.names import registry_name, unknown
 from ragc.check.values import as_name, check_range, check_shape
 from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
 from ragc.diagnostics.suggest import did_you_mean
@@ -159,13 +159,8 @@ def check_block(ctx: Ctx, block: str, obj: A.ObjectV, where: str) -> dict[str, A
         key = p.key_name
         spec = specs.get(key)
         if spec is None:
-            guess = did_you_mean(key, specs)
-            ctx.bag.error(
-                "E0209", f"unknown setting `{key}` in `{where}`", p.key.span, "unknown setting",
-                help=f"did you mean `{guess}`?" if guess else
-                f"`{where}` takes " + ", ".join(f"`{k}`" for k in specs),
-                suggestions=(Suggestion(f"replace with `{guess}`", p.key.span, guess,
-                                        Applicability.MAYBE_INCORRECT),) if guess else ())
+            unknown(ctx, "E0209", f"unknown setting `{key}` in `{where}`", p.key.span, "unknown setting", key, specs,
+                    fallback_help=f"`{where}` takes " + ", ".join(f"`{k}`" for k in specs))
             continue
         if key in seen:
             ctx.bag.error("E0207", f"duplicate setting `{key}` in `{where}`", p.key.span, "given again here",
@@ -353,12 +348,9 @@ def _field_allowed(ctx: Ctx, info: NodeInfo, kind: str | None, allowed: frozense
         return False
     candidates = sorted(allowed) if allowed is not None else sorted(FIELDS)
     candidates += list(FIELD_ALIASES.get(kind or "", {}))
-    guess = did_you_mean(written, candidates + ["routes", "schema", "send", "join"] if kind else candidates)
-    ctx.bag.error("E0203", f"unknown field `{written}`" + (f" for `{kind}` nodes" if kind else ""),
-                  item.key.span, "unknown field",
-                  help=f"did you mean `{guess}`?" if guess else None,
-                  suggestions=(Suggestion(f"replace with `{guess}`", item.key.span, guess,
-                                          Applicability.MAYBE_INCORRECT),) if guess else ())
+    unknown(ctx, "E0203", f"unknown field `{written}`" + (f" for `{kind}` nodes" if kind else ""),
+            item.key.span, "unknown field", written,
+            candidates + ["routes", "schema", "send", "join"] if kind else candidates)
     return False
 
 

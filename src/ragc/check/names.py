@@ -34,12 +34,13 @@ REGISTRY_CODES = {
 
 def unknown(ctx: Ctx, code: str, message: str, span: Span, label: str, name: str,
             candidates: Iterable[str], *, notes: tuple[str, ...] = (), quote: bool = False,
-            secondary: tuple[Label, ...] = ()) -> str | None:
+            secondary: tuple[Label, ...] = (), fallback_help: str | None = None) -> str | None:
     """Report an unknown name with "did you mean" help and a
-    ``maybe-incorrect`` replacement suggestion (quoted when ``quote``);
-    returns the suggested name, if any."""
+    ``maybe-incorrect`` replacement suggestion (quoted when ``quote``), or
+    ``fallback_help`` when no candidate is close; returns the suggested
+    name, if any."""
     guess = did_you_mean(name, candidates)
-    help_ = None
+    help_ = fallback_help
     suggestions: tuple[Suggestion, ...] = ()
     if guess is not None:
         help_ = f"did you mean `{guess}`?"

@@ -22,8 +22,9 @@ from typing import Any
 
 from ragc.check.context import Ctx
 from ragc.check.model import GraphInfo, ModuleInfo
+from ragc.check.names import unknown
 from ragc.check.values import NOT_LITERAL, as_name, literal
-from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
+from ragc.diagnostics.model import Label, Span
 from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
 
@@ -46,11 +47,8 @@ def check_type(ctx: Ctx, t: A.Type) -> bool:
     name = t.name.name
     ok = True
     if name not in TYPES:
-        guess = did_you_mean(name, TYPES)
-        ctx.bag.error("E0701", f"unknown type `{name}`", t.name.span, "not a type",
-                      help=f"did you mean `{guess}`?" if guess else "types: " + ", ".join(f"`{x}`" for x in TYPES),
-                      suggestions=(Suggestion(f"replace with `{guess}`", t.name.span, guess,
-                                              Applicability.MAYBE_INCORRECT),) if guess else ())
+        unknown(ctx, "E0701", f"unknown type `{name}`", t.name.span, "not a type", name, TYPES,
+                fallback_help="types: " + ", ".join(f"`{x}`" for x in TYPES))
         return False
     want = 1 if name in ("list", "dict") else 0
     if len(t.args) != want:
@@ -170,13 +168,9 @@ def check_graph(ctx: Ctx, g: GraphInfo) -> None:
         for f in g.output_block.fields:
             name = f.name.name
             if name not in g.channels and name != "errors":
-                guess = did_you_mean(name, g.channels)
-                ctx.bag.error("E0705", f"output field `{name}` is not a channel", f.name.span,
-                              f"not a channel of graph `{g.name}`",
-                              help=f"did you mean `{guess}`?" if guess else
-                              f"the run returns channels: declare `channel {name} last` and write it",
-                              suggestions=(Suggestion(f"replace with `{guess}`", f.name.span, guess,
-                                                      Applicability.MAYBE_INCORRECT),) if guess else ())
+                unknown(ctx, "E0705", f"output field `{name}` is not a channel", f.name.span,
+                        f"not a channel of graph `{g.name}`", name, g.channels,
+                        fallback_help=f"the run returns channels: declare `channel {name} last` and write it")
     for info in g.nodes.values():
         if info.schema is not None:
             check_fields(ctx, info.schema.fields, "schema")
