@@ -315,10 +315,7 @@ class Run:
         finally:
             pending = frame.detached
             if pending:
-                for t in pending:
-                    t.cancel()
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait(pending)
+                await _cancel_and_wait(pending)
                 pending.clear()
 
     async def _drain_detached(self, root: Frame) -> None:
@@ -693,21 +690,15 @@ class Run:
             if not tracker.fired:
                 await fut
         except BaseException:
-            for t in tasks:
-                t.cancel()
             if tasks:
-                with anyio.CancelScope(shield=True):
-                    await asyncio.wait(tasks)
+                await _cancel_and_wait(tasks)
             raise
         finally:
             if timer is not None:
                 timer.cancel()
         pending = [t for t in tasks if not t.done()]
         if pending:
-            for t in pending:
-                t.cancel()
-            with anyio.CancelScope(shield=True):
-                await asyncio.wait(pending)
+            await _cancel_and_wait(pending)
         tracker.finish()
         # merge in branch order
         statuses = tracker.statuses
@@ -835,3 +826,13 @@ class Run:
     def state_view(self, frame: Frame) -> MappingProxyType:
         """A read-only view of a frame's channels (for user functions)."""
         return MappingProxyType(frame.values)
+
+
+async def _cancel_and_wait(tasks: Any) -> None:
+    """Cancel ``tasks`` (a non-empty collection of asyncio tasks) and wait
+    until every one has finished, even if the caller is being cancelled:
+    a cancelled branch must not outlive its join or its run."""
+    for t in tasks:
+        t.cancel()
+    with anyio.CancelScope(shield=True):
+        await asyncio.wait(tasks)
