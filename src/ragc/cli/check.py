@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from ragc.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, CliError
+from ragc.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, CliError, rag_files
 
 
 def register(subparsers) -> None:
@@ -120,26 +120,13 @@ def _refuse(result, load) -> int:
 
 
 def _files(paths: list[str]) -> list[Path]:
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(x for x in p.rglob("*.rag") if x.is_file())
-            if not found:
-                raise CliError(f"no .rag files under `{raw}`")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise CliError(f"no such file or directory: `{raw}`", hint="give .rag files or directories")
-    seen: set[Path] = set()
-    unique = []
-    for p in out:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(p)
-    return unique
+    """The files to check (:func:`~ragc.cli.main.rag_files`); the first bad
+    path is a usage error."""
+    errors: list[str] = []
+    files = rag_files(paths, errors)
+    if errors:
+        raise CliError(errors[0], hint="give .rag files or directories" if errors[0].startswith("no such") else None)
+    return files
 
 
 # --------------------------------------------------------------------------- commands

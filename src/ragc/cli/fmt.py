@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ragc.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, CliError
+from ragc.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, CliError, rag_files
 
 
 def register(subparsers) -> None:
@@ -51,29 +51,6 @@ def register(subparsers) -> None:
 
 
 # --------------------------------------------------------------------------- fmt
-
-
-def _targets(raw_paths: list[str], errors: list[str]) -> list[Path]:
-    """The files to format, in order, without duplicates; problems go to ``errors``."""
-    out: list[Path] = []
-    seen: set[Path] = set()
-    for raw in raw_paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(x for x in p.rglob("*.rag") if x.is_file())
-            if not found:
-                errors.append(f"no .rag files under `{raw}`")
-        elif p.is_file():
-            found = [p]
-        else:
-            errors.append(f"no such file or directory: `{raw}`")
-            found = []
-        for f in found:
-            key = f.resolve()
-            if key not in seen:
-                seen.add(key)
-                out.append(f)
-    return out
 
 
 def _read(path: Path) -> tuple[str, str]:
@@ -130,7 +107,7 @@ def cmd_fmt(args) -> int:
     from ragc.syntax.formatter import format_source
 
     io_errors: list[str] = []
-    files = _targets(args.paths, io_errors)
+    files = rag_files(args.paths, io_errors)
     for msg in io_errors:
         print(f"error: {msg}", file=sys.stderr)
     write = not (args.check or args.diff)

@@ -17,6 +17,7 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 
 from ragc import __version__
 
@@ -37,6 +38,32 @@ class CliError(Exception):
         super().__init__(message)
         self.hint = hint
         self.code = code
+
+
+def rag_files(raw_paths: list[str], errors: list[str]) -> list[Path]:
+    """The ``.rag`` files named by command-line paths, in order and without
+    duplicates: a directory means every ``*.rag`` below it (sorted). A path
+    that does not exist, or a directory without ``.rag`` files, appends a
+    message to ``errors`` (in argument order) and contributes nothing."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for raw in raw_paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(x for x in p.rglob("*.rag") if x.is_file())
+            if not found:
+                errors.append(f"no .rag files under `{raw}`")
+        elif p.is_file():
+            found = [p]
+        else:
+            errors.append(f"no such file or directory: `{raw}`")
+            found = []
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
