@@ -38,11 +38,14 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade pip
 
 # llama-cpp-python is built from source once (about 4 minutes on 2 cores) into a wheel cache.
+# The build's progress lines ("[ 42%] Building C object ...") are shown, not minutes of silence.
 $(VENV)/.llama: | $(BIN)/python
 	mkdir -p "$(WHEEL_CACHE)"
-	ls "$(WHEEL_CACHE)"/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+	set -o pipefail; ls "$(WHEEL_CACHE)"/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
+	  echo "building llama.cpp from source (about 4 minutes on 2 cores; once, then cached in $(WHEEL_CACHE))"; \
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	  $(PIP) wheel --no-deps -w "$(WHEEL_CACHE)" llama-cpp-python==$(LLAMA_CPP_VERSION)
+	  $(PIP) wheel -v --no-deps -w "$(WHEEL_CACHE)" llama-cpp-python==$(LLAMA_CPP_VERSION) 2>&1 \
+	    | tee "$(WHEEL_CACHE)/build.log" | { grep --line-buffered -E '^\s*\[ *[0-9]+(%|/[0-9]+)\]|^(Successfully|ERROR|error)' || true; }; }
 	$(PIP) install -q --find-links "$(WHEEL_CACHE)" llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
 

@@ -1,10 +1,13 @@
 """The Rustagent spec.json functions: building a spec from a plan, taking
 the next task, recording outcomes."""
 
-from ragc.contrib.spec import STATUSES, spec_from_plan, spec_next_task, spec_record
+from ragc.contrib.spec import STATUSES, spec_from_plan, spec_next_task, spec_record, spec_unblock
 
 KEYS = {"name", "description", "branch_name", "created_at", "tasks", "learnings"}
-TASK_KEYS = {"id", "title", "description", "acceptance_criteria", "status", "blocked_reason", "completed_at"}
+TASK_KEYS = {"id", "title", "description", "acceptance_criteria", "status", "blocked_reason", "completed_at",
+             "checks", "attempts", "last_check", "verified_by"}
+PASSED = {"passed": True, "results": [{"check": "a.txt exists", "passed": True, "detail": "exists"}]}
+FAILED = {"passed": False, "results": [{"check": "a.txt exists", "passed": False, "detail": "a.txt does not exist"}]}
 
 
 def test_a_structured_plan_becomes_a_spec_in_the_rustagent_format():
@@ -16,7 +19,7 @@ def test_a_structured_plan_becomes_a_spec_in_the_rustagent_format():
     assert spec["created_at"].endswith("Z") and spec["learnings"] == []
     t1, t2 = spec["tasks"]
     assert set(t1) == TASK_KEYS and t1["id"] == "task-1" and t1["status"] == "pending"
-    assert t1["acceptance_criteria"] == ["chosen"]
+    assert t1["acceptance_criteria"] == ["chosen"] and t1["checks"] == [] and t1["attempts"] == 0
     assert t2["title"] == "Wire it in" and t2["acceptance_criteria"] == ["Wire it in is done and verified"]
 
 
@@ -32,21 +35,84 @@ def test_odd_plans_from_small_models_still_give_text_fields():
     assert [t["title"] for t in lines["tasks"]] == ["one", "two"]
 
 
-def test_the_ralph_loop_takes_tasks_in_order_and_stops_at_a_blocked_one():
-    spec = spec_from_plan({"goal": "g", "plan": ["a", "b", "c"]})
+def test_planned_checks_become_run_checks_entries_and_trivial_commands_are_dropped():
+    spec = spec_from_plan({"goal": "g", "plan": {"tasks": [
+        {"title": "Write fib", "description": "d", "files": ["/fib.py", "./fib.py"], "command": "python3 fib.py",
+         "expect": "0 1 1 2"},
+        {"title": "Say hi", "description": "d", "files": [], "command": "echo done", "expect": "done"},
+    ]}})
+    t1, t2 = spec["tasks"]
+    assert t1["checks"] == [{"file": "fib.py"}, {"command": "python3 fib.py", "expect": "0 1 1 2"}]
+    assert t1["acceptance_criteria"] == ["fib.py exists", "`python3 fib.py` succeeds and prints '0 1 1 2'"]
+    assert t2["checks"] == []  # `echo` proves nothing about the workspace
+
+
+def _spec(*titles):
+    return spec_from_plan({"goal": "g", "plan": {"tasks": [
+        {"title": t, "description": t, "files": [f"{t}.txt"], "command": "", "expect": ""} for t in titles]}})
+
+
+def test_files_named_in_a_task_become_checks_when_the_plan_lists_none():
+    spec = spec_from_plan({"goal": "g", "plan": {"tasks": [
+        {"title": "Create greet.py", "description": "Write src/greet.py and README.md.", "files": [],
+         "command": "echo hi", "expect": ""}]}})
+    assert spec["tasks"][0]["checks"] == [{"file": "greet.py"}, {"file": "src/greet.py"}, {"file": "README.md"}]
+
+
+def test_the_ralph_loop_takes_tasks_in_order_and_completes_a_task_only_when_its_checks_pass():
+    spec = _spec("a", "b", "c")
     first = spec_next_task({"spec": spec})
     assert first.value["id"] == "task-1" and first.update["spec"]["tasks"][0]["status"] == "in_progress"
-    spec = spec_record({"spec": first.update["spec"], "task": first.value,
-                        "outcome": {"signal": "complete", "message": "done a"}})
-    assert spec["tasks"][0]["status"] == "complete" and spec["tasks"][0]["completed_at"]
-    assert spec["learnings"] == ["task-1: done a"]
-    second = spec_next_task({"spec": spec})
+    assert first.update["blocked"] is None
+    # the worker claims it is done, the check fails: not complete, back to the worker with the output
+    claimed = spec_record({"spec": first.update["spec"], "task": first.value,
+                           "outcome": {"signal": "complete", "message": "done a"}, "check": FAILED})
+    t = claimed["tasks"][0]
+    assert t["status"] == "pending" and t["completed_at"] is None and "a.txt does not exist" in t["last_check"]
+    assert claimed["learnings"] == ["task-1: claimed complete, but check failed: a.txt exists: a.txt does not exist"]
+    again = spec_next_task({"spec": claimed})
+    assert again.value["id"] == "task-1" and "does not exist" in again.value["last_check"]
+    # no claim at all, but the checks pass: complete, with the evidence
+    done = spec_record({"spec": again.update["spec"], "task": again.value, "outcome": "finished", "check": PASSED})
+    t = done["tasks"][0]
+    assert t["status"] == "complete" and t["completed_at"] and t["verified_by"] == PASSED["results"]
+    assert t["attempts"] == 2 and t["last_check"] is None
+    second = spec_next_task({"spec": done})
     assert second.value["id"] == "task-2"
-    again = spec_record({"spec": second.update["spec"], "task": second.value, "outcome": "still working"})
-    assert again["tasks"][1]["status"] == "in_progress"  # no signal: taken again next time
-    assert spec_next_task({"spec": again}).value["id"] == "task-2"
-    blocked = spec_record({"spec": again, "task": second.value, "outcome": {"signal": "blocked", "reason": "no key"}})
-    assert blocked["tasks"][1] | {"completed_at": None} == {**blocked["tasks"][1], "status": "blocked",
-                                                           "blocked_reason": "no key"}
-    assert spec_next_task({"spec": blocked}).value is None  # a blocked task stops the loop
-    assert all(t["status"] in STATUSES for t in blocked["tasks"])
+    assert all(t["status"] in STATUSES for t in done["tasks"])
+
+
+def test_a_task_without_checks_cannot_be_completed_by_a_claim():
+    spec = spec_from_plan({"goal": "g", "plan": ["just do it"]})
+    task = spec_next_task({"spec": spec})
+    out = spec_record({"spec": task.update["spec"], "task": task.value,
+                       "outcome": {"signal": "complete", "message": "did it"}, "check": {"passed": False, "results": []}})
+    assert out["tasks"][0]["status"] == "blocked"
+    assert "no checkable acceptance criteria" in out["tasks"][0]["blocked_reason"]
+
+
+def test_max_iterations_leaves_untried_tasks_pending():
+    spec = _spec("a", "b")
+    capped = spec_next_task({"spec": spec, "iterations": 8, "max_iterations": 8})
+    assert capped.value is None and capped.update["blocked"] is None
+    assert [t["status"] for t in capped.update["spec"]["tasks"]] == ["pending", "pending"]
+    assert spec_next_task({"spec": spec, "iterations": 7, "max_iterations": 8}).value["id"] == "task-1"
+
+
+def test_a_blocked_task_stops_the_loop_and_a_human_answer_unblocks_it():
+    spec = _spec("a", "b")
+    task = spec_next_task({"spec": spec})
+    said = {"signal": "blocked", "reason": "no key"}
+    # the first `blocked` of a task is tried once more (small models give up at once)
+    retried = spec_record({"spec": task.update["spec"], "task": task.value, "outcome": said, "check": FAILED})
+    assert retried["tasks"][0]["status"] == "pending"
+    assert retried["learnings"][-1].startswith("task-1: said blocked (no key), tried again: check failed: ")
+    task = spec_next_task({"spec": retried})
+    blocked = spec_record({"spec": task.update["spec"], "task": task.value, "outcome": said, "check": FAILED})
+    assert blocked["tasks"][0]["status"] == "blocked" and blocked["tasks"][0]["blocked_reason"] == "no key"
+    stop = spec_next_task({"spec": blocked})
+    assert stop.value is None and stop.update["blocked"]["id"] == "task-1"
+    helped = spec_unblock({"spec": blocked, "answer": "use  the test key"})
+    assert helped["tasks"][0]["status"] == "pending" and helped["tasks"][0]["blocked_reason"] is None
+    assert helped["learnings"][-1] == "task-1: human: use the test key"
+    assert spec_next_task({"spec": helped}).value["id"] == "task-1"

@@ -1,28 +1,34 @@
-"""``workflows/plan_and_execute.rag`` (the seed Rustagent flow) with
-scripted models: the plan becomes ``spec.json`` in Rustagent's format, the
-Ralph loop works task by task with the real file tools, records learnings,
-marks tasks complete or blocked, and stops at a blocked task or at
-``max_iterations``."""
+"""``workflows/plan_and_execute.rag`` (the seed Rustagent flow) with scripted
+models and the real file, shell and check tools: the plan becomes
+``spec.json`` in Rustagent's format with machine-checkable acceptance checks;
+the Ralph loop works task by task, runs each task's checks with the
+``run_checks`` tool and marks a task complete only when they pass (a worker's
+claim is not enough, and a failed check goes back to the worker with its
+output); ``max_iterations`` leaves untried tasks pending; a blocked task stops
+at a help interrupt, and the human's answer reaches the worker on resume."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
-from wfkit import run_workflow
+from wfkit import load_workflow, run_workflow
 
 pytestmark = pytest.mark.anyio
 
 GOAL = "Add a greeting module and publish it."
+GREET_CHECK = "python3 -c \"from greet import greet; assert greet() == 'hello'\""
 PLAN = {
     "name": "Greeting module",
     "tasks": [
-        {"title": "Write greet.py", "description": "Create greet.py with a greet() function.",
-         "acceptance_criteria": ["greet.py exists", "greet() returns 'hello'"]},
+        {"title": "Write greet.py", "description": "Create greet.py with a greet() function that returns 'hello'.",
+         "files": ["greet.py"], "command": GREET_CHECK, "expect": ""},
         {"title": "Publish the package", "description": "Upload the package to the index.",
-         "acceptance_criteria": ["the package is on the index"]},
+         "files": ["PUBLISHED"], "command": "", "expect": ""},
     ],
 }
 GREET = "def greet():\n    return 'hello'\n"
@@ -30,7 +36,14 @@ BLOCKED = "publishing needs an API token that I do not have"
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 SPEC_KEYS = {"name", "description", "branch_name", "created_at", "tasks", "learnings"}
-TASK_KEYS = {"id", "title", "description", "acceptance_criteria", "status", "blocked_reason", "completed_at"}
+TASK_KEYS = {"id", "title", "description", "acceptance_criteria", "status", "blocked_reason", "completed_at",
+             "checks", "attempts", "last_check", "verified_by"}
+
+
+@pytest.fixture(autouse=True)
+def python_on_path(monkeypatch):
+    # run_command finds `python3` on PATH: make it this interpreter's
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def read_spec(workspace: Path) -> dict:
@@ -44,17 +57,22 @@ def read_spec(workspace: Path) -> dict:
     return spec
 
 
-async def test_tasks_are_completed_then_blocked_and_spec_json_records_it(registry, tmp_path, model_requests):
+def claim(message: str) -> dict:
+    return {"tool_calls": [{"name": "signal_completion", "arguments": {"signal": "complete", "message": message}}]}
+
+
+async def test_a_claimed_completion_whose_check_fails_is_not_complete_and_goes_back_to_the_worker(
+        registry, tmp_path, model_requests):
     ws = tmp_path / "ws"
     ws.mkdir()
     script = [
-        {"when": f"Goal: {GOAL}", "json": PLAN},
-        {"when": "Task task-1: Write greet.py", "tool_calls": [
+        {"when": f"Goal: {GOAL}", "json": {"name": "greet", "tasks": [PLAN["tasks"][0]]}},
+        # attempt 1: the worker claims success without writing anything
+        {"when": "Task task-1: Write greet.py", **claim("greet.py written")},
+        # attempt 2 (only once the failed check reached the prompt): it writes the file, then claims
+        {"when": "The last check failed: greet.py exists: greet.py does not exist", "tool_calls": [
             {"name": "write_file", "arguments": {"path": "greet.py", "content": GREET}}]},
-        {"when": "Task task-1: Write greet.py", "tool_calls": [
-            {"name": "signal_completion", "arguments": {"signal": "complete", "message": "greet.py written"}}]},
-        {"when": "Task task-2: Publish the package", "tool_calls": [
-            {"name": "signal_completion", "arguments": {"signal": "blocked", "reason": BLOCKED}}]},
+        {"when": "The last check failed", **claim("now it is really written")},
     ]
     run = await run_workflow("plan_and_execute", registry(default=script), ws, {"goal": GOAL})
     result, events = run.result, run.events
@@ -62,36 +80,27 @@ async def test_tasks_are_completed_then_blocked_and_spec_json_records_it(registr
 
     spec = read_spec(ws)
     assert spec == result.output["spec"], "spec.json holds the final spec"
-    assert spec["name"] == "greeting-module" and spec["branch_name"] == "feature/greeting-module"
-    assert spec["description"] == GOAL
-    first, second = spec["tasks"]
-    assert first["id"] == "task-1" and first["title"] == "Write greet.py"
-    assert first["description"] == PLAN["tasks"][0]["description"]
-    assert first["acceptance_criteria"] == PLAN["tasks"][0]["acceptance_criteria"]
-    assert first["status"] == "complete" and ISO.match(first["completed_at"]) and first["blocked_reason"] is None
-    assert second["id"] == "task-2" and second["status"] == "blocked"
-    assert second["blocked_reason"] == BLOCKED and second["completed_at"] is None
-    assert spec["learnings"] == ["task-1: greet.py written", f"task-2: blocked: {BLOCKED}"]
-
-    # the worker's file is real, written through the sandboxed tool
-    assert (ws / "greet.py").read_text(encoding="utf-8") == GREET
-    writes = events.of("tool_call_completed", tool="write_file", node="work")
-    assert [e.is_error for e in writes] == [False]
-
-    # the loop stopped at the blocked task: two worker activations, no third call
-    assert [e.activation for e in events.of("node_started", node="work")] == ["work#1", "work#2"]
+    (task,) = spec["tasks"]
+    assert task["checks"] == [{"file": "greet.py"}, {"command": GREET_CHECK}]
+    assert task["status"] == "complete" and ISO.match(task["completed_at"]) and task["attempts"] == 2
+    assert [r["passed"] for r in task["verified_by"]] == [True, True]
+    claimed, verified = spec["learnings"]
+    assert claimed.startswith("task-1: claimed complete, but check failed: greet.py exists: greet.py does not exist; ")
+    assert verified == "task-1: verified: now it is really written"
+    # the checks really ran, twice, through the run_checks tool
+    checks = events.of("tool_call_completed", tool="run_checks", node="verify")
+    assert [c.is_error for c in checks] == [False, False]
     assert [e.label for e in events.of("route_chosen", node="gate")] == ["work", "work", "stop"]
-    assert len(model_requests) == 4
-    assert result.state["iterations"] == 2 and result.state["task"] is None
-    # the second task's prompt carried the first task's learning
-    assert "task-1: greet.py written" in model_requests[3].last_user()
+    assert (ws / "greet.py").read_text(encoding="utf-8") == GREET
+    # the first spec.json written after the failed attempt did not say complete
+    assert result.state["iterations"] == 2
 
 
-async def test_max_iterations_stops_a_worker_that_never_signals(registry, tmp_path):
+async def test_max_iterations_leaves_untried_tasks_pending(registry, tmp_path):
     ws = tmp_path / "ws"
     ws.mkdir()
     script = [
-        {"when": f"Goal: {GOAL}", "json": {"name": "greet", "tasks": [PLAN["tasks"][0]]}},
+        {"when": f"Goal: {GOAL}", "json": PLAN},
         {"when": "Task task-1", "text": "Still thinking about greet.py.", "repeat": True},
     ]
     run = await run_workflow("plan_and_execute", registry(default=script), ws, {"goal": GOAL, "max_iterations": 2})
@@ -102,8 +111,44 @@ async def test_max_iterations_stops_a_worker_that_never_signals(registry, tmp_pa
     assert [e.label for e in events.of("route_chosen", node="gate")] == ["work", "work", "stop"]
     assert result.state["iterations"] == 2
     spec = read_spec(ws)
-    (task,) = spec["tasks"]
-    assert task["status"] == "in_progress", "an unsignalled task is neither complete nor blocked"
-    assert task["completed_at"] is None and task["blocked_reason"] is None
-    assert spec["learnings"] == ["task-1: Still thinking about greet.py."] * 2
+    first, second = spec["tasks"]
+    assert first["status"] == "pending" and first["attempts"] == 2, "a failed attempt is pending, not complete"
+    assert "greet.py does not exist" in first["last_check"]
+    assert second["status"] == "pending" and second["attempts"] == 0, "the untried task stays pending"
+    assert all(t["completed_at"] is None and t["blocked_reason"] is None for t in spec["tasks"])
     assert not (ws / "greet.py").exists()
+
+
+async def test_a_blocked_task_asks_a_human_for_help_and_the_answer_reaches_the_worker(registry, tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    answer = "Skip the upload: create the file PUBLISHED instead."
+    script = [
+        {"when": f"Goal: {GOAL}", "json": PLAN},
+        {"when": "Task task-1: Write greet.py", "tool_calls": [
+            {"name": "write_file", "arguments": {"path": "greet.py", "content": GREET}}]},
+        {"when": "Task task-1: Write greet.py", **claim("greet.py written")},
+        {"when": f"task-2: human: {answer}", "tool_calls": [
+            {"name": "write_file", "arguments": {"path": "PUBLISHED", "content": "ok\n"}}]},
+        {"when": f"task-2: human: {answer}", **claim("marked as published")},
+        # blocked twice: the first `blocked` of a task is tried once more, the second asks a human
+        {"when": "Task task-2: Publish the package", "repeat": True, "tool_calls": [
+            {"name": "signal_completion", "arguments": {"signal": "blocked", "reason": BLOCKED}}]},
+    ]
+    reg = registry(default=script)
+    journal = tmp_path / "runs.sqlite"
+    with load_workflow("plan_and_execute", reg, ws, journal=journal) as wf:
+        first = await wf.run({"goal": GOAL}, run_id="help-1")
+        assert first.status == "interrupted", first.error
+        assert first.interrupt["question"] == (f"Task task-2 (Publish the package) is blocked: {BLOCKED}. "
+                                             "How should the agent continue?")
+        spec = read_spec(ws)
+        assert [t["status"] for t in spec["tasks"]] == ["complete", "blocked"]
+        assert spec["tasks"][1]["blocked_reason"] == BLOCKED
+
+        done = await wf.resume("help-1", answer=answer)
+    assert done.status == "completed", done.error
+    spec = read_spec(ws)
+    assert [t["status"] for t in spec["tasks"]] == ["complete", "complete"]
+    assert f"task-2: human: {answer}" in spec["learnings"]
+    assert (ws / "PUBLISHED").read_text() == "ok\n"

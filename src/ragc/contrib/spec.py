@@ -22,11 +22,21 @@ The format (Rustagent README, "Specification Format")::
           "acceptance_criteria": ["User struct has email, password_hash, and created_at fields"],
           "status": "pending",          # pending | in_progress | complete | blocked
           "blocked_reason": null,
-          "completed_at": null
+          "completed_at": null,
+          "checks": [{"file": "src/user.rs"}, {"command": "cargo test user", "expect": "ok"}],
+          "attempts": 0,
+          "last_check": null,           # what the last failed check printed
+          "verified_by": null           # the passing check results of a complete task
         }
       ],
       "learnings": []
     }
+
+ragc adds the last four task fields: a task's ``checks`` are machine-checkable
+acceptance criteria (the ``run_checks`` tool's format,
+:mod:`ragc.harness.tools.checks`), and :func:`spec_record` marks a task
+``complete`` only when they passed. A worker's ``signal_completion
+complete`` is a claim; the checks are the proof.
 """
 
 from __future__ import annotations
@@ -36,11 +46,19 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from ragc.harness.citations import find_citations
 from ragc.runtime.functions import NodeResult
 
 STATUSES = ("pending", "in_progress", "complete", "blocked")
+TRIVIAL_PROGRAMS = frozenset({"echo", "true", ":", "printf", "exit", "yes"})
+"""Programs whose success proves nothing about the workspace: a planned check
+that runs one of them is dropped."""
 MAX_TASKS = 12
 MAX_LEARNING_CHARS = 300
+BLOCK_AFTER = 2
+"""Attempts of a task after which a worker's ``blocked`` signal stops the loop
+for a human (an earlier one is retried once: small models say blocked at the
+first missing file)."""
 
 
 def _now() -> str:
@@ -76,27 +94,89 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+def _rel(path: Any) -> str:
+    """A planned path as a workspace-relative one (small models write ``/fib.py``)."""
+    p = _text(path).strip().strip("`'\"")
+    while p.startswith(("./", "/")):
+        p = p[1:] if p.startswith("/") else p[2:]
+    return p
+
+
+def _checks_from(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The machine-checkable acceptance checks of a planned task: ``files``
+    that must exist, and a ``command`` that must succeed and print
+    ``expect``; ``checks`` already in the run_checks format are kept. A
+    command of :data:`TRIVIAL_PROGRAMS` proves nothing and is dropped. (When
+    no file is listed, :func:`_task_from` adds the files the title and
+    description name.)"""
+    out: list[dict[str, Any]] = []
+    for f in _as_list(raw.get("files")):
+        if _rel(f):
+            out.append({"file": _rel(f)})
+    commands = [(raw.get("command"), raw.get("expect"))]
+    for c in raw.get("checks") or []:
+        if isinstance(c, dict) and c.get("file") and _rel(c["file"]):
+            out.append({k: v for k, v in {"file": _rel(c["file"]), "contains": c.get("contains")}.items()
+                        if v is not None})
+        elif isinstance(c, dict):
+            commands.append((c.get("command"), c.get("expect")))
+    for command, expect in commands:
+        command = _text(command)
+        if not command:
+            continue
+        program = command.split()[0].rsplit("/", 1)[-1]
+        if program in TRIVIAL_PROGRAMS:
+            continue
+        check: dict[str, Any] = {"command": command}
+        if _text(expect):
+            check["expect"] = _text(expect)
+        out.append(check)
+    seen: list[dict[str, Any]] = []
+    for c in out:
+        if c not in seen:
+            seen.append(c)
+    return seen
+
+
+def _describe(check: dict[str, Any]) -> str:
+    if "command" in check:
+        return f"`{check['command']}` succeeds" + (f" and prints {check['expect']!r}" if check.get("expect") else "")
+    return f"{check['file']} exists" + (f" and contains {check['contains']!r}" if check.get("contains") else "")
+
+
 def _task_from(raw: Any, index: int) -> dict[str, Any]:
     """One planned task, from whatever shape the planning model produced:
-    a string, or an object with title/name/task, description/details and
-    acceptance_criteria/criteria/acceptance."""
+    a string, or an object with title/name/task, description/details,
+    acceptance_criteria/criteria/acceptance, and the checkable ``files``,
+    ``command`` and ``expect`` (or ``checks``)."""
+    checks: list[dict[str, Any]] = []
     if isinstance(raw, dict):
         title = _text(raw.get("title") or raw.get("name") or raw.get("task") or raw.get("description"))
         description = _text(raw.get("description") or raw.get("details")) or title
         criteria = _as_list(raw.get("acceptance_criteria") or raw.get("criteria") or raw.get("acceptance"))
+        checks = _checks_from(raw)
+        if not any("file" in c for c in checks):
+            # the files the task names must exist, when the plan listed none
+            named = [c.path for c in find_citations(f"{title} {description}") if "://" not in c.path]
+            checks = [{"file": _rel(p)} for p in dict.fromkeys(named) if _rel(p)] + checks
     else:
         title = str(raw).strip()
         description = title
         criteria = []
     title = title or f"Task {index}"
+    criteria = criteria or [_describe(c) for c in checks] or [f"{title} is done and verified"]
     return {
         "id": f"task-{index}",
         "title": title,
         "description": description,
-        "acceptance_criteria": criteria or [f"{title} is done and verified"],
+        "acceptance_criteria": criteria,
         "status": "pending",
         "blocked_reason": None,
         "completed_at": None,
+        "checks": checks,
+        "attempts": 0,
+        "last_check": None,
+        "verified_by": None,
     }
 
 
@@ -143,61 +223,136 @@ def spec_next_task(input: dict[str, Any]) -> NodeResult:
     """Pick the Ralph loop's next task and mark it ``in_progress``.
 
     Args:
-        input: ``{"spec": spec}``.
+        input: ``{"spec": spec, "iterations"?: int, "max_iterations"?: int}``.
 
     Returns:
-        ``NodeResult(value=task or None, update={"spec": new_spec})``. The
-        value is ``None`` when every task is complete or one is blocked (the
-        loop stops: a blocked task needs a human). An ``in_progress`` task
-        (a previous attempt that did not finish) is taken before pending ones.
+        ``NodeResult(value=task or None, update={"spec": new_spec, "blocked":
+        blocked task or None})``. The value is ``None`` when every task is
+        complete, when one is blocked (the loop asks a human for help: the
+        blocked task is in ``blocked``), or when ``iterations`` reached
+        ``max_iterations`` (then no task is touched: the untried ones stay
+        ``pending``). An ``in_progress`` task (an attempt that did not
+        finish) is taken before pending ones.
     """
     spec = copy.deepcopy(input.get("spec") or {})
     tasks = spec.get("tasks") or []
-    if any(t.get("status") == "blocked" for t in tasks):
-        return NodeResult(value=None, update={"spec": spec})
+    blocked = next((t for t in tasks if t.get("status") == "blocked"), None)
+    if blocked is not None:
+        return NodeResult(value=None, update={"spec": spec, "blocked": copy.deepcopy(blocked)})
+    cap = input.get("max_iterations")
+    if cap is not None and int(input.get("iterations") or 0) >= int(cap):
+        return NodeResult(value=None, update={"spec": spec, "blocked": None})
     for wanted in ("in_progress", "pending"):
         for task in tasks:
             if task.get("status") == wanted:
                 task["status"] = "in_progress"
-                return NodeResult(value=copy.deepcopy(task), update={"spec": spec})
-    return NodeResult(value=None, update={"spec": spec})
+                return NodeResult(value=copy.deepcopy(task), update={"spec": spec, "blocked": None})
+    return NodeResult(value=None, update={"spec": spec, "blocked": None})
 
 
-def spec_record(input: dict[str, Any]) -> dict[str, Any]:
-    """Record a worker's outcome for a task and add what it learned.
-
-    Args:
-        input: ``{"spec": spec, "task": task, "outcome": outcome}`` where
-            ``outcome`` is the worker agent's result: the
-            ``signal_completion`` dict (``{"signal": "complete", "message":
-            ...}`` or ``{"signal": "blocked", "reason": ...}``), or its final
-            text when it stopped without signalling (the task then stays
-            ``in_progress`` and is taken again).
-
-    Returns:
-        The updated spec.
-    """
-    spec = copy.deepcopy(input.get("spec") or {})
-    task_id = (input.get("task") or {}).get("id")
-    outcome = input.get("outcome")
-    note = ""
-    for task in spec.get("tasks") or []:
-        if task.get("id") != task_id:
-            continue
-        if isinstance(outcome, dict) and outcome.get("signal") == "complete":
-            task["status"] = "complete"
-            task["completed_at"] = _now()
-            note = str(outcome.get("message") or "completed")
-        elif isinstance(outcome, dict) and outcome.get("signal") == "blocked":
-            task["status"] = "blocked"
-            task["blocked_reason"] = str(outcome.get("reason") or outcome.get("message") or "blocked")
-            note = f"blocked: {task['blocked_reason']}"
-        else:
-            note = str(outcome or "").strip() or "no result"
-        break
+def _learn(spec: dict[str, Any], task_id: str | None, note: str) -> None:
     if task_id and note:
         learning = f"{task_id}: {note}"
         if len(learning) > MAX_LEARNING_CHARS:
             learning = learning[: MAX_LEARNING_CHARS - 3] + "..."
         spec.setdefault("learnings", []).append(learning)
+
+
+def _failed_summary(check: Any) -> str:
+    results = check.get("results") if isinstance(check, dict) else None
+    if not results:
+        return "no acceptance check was run"
+    bad = [r for r in results if not r.get("passed")]
+    return "; ".join(f"{r.get('check')}: {' '.join(str(r.get('detail') or '').split())[:160]}" for r in bad)
+
+
+def spec_record(input: dict[str, Any]) -> dict[str, Any]:
+    """Record a worker's attempt at a task, judged by its acceptance checks.
+
+    Args:
+        input: ``{"spec": spec, "task": task, "outcome": outcome, "check":
+            check}``: ``outcome`` is the worker agent's result (the
+            ``signal_completion`` dict or its final text), ``check`` the
+            ``run_checks`` result of the task's checks
+            (``{"passed": bool, "results": [...]}``).
+
+    Returns:
+        The updated spec. The task becomes
+
+        * ``complete`` when its checks passed (``verified_by`` keeps their
+          results), whatever the worker said;
+        * ``blocked`` when the worker signalled ``blocked`` and the checks
+          did not pass, on the task's :data:`BLOCK_AFTER`-th attempt or
+          later (an earlier ``blocked`` is retried), or when it has no checks
+          at all (nothing could prove it done: a human must say how to check
+          it);
+        * ``pending`` otherwise, with ``last_check`` saying what failed, so
+          the next iteration gives it back to the worker. A worker that
+          claimed ``complete`` is recorded as such in the learnings, next to
+          the failing check.
+    """
+    spec = copy.deepcopy(input.get("spec") or {})
+    task_id = (input.get("task") or {}).get("id")
+    outcome = input.get("outcome")
+    check = input.get("check")
+    passed = isinstance(check, dict) and check.get("passed") is True
+    signal = outcome.get("signal") if isinstance(outcome, dict) else None
+    said = ""
+    if isinstance(outcome, dict):
+        said = str(outcome.get("message") or outcome.get("reason") or "")
+    elif outcome is not None:
+        said = str(outcome).strip()
+    note = ""
+    for task in spec.get("tasks") or []:
+        if task.get("id") != task_id:
+            continue
+        task["attempts"] = int(task.get("attempts") or 0) + 1
+        if passed:
+            task["status"] = "complete"
+            task["completed_at"] = _now()
+            task["last_check"] = None
+            task["verified_by"] = check.get("results")
+            note = f"verified: {said}" if said else "verified: all acceptance checks passed"
+        elif not task.get("checks"):
+            task["status"] = "blocked"
+            task["blocked_reason"] = "the plan gave this task no checkable acceptance criteria"
+            note = f"blocked: {task['blocked_reason']}"
+        elif signal == "blocked" and task["attempts"] < BLOCK_AFTER:
+            # small models give up at the first missing file: one more try before asking a human
+            task["status"] = "pending"
+            task["last_check"] = _failed_summary(check)
+            note = f"said blocked ({said or 'no reason'}), tried again: check failed: {task['last_check']}"
+        elif signal == "blocked":
+            task["status"] = "blocked"
+            task["blocked_reason"] = said or "blocked"
+            task["last_check"] = _failed_summary(check)
+            note = f"blocked: {task['blocked_reason']}"
+        else:
+            task["status"] = "pending"
+            task["last_check"] = _failed_summary(check)
+            claim = "claimed complete, but " if signal == "complete" else ""
+            note = f"{claim}check failed: {task['last_check']}"
+        break
+    _learn(spec, task_id, note)
+    return spec
+
+
+def spec_unblock(input: dict[str, Any]) -> dict[str, Any]:
+    """Apply a human's help to the blocked task (the Ralph loop's Help step).
+
+    Args:
+        input: ``{"spec": spec, "answer": text}``.
+
+    Returns:
+        The spec with the blocked task back to ``pending`` and the answer in
+        the learnings (``"task-N: human: ..."``), so the worker sees it.
+    """
+    spec = copy.deepcopy(input.get("spec") or {})
+    answer = " ".join(str(input.get("answer") or "").split())
+    for task in spec.get("tasks") or []:
+        if task.get("status") == "blocked":
+            task["status"] = "pending"
+            task["blocked_reason"] = None
+            _learn(spec, task.get("id"), f"human: {answer or '(no answer)'}")
+            break
     return spec

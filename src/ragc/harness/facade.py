@@ -29,6 +29,7 @@ import httpx
 
 from ragc import events as ev
 from ragc.harness.agent import run_agent_loop
+from ragc.harness.citations import SourceLedger, guard
 from ragc.harness.errors import ConfigError, ProviderError
 from ragc.harness.providers import api_keys, create_provider
 from ragc.harness.providers.base import Provider, ProviderContext
@@ -170,7 +171,25 @@ class Harness:
             except OSError as exc:
                 raise ConfigError(f"agent `{name}`: cannot read system_file {path}: {exc.strerror}") from None
         return AgentSpec(name=name, model=entry.model, system=system, tools=list(entry.tools),
-                         max_iterations=entry.max_iterations, params=dict(entry.params))
+                         max_iterations=entry.max_iterations, params=dict(entry.params), citations=entry.citations)
+
+    def restore(self, responses: Sequence[ModelResponse]) -> None:
+        """Give the journaled model replies of a resumed run to the providers
+        that keep state between calls (the ``scripted`` provider's used lines,
+        :meth:`ragc.harness.providers.scripted.ScriptedProvider.restore`), so
+        the run continues as if it had never stopped. Other providers are
+        stateless and not touched (nor built)."""
+        by_model: dict[str, list[ModelResponse]] = {}
+        for r in responses:
+            by_model.setdefault(r.model, []).append(r)
+        for name, replies in by_model.items():
+            entry = self.registry.models.get(name)
+            if entry is None or entry.provider != "scripted":
+                continue
+            for provider in self._layer.pool(name).providers():
+                restore = getattr(provider, "restore", None)
+                if restore is not None:
+                    restore(replies)
 
     def tool_specs(self, names: Sequence[str]) -> list[ToolSpec]:
         """The specs of tools ``names``, in order.
@@ -238,7 +257,8 @@ class Harness:
     async def call_tool(self, name: str, arguments: dict, *, effects: EffectLog, key: str, budget: BudgetGuard,
                         emit: EventSink | None = None, node: str | None = None, activation: str | None = None,
                         run_id: str = "", raw_arguments: str | None = None,
-                        allowed: Sequence[str] | None = None, max_result_bytes: int | None = None) -> ToolResult:
+                        allowed: Sequence[str] | None = None, max_result_bytes: int | None = None,
+                        sources: SourceLedger | None = None) -> ToolResult:
         """One tool call, exactly once under ``key``.
 
         A failed call (unknown tool, invalid arguments, sandbox violation,
@@ -248,6 +268,8 @@ class Harness:
             raw_arguments: the model's argument text when it was not a JSON object.
             allowed: the tools the caller granted (``None``: any registry tool).
             max_result_bytes: bound of the text the model sees (default 16 KiB).
+            sources: the run's ledger; the result's ``sources`` (a replayed
+                result's too) are added to it.
 
         Raises:
             BudgetExceeded: from the budget guard.
@@ -257,6 +279,8 @@ class Harness:
         recorded = effects.get(key)
         if recorded is not None:
             result = ToolResult.model_validate(recorded)
+            if sources is not None and not result.is_error:
+                sources.add(result.sources)
             if emit is not None:
                 emit(ev.ToolCallCompleted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
                                           call=key, is_error=result.is_error, duration_s=0.0,
@@ -269,7 +293,10 @@ class Harness:
         started = time.monotonic()
         result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed,
                                        max_bytes=max_result_bytes)
-        await effects.put(key, "tool", result.model_dump(mode="json"))
+        # `sources` only when there are some: records of other tools stay as they were
+        await effects.put(key, "tool", result.model_dump(mode="json", exclude=None if result.sources else {"sources"}))
+        if sources is not None and not result.is_error:
+            sources.add(result.sources)
         if emit is not None:
             emit(ev.ToolCallCompleted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
                                       call=key, is_error=result.is_error, duration_s=time.monotonic() - started,
@@ -286,10 +313,15 @@ class Harness:
 
     async def run_agent(self, spec: AgentSpec, messages: list[Message], *, effects: EffectLog, budget: BudgetGuard,
                         emit: EventSink | None = None, node: str | None = None, activation: str | None = None,
-                        run_id: str = "") -> AgentResult:
+                        run_id: str = "", sources: SourceLedger | None = None) -> AgentResult:
         """Run the agent loop of ``spec`` on ``messages`` (see
         :mod:`ragc.harness.agent`). Model calls are keyed ``m1, m2, ...``,
-        tool calls ``t<model call>.<n>``.
+        tool calls ``t<model call>.<n>``; the ``spec.prefetch`` calls, made
+        first, ``p1, p2, ...``, their results appended to the last message.
+        With ``spec.citations`` other than ``off`` the final text goes through
+        the citation guard (:func:`ragc.harness.citations.guard`) against
+        ``sources`` (a fresh ledger of this loop's own tool results when
+        ``None``).
 
         Raises:
             BudgetExceeded: a budget limit was hit.
@@ -306,14 +338,44 @@ class Harness:
             return await self._complete(client, spec.model, request, effects=effects, key=key, budget=budget,
                                         emit=emit, node=node, activation=activation, run_id=run_id)
 
-        async def call_tool(call: ToolCall, key: str) -> ToolResult:
+        ledger = sources if sources is not None else SourceLedger()
+
+        async def call_tool(call: ToolCall, key: str, allowed: Sequence[str] | None = spec.tools) -> ToolResult:
             return await self.call_tool(call.name, call.arguments, effects=effects, key=key, budget=budget, emit=emit,
                                         node=node, activation=activation, run_id=run_id,
-                                        raw_arguments=call.raw_arguments, allowed=spec.tools,
-                                        max_result_bytes=result_limit)
+                                        raw_arguments=call.raw_arguments, allowed=allowed,
+                                        max_result_bytes=result_limit, sources=ledger)
 
-        return await run_agent_loop(spec, messages, tools=tools, complete=complete, call_tool=call_tool,
-                                    context_window=window, signal_tools=signal_tools)
+        if spec.prefetch:
+            messages = await self._prefetch(spec, messages, call_tool)
+        result = await run_agent_loop(spec, messages, tools=tools, complete=complete, call_tool=call_tool,
+                                      context_window=window, signal_tools=signal_tools)
+        if spec.citations != "off" and result.text and result.structured is None:
+            checked = guard(result.text, ledger, spec.citations)
+            if checked.unverified and emit is not None:
+                emit(ev.Warning(run_id=run_id, ts=time.time(), node=node,
+                                message=f"citation guard: {len(checked.unverified)} cited path(s) no tool of this run "
+                                        f"returned: {', '.join(checked.unverified)}"))
+            result = result.model_copy(update={"text": checked.text})
+        return result
+
+    async def _prefetch(self, spec: AgentSpec, messages: list[Message], call_tool: Any) -> list[Message]:
+        """Make ``spec.prefetch`` calls (keys ``p1``, ``p2``...) and append
+        their results to the last message, each under a line naming the
+        call. A failed call is appended as its error (the model sees it)."""
+        parts: list[str] = []
+        for i, call in enumerate(spec.prefetch, start=1):
+            # a prefetch tool is granted by the agent's registry entry (the policy still applies)
+            res = await call_tool(call, f"p{i}", allowed=[call.name])
+            args = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+            parts.append(f"Result of {call.name}({args}):\n{res.content}")
+        out = [m.model_copy() for m in messages]
+        if out:
+            last = out[-1]
+            out[-1] = last.model_copy(update={"content": (last.content or "") + "\n\n" + "\n\n".join(parts)})
+        else:
+            out.append(Message(role="user", content="\n\n".join(parts)))
+        return out
 
     async def aclose(self) -> None:
         """Close providers and the HTTP client this harness created. The

@@ -230,6 +230,10 @@ class ModelPool:
             slot.provider = self._factory(self.name, self.entry, slot.key)
         return slot.provider
 
+    def providers(self) -> list[Provider]:
+        """The provider of every key slot (built now if not yet)."""
+        return [self._provider(slot) for slot in self._slots]
+
     def _available_slot(self, now: float) -> _KeySlot | None:
         n = len(self._slots)
         for i in range(n):

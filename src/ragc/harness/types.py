@@ -177,11 +177,15 @@ class ModelClient(Protocol):
 class ToolResult(BaseModel):
     """The outcome of one tool call: ``content`` is what the model sees (text,
     bounded), ``value`` the JSON value written to state by a ``tool`` node,
-    ``is_error`` marks a failure reported back to the model."""
+    ``is_error`` marks a failure reported back to the model. ``sources``
+    lists the workspace files whose content the call returned (``read_file``
+    the file it read, ``search`` the files of its hits): the evidence the
+    citation guard checks cited paths against (:mod:`ragc.harness.citations`)."""
 
     content: str
     value: Any = None
     is_error: bool = False
+    sources: list[str] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- hooks from the runtime
@@ -276,6 +280,11 @@ class AgentSpec(BaseModel):
     repeat_limit: int = 3
     params: dict[str, Any] = Field(default_factory=dict)
     tool_protocol: Literal["native", "react"] | None = None
+    prefetch: list[ToolCall] = Field(default_factory=list)
+    """Tool calls made before the first model call (arguments already rendered); each
+    result is appended to the last user message (``docs/providers.md``, "Prefetch")."""
+    citations: Literal["off", "mark", "remove"] = "off"
+    """The citation guard on the final answer (:mod:`ragc.harness.citations`)."""
 
 
 StopReason = Literal["final", "max_iterations", "loop_detected", "budget", "signal_completion"]

@@ -258,6 +258,9 @@ def _refs(reg: Registry, found: dict, file: str, agent_files: dict[str, Path]) -
         for i, tool in enumerate(agent.tools):
             if tool not in reg.tools:
                 report(("agents", name, "tools", i), tool, "tools", where)
+        for i, pre in enumerate(agent.prefetch):
+            if pre.tool not in reg.tools:
+                report(("agents", name, "prefetch", i, "tool"), pre.tool, "tools", f"the prefetch of {where}")
     for name, model in reg.models.items():
         for i, fb in enumerate(model.fallbacks):
             if fb not in reg.models:

@@ -125,7 +125,7 @@ class ModelEntry(_Entry):
         return self
 
 
-BUILTIN_TOOLS = ("read_file", "write_file", "list_files", "search", "run_command", "signal_completion")
+BUILTIN_TOOLS = ("read_file", "write_file", "list_files", "search", "run_command", "signal_completion", "run_checks")
 """The names ``[tools.NAME] builtin = ...`` accepts (the harness's
 ``BUILTIN_NAMES``; the registry stage does not import the harness)."""
 
@@ -166,6 +166,20 @@ class ToolEntry(_Entry):
         return self
 
 
+class PrefetchEntry(_Entry):
+    """One item of an agent's ``prefetch``: a tool called before the agent's
+    first model call, its result added to the prompt. ``args`` values that
+    are strings are templates over the agent's input (``{{ input.question }}``)."""
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+CitationMode = Literal["off", "mark", "remove"]
+"""What the citation guard does with a cited path no tool of the run returned
+(:mod:`ragc.harness.citations`)."""
+
+
 class AgentEntry(_Entry):
     """``[agents.NAME]``: a model with a system prompt and tools, looping until
     a final answer or ``max_iterations`` model calls.
@@ -187,6 +201,12 @@ class AgentEntry(_Entry):
     max_iterations: int = Field(8, ge=1, le=1000)
     output: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    prefetch: tuple[PrefetchEntry, ...] = ()
+    """Tool calls made before the first model call; their results are appended to
+    the prompt (retrieval a small model does not have to ask for)."""
+    citations: CitationMode = "off"
+    """The citation guard on the agent's answer: ``mark`` or ``remove`` file paths it
+    cites that no tool of the run returned (``docs/providers.md``, "Citation guard")."""
 
 
 class ReducerEntry(_Entry):

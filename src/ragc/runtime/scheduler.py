@@ -48,6 +48,7 @@ import anyio
 
 from ragc import events as E
 from ragc.ir.model import END
+from ragc.harness.citations import SourceLedger
 from ragc.runtime.activation import DEFAULT, NO_WRITE, Activation, NodeOutput
 from ragc.runtime.budget import BudgetScope
 from ragc.runtime.compiled import (
@@ -135,6 +136,12 @@ class Run:
         self._harness: Any = None
         self.recorder = recorder
         self.replay = replay if replay else None
+        # the files the run's tools returned (the citation guard's evidence),
+        # those of journaled calls included: a resumed run keeps its evidence
+        self.sources = SourceLedger(src for effects in (replay.effects.values() if replay else ())
+                                    for rec in effects.values() if rec.get("kind") == "tool"
+                                    and not (rec.get("value") or {}).get("is_error")
+                                    for src in (rec.get("value") or {}).get("sources") or ())
         self.emit = emit
         self.caps = caps or Caps()
         self.inspect = inspect
@@ -167,12 +174,28 @@ class Run:
                                kind="config")
             try:
                 h = self._harness = self._harness_factory()
+                if self.replay is not None and hasattr(h, "restore"):
+                    h.restore(self._recorded_replies())
             except RunError:
                 raise
             except Exception as e:
                 raise RunError("E0909", f"cannot set up models and tools: {type(e).__name__}: {e}",
                                kind="config", hint=getattr(e, "hint", None)) from None
         return h
+
+    def _recorded_replies(self) -> list[Any]:
+        """The journaled model replies of earlier legs of this run, in record order."""
+        from ragc.harness.types import ModelResponse
+
+        out = []
+        for effects in self.replay.effects.values() if self.replay is not None else ():
+            for rec in effects.values():
+                if rec.get("kind") == "model" and isinstance(rec.get("value"), dict):
+                    try:
+                        out.append(ModelResponse.model_validate(rec["value"]))
+                    except ValueError:
+                        continue
+        return out
 
     async def aclose(self) -> None:
         """Release the harness."""

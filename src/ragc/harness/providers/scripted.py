@@ -41,6 +41,13 @@ Usage: unless a line gives ``usage``, tokens are estimated as whitespace
 separated words (input: every message of the request; output: the reply text
 plus the JSON of its tool calls); cost comes from the registry ``price``.
 
+Across ``ragc resume``: each reply names the line that gave it
+(``provider_model`` is ``scripted:FILE:NUMBER-HASH``, journaled with the reply), and
+the harness hands a resumed run's journaled replies to :meth:`ScriptedProvider.restore`,
+which marks those lines used. So a run behaves the same whether or not it
+was interrupted: a loop that drafts twice gets the script's first and second
+draft, not the first one again.
+
 Test hook: when the environment (``ProviderContext.env``) sets
 ``RAGC_SCRIPTED_LOG`` to a file path, every answered request appends one JSON
 line ``{"model", "line", "when", "last_user", "pid"}`` to that file, so a
@@ -49,6 +56,7 @@ test can count real calls across processes (e.g. before and after a crash).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -84,6 +92,13 @@ class ScriptLine:
     delay_s: float
     repeat: bool
     used: bool = False
+
+    @property
+    def tag(self) -> str:
+        """``NUMBER-HASH``: the line's number and 8 hex digits of the SHA-256 of
+        its JSON (so a changed script does not match an old reply's line)."""
+        digest = hashlib.sha256(json.dumps(self.data, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.number}-{digest}"
 
 
 def load_script(path: Path) -> list[ScriptLine]:
@@ -231,8 +246,24 @@ class ScriptedProvider:
         usage = Usage(input_tokens=inp, output_tokens=out, model_calls=1,
                       cost_usd=price.cost(inp, out) if price else 0.0)
         message = Message(role="assistant", content=text, tool_calls=calls, name=None)
-        return ModelResponse(message=message, usage=usage, model=self.name, provider_model=f"scripted:{self.path.name}",
+        return ModelResponse(message=message, usage=usage, model=self.name,
+                             provider_model=f"scripted:{self.path.name}:{line.tag}",
                              finish_reason="tool_calls" if calls else "stop", structured=structured)
+
+    def restore(self, responses: list[ModelResponse]) -> None:
+        """Mark the script lines that answered ``responses`` (journaled replies
+        of an earlier leg of the run) as used, so a resumed run goes on with
+        the next lines exactly as an uninterrupted run would. A reply names
+        its line in ``provider_model`` (``scripted:FILE:NUMBER-HASH``, see
+        :attr:`ScriptLine.tag`); replies of other scripts, or of a line that
+        has changed since, are ignored."""
+        prefix = f"scripted:{self.path.name}:"
+        by_tag = {line.tag: line for line in self.lines}
+        for r in responses:
+            pm = r.provider_model or ""
+            line = by_tag.get(pm[len(prefix):]) if pm.startswith(prefix) else None
+            if line is not None and not line.repeat:
+                line.used = True
 
     def _log(self, line: ScriptLine, last_user: str) -> None:
         record = {"model": self.name, "line": line.number, "when": line.when, "last_user": last_user[:500],

@@ -9,6 +9,7 @@ tool                arguments                                        ``value`` (
 ``search``          ``{query, path?, max_results?}``                 list of ``{"path", "line", "text"}``
 ``run_command``     ``{command, working_dir?}``                      ``{"exit_code", "stdout", "stderr", "timed_out"}``
 ``signal_completion`` ``{signal: "complete"|"blocked", message?, reason?}`` the signal object
+``run_checks``      ``{checks: [{file, contains?} | {command, expect?, exit_code?}]}`` ``{"passed", "results"}``
 =================== ================================================ =============================================
 
 All paths are confined to the workspace (:mod:`ragc.harness.tools.sandbox`).
@@ -32,6 +33,7 @@ cancellation.
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 import math
@@ -51,6 +53,7 @@ from anyio.abc import ByteReceiveStream
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ragc.harness.errors import ConfigError, ToolError
+from ragc.harness.tools import checks, passages
 from ragc.harness.tools.base import Tool
 from ragc.harness.tools.sandbox import SandboxError, Workspace, skipped_dir
 from ragc.harness.types import ToolResult
@@ -108,6 +111,7 @@ DEFAULT_DESCRIPTIONS = {
     "search": "Search the workspace's text files for a word or phrase; returns matching lines as path:line: text.",
     "run_command": "Run a command (allowlisted programs only, no shell) and return its exit code and output.",
     "signal_completion": "Say the current task is complete, or blocked and why.",
+    "run_checks": "Run acceptance checks (files that must exist, commands that must succeed) and report each outcome.",
 }
 
 BUILTIN_NAMES = frozenset(DEFAULT_DESCRIPTIONS)
@@ -116,9 +120,10 @@ _CONFIG_KEYS = {
     "read_file": {"root", "max_bytes"},
     "write_file": {"root"},
     "list_files": {"root", "max_entries"},
-    "search": {"root", "max_results", "max_file_bytes"},
+    "search": {"root", "max_results", "max_file_bytes", "mode", "exclude"},
     "run_command": {"allow", "timeout", "max_output_bytes"},
     "signal_completion": set(),
+    "run_checks": {"allow", "timeout", "max_output_bytes"},
 }
 
 
@@ -129,8 +134,40 @@ def _is_binary(head: bytes) -> bool:
 # --------------------------------------------------------------------------- file tools
 
 
+MISSING_FILE_HINT = "a file your task creates must be written first, with write_file"
+"""Said with a ``read_file`` of a missing file: a small model otherwise gives
+up (``blocked: fib.py does not exist``) on the file its task is to write."""
+
+MAX_SUGGESTIONS = 3
+SUGGESTION_SCAN = 5000
+"""Files looked at (at most) for a missing file's namesakes."""
+
+
+def _namesakes(ws: Workspace, path: str) -> list[str]:
+    """Workspace files with the base name of ``path`` (a small model writes
+    ``src/runtime.md`` for ``docs/runtime.md``), at most
+    :data:`MAX_SUGGESTIONS`, found in the first :data:`SUGGESTION_SCAN` files."""
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    if not name or name in (".", ".."):
+        return []
+    found: list[str] = []
+    for p in itertools.islice(_iter_text_files(ws, ws.root, 1 << 62), SUGGESTION_SCAN):
+        if p.name == name:
+            found.append(ws.relative(p))
+            if len(found) >= MAX_SUGGESTIONS:
+                break
+    return found
+
+
 def _read_file(ws: Workspace, args: ReadFileArgs, max_bytes: int) -> ToolResult:
-    target = ws.resolve(args.path, must_exist=True)
+    try:
+        target = ws.resolve(args.path, must_exist=True)
+    except ToolError as exc:
+        if exc.kind != "not_found":
+            raise
+        near = _namesakes(ws, args.path)
+        hint = f"did you mean {' or '.join(near)}?" if near else MISSING_FILE_HINT
+        raise ToolError(f"`{args.path}` does not exist ({hint})", kind="not_found") from None
     if target.is_dir():
         raise ToolError(f"`{args.path}` is a directory; use list_files to see its files")
     if not target.is_file():  # a FIFO or device would block or never end
@@ -142,7 +179,7 @@ def _read_file(ws: Workspace, args: ReadFileArgs, max_bytes: int) -> ToolResult:
     truncated = len(data) > max_bytes
     text = data[:max_bytes].decode("utf-8", errors="replace")
     content = text + (f"\n[... file truncated at {max_bytes} bytes]" if truncated else "")
-    return ToolResult(content=content, value=text)
+    return ToolResult(content=content, value=text, sources=[ws.relative(target)])
 
 
 def _write_file(ws: Workspace, args: WriteFileArgs) -> ToolResult:
@@ -208,15 +245,25 @@ def _list_files(ws: Workspace, args: ListFilesArgs, max_entries: int) -> ToolRes
     return ToolResult(content=content, value=entries)
 
 
-def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int):
+def _excluded(rel: str, exclude: tuple[str, ...]) -> bool:
+    """Does a workspace-relative path match one of the ``exclude`` globs
+    (:func:`fnmatch.fnmatchcase`; a pattern naming a directory excludes what
+    is below it)?"""
+    return any(fnmatch.fnmatchcase(rel, pat) or rel.startswith(pat.rstrip("/") + "/") for pat in exclude)
+
+
+def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int, exclude: tuple[str, ...] = ()):
     if base.is_file():
         if base.stat().st_size <= max_file_bytes:
             yield base
         return
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
+        dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d)
+                             and not (exclude and _excluded(ws.relative(Path(dirpath) / d), exclude)))
         for fn in sorted(filenames):
             p = Path(dirpath) / fn
+            if exclude and _excluded(ws.relative(p), exclude):
+                continue
             try:
                 if p.is_symlink() and not ws.contains(p.resolve()):
                     continue
@@ -262,7 +309,8 @@ class _FileHits:
     score: float = 0.0
 
 
-def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) -> ToolResult:
+def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int,
+            exclude: tuple[str, ...] = ()) -> ToolResult:
     """Find lines matching the query and rank them by how much their file is
     about the query.
 
@@ -289,7 +337,7 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
     files: list[_FileHits] = []
     doc_freq: dict[str, int] = {}
     n_files = 0
-    for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes), MAX_SEARCH_FILES):
+    for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes, exclude), MAX_SEARCH_FILES):
         try:
             data = p.read_bytes()
         except OSError:
@@ -358,12 +406,57 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int) ->
     if not matches:
         return ToolResult(content=f"no matches for {args.query!r}", value=[])
     content = note + "\n".join(f"{m['path']}:{m['line']}: {m['text']}" for m in matches)
+    sources = list(dict.fromkeys(m["path"] for m in matches))
     if more_in_file:
         content += "\n(more matching lines in: " + ", ".join(
             f"{path} (+{n})" for path, n in more_in_file.items()) + ")"
     if truncated:
         content += f"\n[... stopped at {wanted} matches; {truncated} more lines in other files]"
-    return ToolResult(content=content, value=matches)
+    return ToolResult(content=content, value=matches, sources=sources)
+
+
+_PASSAGE_CACHE: dict[str, tuple[int, int, list[passages.Passage]]] = {}
+"""Passages per absolute file path, with the ``(mtime_ns, size)`` they were cut from."""
+
+
+def _file_passages(ws: Workspace, p: Path) -> list[passages.Passage]:
+    st = p.stat()
+    key = str(p)
+    hit = _PASSAGE_CACHE.get(key)
+    if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
+        return hit[2]
+    data = p.read_bytes()
+    cut = [] if _is_binary(data[:BINARY_SNIFF_BYTES]) else passages.split(ws.relative(p), data.decode("utf-8", "replace"))
+    if len(_PASSAGE_CACHE) > 4096:
+        _PASSAGE_CACHE.clear()
+    _PASSAGE_CACHE[key] = (st.st_mtime_ns, st.st_size, cut)
+    return cut
+
+
+def _search_passages(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int,
+                     exclude: tuple[str, ...]) -> ToolResult:
+    """``search`` in ``mode = "passages"``: the best sections of docs and
+    definitions of code for the query (:mod:`ragc.harness.tools.passages`),
+    at most ``min(max_results, limit)`` of them, each with its path, line
+    range and heading."""
+    base = ws.resolve(args.path, must_exist=True)
+    pool: list[passages.Passage] = []
+    for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes, exclude), MAX_SEARCH_FILES):
+        try:
+            pool.extend(_file_passages(ws, p))
+        except OSError:
+            continue
+    best = passages.rank(pool, args.query, min(args.max_results, limit))
+    if not best:
+        return ToolResult(content=f"no passages match {args.query!r}", value=[])
+    blocks = []
+    value = []
+    for n, (_, psg) in enumerate(best, start=1):
+        text = psg.text()
+        where = f"{psg.path}:{psg.start}-{psg.end}"
+        blocks.append(f"[{n}] {where}" + (f" ({psg.heading})" if psg.heading else "") + f"\n{text}")
+        value.append({"path": psg.path, "line": psg.start, "end_line": psg.end, "heading": psg.heading, "text": text})
+    return ToolResult(content="\n\n".join(blocks), value=value, sources=list(dict.fromkeys(v["path"] for v in value)))
 
 
 # --------------------------------------------------------------------------- run_command
@@ -565,13 +658,32 @@ def make_builtin(builtin: str, *, name: str, workspace: Workspace, description: 
 
         return tool(ListFilesArgs, list_files)
     if builtin == "search":
-        limit = _positive_int(config, "max_results", 200, name)
+        mode = config.get("mode", "lines")
+        if mode not in ("lines", "passages"):
+            raise ConfigError(f"tool `{name}`: config `mode` must be \"lines\" or \"passages\", not {mode!r}")
+        limit = _positive_int(config, "max_results", 200 if mode == "lines" else 3, name)
         max_file_bytes = _positive_int(config, "max_file_bytes", 2 * 1024 * 1024, name)
+        exclude = config.get("exclude", [])
+        if not isinstance(exclude, (list, tuple)) or not all(isinstance(x, str) and x for x in exclude):
+            raise ConfigError(f"tool `{name}`: config `exclude` must be a list of path globs such as \"tests/*\"")
+        exclude = tuple(x.strip("/") for x in exclude)
+        run_search = _search if mode == "lines" else _search_passages
 
         async def search(args: SearchArgs) -> ToolResult:
-            return await _in_thread(_search, ws, args, limit, max_file_bytes, abandon=True)
+            return await _in_thread(run_search, ws, args, limit, max_file_bytes, exclude, abandon=True)
 
         return tool(SearchArgs, search)
+    if builtin == "run_checks":
+        # commands of checks run through a run_command tool of the same policy and config
+        runner = make_builtin("run_command", name=name, workspace=workspace, config=config, timeout_s=timeout_s,
+                              run_policy=run_policy)
+
+        async def run_checks(args: checks.RunChecksArgs) -> ToolResult:
+            return await checks.run_checks(ws, args, runner.invoke, RunCommandArgs)
+
+        t = tool(checks.RunChecksArgs, run_checks)
+        t.timeout_s = runner.timeout_s * checks.MAX_CHECKS if runner.timeout_s else None
+        return t
     if builtin == "run_command":
         policy = run_policy or RunCommandPolicy()
         # None: any program; a tuple: only those (empty: none at all)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ragc.harness.types import AgentSpec, Message
+from ragc.harness.types import AgentSpec, Message, ToolCall
 from ragc.runtime.activation import NodeOutput
 from ragc.runtime.expressions import compile_optional
 from ragc.runtime.nodes.common import allowed_tools, harness_kwargs, input_lines
@@ -76,10 +76,41 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
                          max_iterations=ir.max_iterations or 8, route_labels=labels or None,
                          response_schema=ir.output_schema, params=dict(ir.params))
         text = str(prompt(sc)) if prompt is not None else input_lines(act.frame.input)
-        res = await h.run_agent(spec, [Message(role="user", content=text)], **harness_kwargs(act))
+        res = await h.run_agent(spec, [Message(role="user", content=text)], sources=act.run.sources,
+                                **harness_kwargs(act))
         return _finish(cn, res, wants_object, labels)
 
     return run_agent_node
+
+
+def _prefetch_templates(cn: "CNode", name: str, entry: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The registry agent's ``prefetch`` with its string arguments compiled as templates."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for pre in getattr(entry, "prefetch", None) or ():
+        args: dict[str, Any] = {}
+        for key, value in pre.args.items():
+            if isinstance(value, str) and "{" in value:
+                try:
+                    args[key] = compile_template(value)
+                except TemplateError as e:
+                    raise cn.error("E0908", f"the prefetch of agent `{name}`, argument `{key}`: {e}",
+                                   kind="expression") from None
+            else:
+                args[key] = value
+        out.append((pre.tool, args))
+    return out
+
+
+def _render_prefetch(cn: "CNode", name: str, prefetch: list[tuple[str, dict[str, Any]]],
+                     ctx: dict[str, Any]) -> list[ToolCall]:
+    calls = []
+    for i, (tool, args) in enumerate(prefetch, start=1):
+        try:
+            rendered = {k: (v(ctx) if callable(v) else v) for k, v in args.items()}
+        except TemplateError as e:
+            raise cn.error("E0908", f"the prefetch of agent `{name}`: {e}", kind="expression") from None
+        calls.append(ToolCall(id=f"prefetch-{i}", name=tool, arguments=rendered))
+    return calls
 
 
 def build_subagent(cn: "CNode", prog: "CProgram") -> Any:
@@ -95,6 +126,7 @@ def build_subagent(cn: "CNode", prog: "CProgram") -> Any:
             agent_prompt = compile_template(entry.prompt)
         except TemplateError as e:
             raise cn.error("E0908", f"the prompt of agent `{name}`: {e}", kind="expression") from None
+    prefetch = _prefetch_templates(cn, name, entry)
 
     async def run_subagent(act: "Activation") -> NodeOutput:
         h = act.run.harness()
@@ -112,7 +144,12 @@ def build_subagent(cn: "CNode", prog: "CProgram") -> Any:
         else:
             text = input_lines(agent_input)
         spec = h.agent_spec(name)
-        res = await h.run_agent(spec, [Message(role="user", content=text)], **harness_kwargs(act))
+        if prefetch:
+            ctx = sc.context()
+            ctx["input"] = agent_input
+            spec = spec.model_copy(update={"prefetch": _render_prefetch(cn, name, prefetch, ctx)})
+        res = await h.run_agent(spec, [Message(role="user", content=text)], sources=act.run.sources,
+                                **harness_kwargs(act))
         return _finish(cn, res, spec.response_schema is not None, [])
 
     return run_subagent

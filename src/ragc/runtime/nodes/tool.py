@@ -42,7 +42,7 @@ def _single(cn: "CNode", prog: "CProgram") -> Any:
         arguments = args(act.scope) if args is not None else {}
         if not isinstance(arguments, dict):
             raise cn.error("E0908", f"node `{cn.name}`: `args` must be an object", kind="expression")
-        res = await h.call_tool(name, arguments, key="t1", **harness_kwargs(act))
+        res = await h.call_tool(name, arguments, key="t1", sources=act.run.sources, **harness_kwargs(act))
         if res.is_error:
             raise cn.error("E0909", f"node `{cn.name}`: tool `{name}` failed: {res.content[:500]}", kind="tool",
                            retryable=True)
@@ -76,7 +76,7 @@ def _pending(cn: "CNode", prog: "CProgram") -> Any:
             if allow is not None and call.name not in allow:
                 content, value, is_error = f"tool `{call.name}` is not allowed here", None, True
             else:
-                res = await h.call_tool(call.name, call.arguments, key=f"t1.{i}", **kw)
+                res = await h.call_tool(call.name, call.arguments, key=f"t1.{i}", sources=act.run.sources, **kw)
                 content, value, is_error = res.content, res.value, res.is_error
             values.append(value if value is not None else content)
             msg = {"id": f"{act.id}.{i}", "role": "tool", "tool_call_id": call.id, "name": call.name,

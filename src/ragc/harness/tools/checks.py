@@ -1,0 +1,143 @@
+"""Acceptance checks: the built-in tool ``run_checks``.
+
+A task is complete when its acceptance checks pass, never because a model
+said so. ``run_checks`` runs a list of checks in the workspace and reports
+each one's outcome; a workflow routes or records on ``passed``
+(``workflows/plan_and_execute.rag`` marks a task complete only then).
+
+A check is an object of one of two shapes:
+
+* ``{"file": PATH}``: ``PATH`` is a regular file of the workspace;
+  ``{"file": PATH, "contains": TEXT}``: and its text contains ``TEXT``
+  (exactly, after both sides' line ends are normalised to ``\\n``).
+* ``{"command": COMMAND}``: ``COMMAND`` runs through the ``run_command``
+  built-in, so under the same policy (allow list, confinement, timeout,
+  output cap), and exits with ``exit_code`` (default 0);
+  ``{"command": COMMAND, "expect": TEXT}``: and the words and numbers of
+  ``TEXT`` appear in its standard output, in that order (:func:`expect_matches`:
+  case, whitespace and punctuation are ignored, so ``"0, 1, 1, 2"`` matches
+  the lines ``0``, ``1``, ``1``, ``2``).
+
+The tool's ``value`` is ``{"passed": bool, "results": [{"check", "passed",
+"detail"}]}``; ``passed`` is false for an empty list (nothing was checked).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Awaitable, Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragc.harness.errors import ToolError
+from ragc.harness.tools.sandbox import Workspace
+from ragc.harness.types import ToolResult
+
+MAX_CHECKS = 20
+"""Checks per call at most."""
+
+MAX_DETAIL_CHARS = 600
+"""Characters of a failed check's output kept in its ``detail``."""
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+
+
+class Check(BaseModel):
+    """One acceptance check (shapes in the module doc)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    file: str | None = Field(None, description="A workspace file that must exist.")
+    contains: str | None = Field(None, description="Text the file must contain.")
+    command: str | None = Field(None, description="A command that must succeed (run like run_command).")
+    expect: str | None = Field(None, description="Words and numbers the command's output must show, in order.")
+    exit_code: int = Field(0, description="The exit code the command must return.")
+
+    def describe(self) -> str:
+        """The check in one line, for results and task criteria."""
+        if self.command:
+            text = f"`{self.command}` exits {self.exit_code}"
+            return text + (f" and prints {self.expect!r}" if self.expect else "")
+        if self.file:
+            return f"{self.file} exists" + (f" and contains {self.contains!r}" if self.contains else "")
+        return "(empty check)"
+
+
+class RunChecksArgs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    checks: list[Check] = Field(description="The checks to run, in order.", max_length=MAX_CHECKS)
+
+
+def expect_matches(expect: str, output: str) -> bool:
+    """Do the words and numbers of ``expect`` occur in ``output`` in order
+    (as a subsequence of its tokens; lower-cased; a token is a run of letters
+    and digits, a decimal number kept whole)?"""
+    want = _TOKEN.findall(expect.lower())
+    have = iter(_TOKEN.findall(output.lower()))
+    return all(any(tok == got for got in have) for tok in want)
+
+
+RunCommand = Callable[[Any], Awaitable[ToolResult]]
+"""The ``run_command`` tool's ``invoke`` (takes its validated arguments)."""
+
+
+async def run_checks(ws: Workspace, args: RunChecksArgs, run_command: RunCommand, command_args: type) -> ToolResult:
+    """Run ``args.checks`` in order; every check runs (one failing does not
+    stop the rest), so the worker sees all that is missing.
+
+    Args:
+        ws: the workspace the file checks look in.
+        args: the checks.
+        run_command: the ``run_command`` tool's ``invoke`` (so commands run
+            under its policy and sandbox).
+        command_args: its arguments model (``RunCommandArgs``).
+
+    Returns:
+        A :class:`ToolResult` whose ``value`` is ``{"passed", "results"}``;
+        ``is_error`` is never set (a failed check is a result, not a tool
+        failure).
+    """
+    results: list[dict[str, Any]] = []
+    for check in args.checks:
+        passed, detail = False, ""
+        try:
+            if check.command:
+                res = await run_command(command_args(command=check.command))
+                value = res.value if isinstance(res.value, dict) else {}
+                code = value.get("exit_code")
+                out = str(value.get("stdout") or "")
+                if res.is_error and code is None:
+                    detail = res.content
+                elif code != check.exit_code:
+                    detail = f"exit code {code}, expected {check.exit_code}\n{res.content}"
+                elif check.expect and not expect_matches(check.expect, out):
+                    detail = f"the output does not show {check.expect!r}\n{res.content}"
+                else:
+                    passed, detail = True, f"exit code {code}"
+            elif check.file:
+                target = ws.resolve(check.file)
+                if not target.is_file():
+                    detail = f"{check.file} does not exist"
+                elif check.contains is not None:
+                    text = target.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
+                    if check.contains.replace("\r\n", "\n") in text:
+                        passed, detail = True, "found"
+                    else:
+                        detail = f"{check.file} does not contain {check.contains!r}"
+                else:
+                    passed, detail = True, "exists"
+            else:
+                detail = "a check needs `file` or `command`"
+        except ToolError as exc:
+            detail = str(exc)
+        except OSError as exc:
+            detail = f"{check.file}: {exc.strerror or exc}"
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[:MAX_DETAIL_CHARS] + " [...]"
+        results.append({"check": check.describe(), "passed": passed, "detail": detail})
+    all_passed = bool(results) and all(r["passed"] for r in results)
+    lines = [f"{'PASS' if r['passed'] else 'FAIL'} {r['check']}" + ("" if r["passed"] else f": {r['detail']}")
+             for r in results] or ["no checks given: nothing was verified"]
+    head = "all checks passed" if all_passed else "checks failed"
+    return ToolResult(content=head + "\n" + "\n".join(lines), value={"passed": all_passed, "results": results})
