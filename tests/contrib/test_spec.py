@@ -52,6 +52,16 @@ def _spec(*titles):
         {"title": t, "description": t, "files": [f"{t}.txt"], "command": "", "expect": ""} for t in titles]}})
 
 
+def test_without_a_command_expect_is_file_content_and_python_files_must_run():
+    spec = spec_from_plan({"goal": "g", "plan": {"tasks": [
+        {"title": "Write hello", "description": "d", "files": ["hello.txt"], "command": "", "expect": "Hello, ragc!"},
+        {"title": "Write fib", "description": "d", "files": ["fib.py"], "command": "", "expect": ""},
+    ]}})
+    hello, fib = spec["tasks"]
+    assert hello["checks"] == [{"file": "hello.txt", "contains": "Hello, ragc!"}]
+    assert fib["checks"] == [{"file": "fib.py"}, {"command": "python3 fib.py"}]
+
+
 def test_files_named_in_a_task_become_checks_when_the_plan_lists_none():
     spec = spec_from_plan({"goal": "g", "plan": {"tasks": [
         {"title": "Create greet.py", "description": "Write src/greet.py and README.md.", "files": [],

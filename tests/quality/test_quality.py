@@ -31,14 +31,14 @@ def model_ready() -> None:
     from ragc.harness import local_models
 
     try:
-        local_models.ensure_model("qwen2.5-coder-0.5b")
+        local_models.ensure_model("qwen2.5-coder-1.5b")
     except local_models.ConfigError as exc:
         pytest.skip(f"local model not installed: {exc}")
 
 
 @pytest.mark.timeout(1800)
 def test_research_reports_cite_only_what_the_run_read(model_ready, tmp_path):
-    rows = quality.research("0.5b", {"quorum", "exit_interrupt", "journal_path"}, 1, tmp_path / "r.jsonl")
+    rows = quality.research("1.5b", {"quorum", "exit_interrupt", "journal_path"}, 1, tmp_path / "r.jsonl")
     print("\n" + quality.table(rows))
     for r in rows:
         print(r["task"], "right" if r["right"] else "wrong", r["missing_facts"], r["wrong_claims"], r["report"])
@@ -49,7 +49,7 @@ def test_research_reports_cite_only_what_the_run_read(model_ready, tmp_path):
 
 @pytest.mark.timeout(1800)
 def test_plan_and_execute_records_no_false_complete(model_ready, tmp_path):
-    rows = quality.plan("0.5b", {"hello_file", "fib"}, tmp_path / "p.jsonl")
+    rows = quality.plan("1.5b", {"hello_file", "fib"}, tmp_path / "p.jsonl")
     print("\n" + quality.table(rows))
     assert [r["status"] in ("completed", "interrupted") for r in rows] == [True, True]
     assert [r["false_complete"] for r in rows] == [[], []]

@@ -1,5 +1,5 @@
 """``workflows/plan_and_execute.rag`` with the repository registry as it is:
-the embedded local model (Qwen2.5-Coder-0.5B via llama.cpp, 2 threads)
+the embedded local model (Qwen2.5-Coder-1.5B via llama.cpp, 2 threads)
 plans and works in a temporary workspace. Marked ``llm``: it needs
 ``ragc[local]`` and the installed model, and takes minutes on 2 cores.
 Assertions are on the shape of the outcome, never on the model's text."""
@@ -26,7 +26,7 @@ def model_ready() -> None:
     from ragc.harness import local_models
 
     try:
-        local_models.ensure_model("qwen2.5-coder-0.5b")
+        local_models.ensure_model("qwen2.5-coder-1.5b")
     except local_models.ConfigError as exc:
         pytest.skip(f"local model not installed: {exc}")
 
