@@ -87,8 +87,11 @@ def journal_sources(journal: Path, run_id: str) -> set[str]:
 def run_ragc(args: list[str], *, cwd: Path, timeout: float = 900) -> tuple[dict[str, Any] | None, float, str]:
     """Run ``ragc ARGS --json``; returns (the last JSON line, wall seconds, stderr tail)."""
     started = time.monotonic()
-    proc = subprocess.run(ragc_command() + args + ["--json"], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        proc = subprocess.run(ragc_command() + args + ["--json"], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:  # counted as a run that gave no result
+        return None, time.monotonic() - started, f"timed out after {timeout:g} s: {str(exc.stderr or '')[-500:]}"
     wall = time.monotonic() - started
     last = None
     for line in reversed(proc.stdout.splitlines()):

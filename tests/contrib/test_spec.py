@@ -55,11 +55,13 @@ def _spec(*titles):
 def test_without_a_command_expect_is_file_content_and_python_files_must_run():
     spec = spec_from_plan({"goal": "g", "plan": {"tasks": [
         {"title": "Write hello", "description": "d", "files": ["hello.txt"], "command": "", "expect": "Hello, ragc!"},
-        {"title": "Write fib", "description": "d", "files": ["fib.py"], "command": "", "expect": ""},
+        {"title": "Write fib", "description": "d", "files": ["fib.py"], "command": "", "expect": "0\n1\n1"},
+        {"title": "Write two", "description": "d", "files": ["a.py", "b.py"], "command": "", "expect": ""},
     ]}})
-    hello, fib = spec["tasks"]
+    hello, fib, two = spec["tasks"]
     assert hello["checks"] == [{"file": "hello.txt", "contains": "Hello, ragc!"}]
-    assert fib["checks"] == [{"file": "fib.py"}, {"command": "python3 fib.py"}]
+    assert fib["checks"] == [{"file": "fib.py"}, {"command": "python3 fib.py", "expect": "0\n1\n1"}]
+    assert two["checks"] == [{"file": "a.py"}, {"file": "b.py"}, {"command": "python3 b.py"}, {"command": "python3 a.py"}]
 
 
 def test_files_named_in_a_task_become_checks_when_the_plan_lists_none():

@@ -106,8 +106,9 @@ def _checks_from(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """The machine-checkable acceptance checks of a planned task: ``files``
     that must exist, and a ``command`` that must succeed and print
     ``expect``; ``checks`` already in the run_checks format are kept. Without
-    a command, ``expect`` is text the first file must contain, and each
-    ``.py`` file must run (``python3 FILE`` exits 0). A command of
+    a command, each ``.py`` file must run (``python3 FILE`` exits 0; the
+    first one must print ``expect``), and for a task without one ``expect``
+    is text its first file must contain. A command of
     :data:`TRIVIAL_PROGRAMS` proves nothing and is dropped. (When
     no file is listed, :func:`_task_from` adds the files the title and
     description name.)"""
@@ -116,13 +117,16 @@ def _checks_from(raw: dict[str, Any]) -> list[dict[str, Any]]:
     command, expect = _text(raw.get("command")), _text(raw.get("expect"))
     for f in files:
         out.append({"file": f})
-    if not command and expect and files:
-        # no command to print it: the text the task promises is in its (first) file
+    programs = [f for f in files if f.endswith(".py")]
+    if not command and programs:
+        # a Python file the task writes must at least run without an error (and print
+        # what is expected: a small model puts the output it wants there)
+        command = f"python3 {programs[0]}"
+        out.extend({"command": f"python3 {f}"} for f in programs[1:])
+    elif not command and expect and files:
+        # no program to print it: the text the task promises is in its (first) file
         out[0] = {"file": files[0], "contains": expect}
         expect = ""
-    if not command:
-        # a Python file the task writes must at least run without an error
-        out.extend({"command": f"python3 {f}"} for f in files if f.endswith(".py"))
     commands = [(command, expect)]
     for c in raw.get("checks") or []:
         if isinstance(c, dict) and c.get("file") and _rel(c["file"]):
