@@ -199,7 +199,8 @@ def run_check(ws: Path, check: dict[str, Any]) -> bool:
     return False
 
 
-def plan(model: str, only: set[str] | None, out: Path, keep: Path | None = None) -> list[dict[str, Any]]:
+def plan(model: str, only: set[str] | None, out: Path, keep: Path | None = None,
+         max_iterations: int | None = None) -> list[dict[str, Any]]:
     tasks = json.loads((TASKS / "plan_tasks.json").read_text())["tasks"]
     rows = []
     with workdir(keep) as tmp:
@@ -217,7 +218,9 @@ def plan(model: str, only: set[str] | None, out: Path, keep: Path | None = None)
             before = machine()
             last, wall, err = run_ragc(["run", "workflows/plan_and_execute.rag", "--registry", str(reg),
                                         "--workspace", str(ws), "--journal", str(journal), "--no-ask",
-                                        "--input", f"goal={task['goal']}"], cwd=ROOT)
+                                        "--input", f"goal={task['goal']}"]
+                                       + (["--input", f"max_iterations={max_iterations}"] if max_iterations else []),
+                                       cwd=ROOT)
             achieved = all(run_check(ws, c) for c in task["checks"])
             try:
                 spec = json.loads((ws / "spec.json").read_text())

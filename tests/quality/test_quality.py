@@ -49,7 +49,7 @@ def test_research_reports_cite_only_what_the_run_read(model_ready, tmp_path):
 
 @pytest.mark.timeout(1800)
 def test_plan_and_execute_records_no_false_complete(model_ready, tmp_path):
-    rows = quality.plan("1.5b", {"hello_file", "fib"}, tmp_path / "p.jsonl")
+    rows = quality.plan("1.5b", {"hello_file", "fib"}, tmp_path / "p.jsonl", max_iterations=3)
     print("\n" + quality.table(rows))
     assert [r["status"] in ("completed", "interrupted") for r in rows] == [True, True]
     assert [r["false_complete"] for r in rows] == [[], []]

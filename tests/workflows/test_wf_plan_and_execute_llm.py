@@ -45,12 +45,13 @@ async def test_plan_and_execute_with_the_local_model(model_ready, tmp_path):
     print(f"\nplan_and_execute with the local model: {elapsed:.0f} s, {result.usage.get('model_calls')} model calls, "
           f"{worked} worker activations, files: {sorted(p.name for p in ws.iterdir())}")
 
-    assert result.status == "completed", result.error
-    print("tasks:", [(t.get("title"), t.get("status")) for t in result.output["spec"]["tasks"]])
-    print("learnings:", result.output["spec"]["learnings"])
+    # completed, or waiting at the help interrupt for a task the worker could not finish
+    assert result.status in ("completed", "interrupted"), result.error
+    print("tasks:", [(t.get("title"), t.get("status")) for t in result.state["spec"]["tasks"]])
+    print("learnings:", result.state["spec"]["learnings"])
     assert 1 <= worked <= 3, "max_iterations bounds the worker activations"
     spec = json.loads((ws / "spec.json").read_text(encoding="utf-8"))
-    assert spec == result.output["spec"]
+    assert spec == result.state["spec"]
     assert {"name", "description", "branch_name", "created_at", "tasks", "learnings"} <= set(spec)
     assert isinstance(spec["name"], str) and spec["name"]
     assert spec["branch_name"] == f"feature/{spec['name']}"
@@ -61,4 +62,6 @@ async def test_plan_and_execute_with_the_local_model(model_ready, tmp_path):
         assert isinstance(task["acceptance_criteria"], list) and task["acceptance_criteria"]
         assert (task["completed_at"] is not None) == (task["status"] == "complete")
         assert (task["blocked_reason"] is not None) == (task["status"] == "blocked")
+        if task["status"] == "complete":  # only ever by its checks
+            assert task["checks"] and task["verified_by"] and all(r["passed"] for r in task["verified_by"])
     assert isinstance(spec["learnings"], list) and len(spec["learnings"]) == worked
