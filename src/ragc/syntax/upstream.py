@@ -23,7 +23,8 @@ defaults to ``"model"``)                        model node (else ``E0202`` stays
 function, ``classify_reference``)               node is ``kind function``
 ``kind subgraph`` + ``model "g"`` (legacy       ``graph "g"``
 subgraph reference)
-``timeout "30s"`` / ``timeout 30``              ``timeout 30s`` (a bare number: seconds)
+``timeout "30s"``                               ``timeout 30s`` (``timeout 30`` stays ``E0205``
+                                                with the fix ``30s``: its unit is unknown)
 ``defaults { recursion_limit N }``              ``defaults { max_steps N }``
 ``defaults { backoff X }``                      ``defaults { retry { backoff X } }``
 ``checkpoint inherit|always`` (graph level or   removed: ragc journals every node
@@ -100,11 +101,11 @@ def _path(name: str, span) -> A.Path:
 
 
 def _duration(v):
-    """``"30s"`` -> ``30s``; ``30`` -> ``30s``; anything else unchanged."""
+    """``"30s"`` -> ``30s``; anything else unchanged. A bare number (``30``)
+    stays an error with a machine-applicable fix (``E0205``): upstream passed
+    the literal to its host unconverted, so its unit is not known."""
     if isinstance(v, A.Str) and not v.triple and _DURATION_TEXT.match(v.value):
         return A.Duration(duration_seconds(v.value), v.value, v.span)
-    if isinstance(v, A.Int) and v.value > 0:
-        return A.Duration(float(v.value), f"{v.value}s", v.span)
     return v
 
 
