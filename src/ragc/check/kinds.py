@@ -357,6 +357,10 @@ def _field_allowed(ctx: Ctx, info: NodeInfo, kind: str | None, allowed: frozense
         owners = [k for k in KINDS if key in KIND_FIELDS[k]]
         if key == "output" and kind == "router":
             help_ = "a router only chooses a route; its label is not written to state"
+        elif key == "model" and kind == "subagent":
+            # upstream (TinyAgents) allowed a per-node model for a subagent; ragc has no override yet
+            help_ = ("a subagent runs with the model of its registry entry (`[agents.NAME] model`); a per-node "
+                     "model override is not supported: set it in the registry, or use `kind agent` here")
         elif owners:
             help_ = f"`{key}` is a field of " + ", ".join(f"`{k}`" for k in owners) + " nodes"
         else:

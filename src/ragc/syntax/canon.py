@@ -238,7 +238,7 @@ def _graph(g: A.Graph) -> A.Graph:
             items.append(_node(item))
         elif isinstance(item, A.Channel):
             reducer = item.reducer
-            alias = REDUCER_ALIASES.get(reducer.name)
+            alias = REDUCER_ALIASES.get(reducer.name) if not item.args else None  # args belong to the word written
             if alias is not None:
                 reducer = A.Ident(alias, reducer.span)
             options = _value(item.options) if item.options is not None else None

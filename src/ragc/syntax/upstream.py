@@ -35,6 +35,8 @@ in ``defaults``)                                completion, which is ``always``
 reducer named ``f``)
 ``join [a, b] -> c`` where a source has         that ``next c`` is removed (the join
 ``next c``                                      routes its sources to ``c``)
+``metadata { ... }`` on a node (free data)      the graph's ``metadata { nodes: { NODE:
+                                                { ... } } }`` (ragc keeps metadata on graphs)
 a loop graph (``tool_executor``, or ``agent``   the ``messages`` channel the split loop
 with ``tool_call``) without a ``messages``      writes (``channel messages append``
 reducer channel (upstream's whole state held    becomes ``messages``; none called
@@ -100,6 +102,19 @@ def _path(name: str, span) -> A.Path:
     return A.Path(A.Ident(name, span), (), span)
 
 
+def _point(span):
+    """An empty span where ``span`` starts: the place of an inserted item.
+    The formatter places comments by item spans, so an inserted item must
+    sit where it is inserted (its names keep a span worth pointing at)."""
+    return type(span)(span.file, span.offset, span.offset, span.line, span.column, span.line, span.column)
+
+
+def _end_point(span):
+    """An empty span just before the last character of ``span`` (its ``}``)."""
+    return type(span)(span.file, span.end_offset - 1, span.end_offset - 1, span.end_line,
+                      max(1, span.end_column - 1), span.end_line, max(1, span.end_column - 1))
+
+
 def _duration(v):
     """``"30s"`` -> ``30s``; anything else unchanged. A bare number (``30``)
     stays an error with a machine-applicable fix (``E0205``): upstream passed
@@ -159,7 +174,8 @@ def _node(node: A.Node, join_targets: dict[str, set[str]]) -> A.Node:
     changed = False
     if new_kind != kind and kind_field is None:
         span = node.name.span
-        items.append(A.Field(A.Ident("kind", span), _path(new_kind, span), False, span))
+        at = _point(node.items[0].span) if node.items else _end_point(node.span)
+        items.append(A.Field(A.Ident("kind", span), _path(new_kind, span), False, at))
         changed = True
     for item in node.items:
         if not isinstance(item, A.Field):
@@ -281,8 +297,51 @@ def _messages_channel(g: A.Graph, items: list) -> bool:
         return True
     at = next((i for i, x in enumerate(items) if isinstance(x, A.Node)), len(items))
     span = g.name.span
-    items.insert(at, A.Channel(A.Ident("messages", span), A.Ident("messages", span), None, span))
+    where = _point(items[at].span) if at < len(items) else _end_point(g.span)
+    items.insert(at, A.Channel(A.Ident("messages", span), A.Ident("messages", span), None, where))
     return True
+
+
+def _node_metadata(items: list) -> bool:
+    """Move upstream's node ``metadata { ... }`` into the graph's
+    ``metadata { nodes: { NODE: { ... } } }`` (free data, kept in the IR;
+    ragc has metadata on graphs only). Left alone when the graph's metadata
+    is not an object or already has a ``nodes`` key. ``True`` when changed."""
+    moved: list[A.Pair] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, A.Node):
+            continue
+        meta = [f for f in item.items if isinstance(f, A.Field) and f.key.name == "metadata"
+                and isinstance(f.value, A.ObjectV)]
+        if len(meta) != 1:
+            continue
+        moved.append(A.Pair(A.Ident(item.name.name, item.name.span), _data(meta[0].value), True, meta[0].span))
+        items[i] = A.Node(item.name, tuple(x for x in item.items if x is not meta[0]), item.span)
+    if not moved:
+        return False
+    graph_meta = next((i for i, x in enumerate(items) if isinstance(x, A.Field) and x.key.name == "metadata"), None)
+    first = moved[0].span
+    nodes = A.Pair(A.Ident("nodes", first), A.ObjectV(tuple(moved), first), True, first)
+    if graph_meta is None:
+        at = next((i for i, x in enumerate(items) if isinstance(x, (A.Node, A.Channel))), len(items))
+        where = _point(items[at].span) if at < len(items) else first
+        items.insert(at, A.Field(A.Ident("metadata", first), A.ObjectV((nodes,), where), False, where))
+        return True
+    f = items[graph_meta]
+    if not isinstance(f.value, A.ObjectV) or any(p.key_name == "nodes" for p in f.value.pairs):
+        raise _Keep
+    items[graph_meta] = A.Field(f.key, A.ObjectV(f.value.pairs + (nodes,), f.value.span), f.colon, f.span)
+    return True
+
+
+class _Keep(Exception):
+    """A rewrite that cannot be done without a clash: keep the graph as written."""
+
+
+def _data(obj: A.ObjectV) -> A.ObjectV:
+    """Upstream wrote metadata as settings (``owner "x"``); as data it is ``owner: "x"``."""
+    return A.ObjectV(tuple(A.Pair(p.key, _data(p.value) if isinstance(p.value, A.ObjectV) else p.value, True, p.span)
+                           for p in obj.pairs), obj.span)
 
 
 def _graph(g: A.Graph) -> A.Graph:
@@ -312,4 +371,9 @@ def _graph(g: A.Graph) -> A.Graph:
         items.append(new)
     if changed and _uses_upstream_loop(g):
         _messages_channel(g, items)
+    before = list(items)
+    try:
+        changed = _node_metadata(items) or changed
+    except _Keep:
+        items = before
     return A.Graph(g.name, tuple(items), g.span) if changed else g
