@@ -133,8 +133,11 @@ def test_router_and_subgraph_bound_by_model():
             g('  node a {\n    kind subgraph\n    graph "other"\n  }'))
 
 
-def test_human_is_an_interrupt():
-    maps_to(g('  node a {\n    kind human\n    prompt "ok?"\n  }'), g('  node a {\n    kind interrupt\n    prompt "ok?"\n  }'))
+def test_kind_human_is_not_guessed():
+    """Upstream listed `human` among its kinds without saying what it does
+    (its `model` field bound a chat model): it stays an unknown kind."""
+    m = tree(g('  node a {\n    kind human\n    prompt "ok?"\n  }'))
+    assert desugar(m) is m
 
 
 def test_durations_written_as_strings():

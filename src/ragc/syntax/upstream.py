@@ -16,7 +16,6 @@ upstream (meaning, from its ``compiler.rs``)    ragc
 node without ``kind`` (``NodeSpec.kind``        ``kind model``, when every field fits a
 defaults to ``"model"``)                        model node (else ``E0202`` stays)
 ``kind tool_executor``                          ``kind tool`` (runs the pending tool calls)
-``kind human``                                  ``kind interrupt``
 ``kind agent`` routing by ``tool_call`` /       ``kind model``: the split model-tools loop
 ``final`` (a model-tools loop over two nodes)   of ``docs/language.md``
 ``kind router`` + ``model "f"`` (the router     ``function "f"``; without ``routes`` the
@@ -57,7 +56,7 @@ import re
 from ragc.syntax import ast as A
 from ragc.syntax.strings import duration_seconds
 
-KIND_RENAMES = {"tool_executor": "tool", "human": "interrupt"}
+KIND_RENAMES = {"tool_executor": "tool"}
 LOOP_LABELS = frozenset({"tool_call", "final"})
 CHECKPOINT_HONOURED = frozenset({"inherit", "always"})
 """Checkpoint policies ragc meets by journaling every node completion."""
