@@ -164,6 +164,7 @@ def main() -> None:
         for e in entries:
             verdict, message = verdicts[e["file"]]
             message = re.sub(r'^Parse \{ message: "(error: )?', "", message).split("\\n")[0]
+            message = re.sub(r'^Compile\("(.*)"\)$', r"\1", message).replace('\\"', '"')
             e["upstream"], e["upstream_message"] = verdict, message[:200]
     for e in entries:
         e["class"] = classify(e, (CORPUS / e["file"]).read_text(encoding="utf-8"))

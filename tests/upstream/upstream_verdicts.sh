@@ -1,7 +1,20 @@
 #!/bin/bash
-# Build upstream's .rag lexer+parser+semantic compile (no runtime) at commit $1 into /tmp/upharness/bin/$1
+# Upstream's own verdict on each corpus program (the `upstream` column of
+# corpus/manifest.json). Not run by the tests: a maintenance script.
+#
+#   MIRROR=/path/to/tinyagents.git tests/upstream/upstream_verdicts.sh bbcd0a6
+#   $WORK/bin/bbcd0a6 tests/upstream/corpus/*.rag > verdicts.tsv
+#   python tests/upstream/extract_corpus.py "$MIRROR" --verdicts verdicts.tsv
+#
+# It copies upstream's src/language/{lexer,parser,ast,types,span,source,
+# diagnostic,compiler}.rs at commit $1 into $WORK (outside this repository;
+# none of upstream's code is committed here), strips serde and the runtime
+# half of compiler.rs, adds a main() that runs parse_str + compile + the node
+# kind allowlist of its registry binding, and builds it with plain rustc (no
+# crates needed). Output lines: path<TAB>ok|parse_error|compile_error|bind_error<TAB>message.
 set -e
-C=$1; R=/work/.mirror/tinyhumansai+tinyagents/repo; D=/tmp/upharness/src_$C
+C=$1; R=${MIRROR:?set MIRROR to a git directory of tinyhumansai/tinyagents}; WORK=${WORK:-/tmp/upharness}
+D=$WORK/src_$C
 rm -rf $D; mkdir -p $D/language
 for f in $(git -C $R ls-tree --name-only $C src/language/ | grep '\.rs$'); do
   b=$(basename $f); case $b in mod.rs|resolver.rs|capability_resolver.rs|diff.rs|testkit.rs) continue;; esac
@@ -56,5 +69,5 @@ fn main() {
     }
 }
 R
-mkdir -p /tmp/upharness/bin
-rustc --edition 2024 -O -A warnings -o /tmp/upharness/bin/$C $D/main.rs
+mkdir -p $WORK/bin
+rustc --edition 2024 -O -A warnings -o $WORK/bin/$C $D/main.rs
