@@ -1,4 +1,4 @@
-"""``ragc check``, ``graph``, ``compile``, ``explain``, ``diff`` and ``approve``.
+"""``ragc check``, ``compile``, ``explain``, ``diff`` and ``approve`` (``graph``: :mod:`ragc.cli.graph`).
 
 Exit codes (``ragc.cli.main``): 0 success, 1 diagnostics with errors, 2
 usage or I/O error (a missing file or registry, an unknown code).
@@ -31,13 +31,6 @@ def register(subparsers) -> None:
     p.add_argument("--untrusted", action="store_true",
                    help="also check against the registry's [policies.untrusted]")
     p.set_defaults(handler=cmd_check)
-
-    p = subparsers.add_parser("graph", help="draw a workflow as Mermaid or DOT")
-    p.add_argument("path", metavar="PATH")
-    p.add_argument("--graph", metavar="NAME", help="the graph to draw (default: the file's entry graph)")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
-    _registry_arg(p)
-    p.set_defaults(handler=cmd_graph)
 
     p = subparsers.add_parser("compile", help="print the compiled IR as JSON")
     p.add_argument("path", metavar="PATH")
@@ -167,19 +160,6 @@ def cmd_check(args) -> int:
     if io_problem:
         return EXIT_USAGE
     return EXIT_ERRORS if errors else EXIT_OK
-
-
-def cmd_graph(args) -> int:
-    """``ragc graph PATH [--graph NAME] [--format mermaid|dot]``."""
-    from ragc.ir.export import to_dot, to_mermaid
-
-    load = _load_registry(args)
-    result = _compile(args.path, args, load.registry, graph=args.graph)
-    if not result.ok or result.program is None or not load.ok:
-        return _refuse(result, load)
-    program = result.program
-    sys.stdout.write(to_dot(program) if args.format == "dot" else to_mermaid(program))
-    return EXIT_OK
 
 
 def cmd_compile(args) -> int:

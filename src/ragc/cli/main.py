@@ -23,7 +23,8 @@ from ragc import __version__
 
 # Command-group modules, in the order `ragc --help` lists them.
 COMMAND_MODULES = (
-    "ragc.cli.check",  # check, graph, compile, explain, diff, approve
+    "ragc.cli.check",  # check, compile, explain, diff, approve
+    "ragc.cli.graph",  # graph
     "ragc.cli.fmt",  # fmt, spec
     "ragc.cli.run",  # run, resume, runs
 )
