@@ -159,6 +159,11 @@ def _journal_store(spec: str | None, registry: Any = None, program: Any = None, 
     from ragc.api import RagcError, journal_spec
     from ragc.runtime.journal import StoreError, open_store
 
+    from ragc.registry.loader import project_root
+
+    # An explicit path is relative to where the user typed it; the default
+    # journal lives at the project root (where registry.toml was found).
+    base = Path.cwd() if spec is not None else project_root(Path.cwd())
     try:
         if spec is None:
             if registry is None:
@@ -172,10 +177,10 @@ def _journal_store(spec: str | None, registry: Any = None, program: Any = None, 
                 raise _NoJournal("this command needs a journal, not `--journal none`",
                                  hint="pass the journal file the run used with `--journal FILE`")
             return None
-        if must_exist and spec != "memory" and not Path(spec).exists():
-            raise _NoJournal(f"no journal at `{spec}`", hint="runs are journaled where `ragc run` ran; "
-                                                           "pass `--journal FILE`")
-        return open_store(spec, cwd=Path.cwd())
+        if must_exist and spec != "memory" and not (base / Path(spec).expanduser()).exists():
+            raise _NoJournal(f"no journal at `{base / spec}`", hint="runs are journaled where `ragc run` ran; "
+                                                                  "pass `--journal FILE`")
+        return open_store(spec, cwd=base)
     except StoreError as e:
         raise CliError(str(e)) from None
     except RagcError as e:
@@ -542,8 +547,10 @@ def cmd_runs_list(args: Any) -> int:
     """``ragc runs list [--limit N] [--json]``."""
     try:
         store = _journal_store(args.journal, must_exist=True)
-    except _NoJournal:
-        store = None  # no journal yet: no runs (a corrupt one is still an error)
+    except _NoJournal as e:
+        if args.journal is not None:
+            raise  # a journal named on the command line must exist
+        store, missing = None, str(e)  # no journal yet: no runs (a corrupt one is still an error)
     runs = store.list_runs(args.limit) if store is not None else []
     if args.json:
         for r in runs:
@@ -551,7 +558,7 @@ def cmd_runs_list(args: Any) -> int:
                                          "updated": r.updated, "usage": r.usage, "parent": r.parent}) + "\n")
         return EXIT_OK
     if not runs:
-        sys.stdout.write("no runs yet\n")
+        sys.stdout.write(f"no runs yet ({missing})\n" if store is None else f"no runs yet in {getattr(store, 'path', 'the journal')}\n")
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
