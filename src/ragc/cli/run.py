@@ -251,10 +251,13 @@ def print_output(result: Any, engine: Any, stream: TextIO) -> None:
 
 def _summary(result: Any, wall: float) -> str:
     u = result.usage or {}
-    parts = [f"{result.status} in {wall:.1f}s", f"{u.get('steps', 0)} steps", f"{u.get('model_calls', 0)} model calls"]
+    from ragc.cli.live import plural
+
+    parts = [f"{result.status} in {wall:.1f}s", plural(u.get("steps", 0), "step"),
+             plural(u.get("model_calls", 0), "model call")]
     tokens = (u.get("input_tokens") or 0) + (u.get("output_tokens") or 0)
     if tokens:
-        parts.append(f"{tokens} tokens")
+        parts.append(plural(tokens, "token"))
     if u.get("cost_usd"):
         parts.append(f"${u['cost_usd']:.4f}")
     parts.append(f"run {result.run_id}")
@@ -302,7 +305,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     if as_json:
         listeners.append(JsonlPrinter(sys.stdout))
     elif tty:
-        view = LiveView(engine.program.entry)
+        view = LiveView(engine.program.entry, program=engine.program)
         listeners.append(view)
     else:
         listeners.append(ProgressPrinter(sys.stderr))
@@ -622,9 +625,11 @@ def cmd_runs_show(args: Any) -> int:
         w(f"  forked from {info.parent}\n")
     u = info.usage or {}
     if u:
-        w(f"  usage: {u.get('steps', 0)} steps, {u.get('model_calls', 0)} model calls, {u.get('tool_calls', 0)} "
-          f"tool calls, {(u.get('input_tokens') or 0) + (u.get('output_tokens') or 0)} tokens, "
-          f"${u.get('cost_usd', 0.0):.4f}\n")
+        from ragc.cli.live import plural
+
+        tokens = (u.get("input_tokens") or 0) + (u.get("output_tokens") or 0)
+        w(f"  usage: {plural(u.get('steps', 0), 'step')}, {plural(u.get('model_calls', 0), 'model call')}, "
+          f"{plural(u.get('tool_calls', 0), 'tool call')}, {plural(tokens, 'token')}, ${u.get('cost_usd', 0.0):.4f}\n")
     if info.error:
         w(f"  error: {info.error.get('code')}: {info.error.get('message')}\n")
     if info.interrupt:
@@ -633,7 +638,8 @@ def cmd_runs_show(args: Any) -> int:
         if q.get("options"):
             w(f"    options: {', '.join(map(str, q['options']))}\n")
         w(f"    ragc resume {info.id} --answer {_quote(str((q.get('options') or ['VALUE'])[0]))}\n")
-    w(f"steps ({len(steps)} records, {effects} model/tool calls journaled):\n")
+    w(f"steps ({len(steps)} record{'s' if len(steps) != 1 else ''}, {effects} model/tool "
+      f"call{'s' if effects != 1 else ''} journaled):\n")
     for s in steps:
         if s["kind"] == "node_completed":
             route = f" -> {s['route']}" if s.get("route") else ""
