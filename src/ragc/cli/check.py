@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -67,18 +66,24 @@ def _registry_arg(p: argparse.ArgumentParser) -> None:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _color(stream: TextIO) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+def _color(stream) -> bool:
+    from ragc.cli.main import use_color
+
+    return use_color(stream)
 
 
 def _load_registry(args):
     """Load the registry; an unreadable explicit file is a usage/I-O error."""
     from ragc.registry.loader import load_registry
 
+    from ragc.cli.main import settings
+
     load = load_registry(args.registry, cwd=Path.cwd())
     if load.io_error:
         d = load.diagnostics[0]
         raise CliError(d.message, hint="pass an existing file with `--registry FILE`")
+    if settings.verbose and load.path is not None:
+        sys.stderr.write(f"registry: {load.path.resolve()}\n")
     return load
 
 
@@ -142,9 +147,13 @@ def cmd_check(args) -> int:
         sources.update(result.sources)
     errors = sum(1 for d in diags if d.is_error)
     warnings = sum(1 for d in diags if d.severity.value == "warning")
+    from ragc.cli.main import settings
+
     if args.format == "json":
         json.dump(render_json(diags), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
+    elif settings.quiet:  # errors only, no summary line
+        _print_diagnostics([d for d in diags if d.is_error], sources, sys.stdout, summary=False)
     else:
         _print_diagnostics(diags, sources, sys.stdout, summary=False)
         line = summary_line(errors, warnings)

@@ -90,7 +90,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _color(stream) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+    from ragc.cli.main import use_color
+
+    return use_color(stream)
 
 
 def _reason(e: Exception) -> str:
@@ -103,6 +105,7 @@ def _reason(e: Exception) -> str:
 
 def cmd_fmt(args) -> int:
     """``ragc fmt PATH... [--check] [--diff]``; see the module docstring."""
+    from ragc.cli.main import settings
     from ragc.diagnostics.render import render_text
     from ragc.syntax.formatter import format_source
 
@@ -145,7 +148,8 @@ def cmd_fmt(args) -> int:
                 print(f"error: cannot write `{shown}`: {_reason(e)}", file=sys.stderr)
                 io_errors.append(shown)
                 continue
-            print(f"formatted {shown}")
+            if not settings.quiet:
+                print(f"formatted {shown}")
     if io_errors:
         return EXIT_USAGE
     if refused or (args.check and changed):

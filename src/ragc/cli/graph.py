@@ -87,7 +87,10 @@ def cmd_graph(args) -> int:
             args.output.write_bytes(data)
         except OSError as e:
             raise CliError(f"cannot write `{args.output}`: {e.strerror or e}") from None
-        sys.stderr.write(f"wrote {args.output} ({len(data)} bytes)\n")
+        from ragc.cli.main import settings
+
+        if not settings.quiet:
+            sys.stderr.write(f"wrote {args.output} ({len(data)} bytes)\n")
     else:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)

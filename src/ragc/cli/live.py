@@ -365,10 +365,19 @@ class LiveView:
 
 
 class ProgressPrinter:
-    """Plain progress lines for a non-terminal stderr (see module docs)."""
+    """Plain progress lines for a non-terminal stderr (see module docs).
 
-    def __init__(self, stream: TextIO | None = None):
+    Args:
+        stream: where to write (stderr by default).
+        verbose: also one line per branch completion (by its label), per
+            branch-level node completion and per model and tool call
+            (``ragc -v run``).
+    """
+
+    def __init__(self, stream: TextIO | None = None, verbose: int = 0):
         self.stream = stream or sys.stderr
+        self.verbose = verbose
+        self.labels: dict[str, tuple[str, ...]] = {}
 
     def _p(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -377,14 +386,27 @@ class ProgressPrinter:
     def __call__(self, ev: E.Event) -> None:
         t = type(ev)
         if t is E.NodeCompleted:
-            if "/" not in ev.activation and ">" not in ev.activation:  # type: ignore[attr-defined]
+            if self.verbose or ("/" not in ev.activation and ">" not in ev.activation):  # type: ignore[attr-defined]
                 how = " (from journal)" if ev.replayed else f" {ev.duration_s:.2f}s"  # type: ignore[attr-defined]
                 route = f" -> {ev.route}" if ev.route else ""  # type: ignore[attr-defined]
                 self._p(f"  done {ev.activation}{route}{how}")  # type: ignore[attr-defined]
+        elif self.verbose and t is E.BranchFinished:
+            labels = self.labels.get(ev.activation, ())  # type: ignore[attr-defined]
+            i = ev.branch  # type: ignore[attr-defined]
+            label = labels[i] if i < len(labels) else f"{ev.node} branch {i}"  # type: ignore[attr-defined]
+            self._p(f"  branch {ev.activation}/{i} {label}: {_BRANCH_STATUS.get(ev.status, ev.status)}")  # type: ignore[attr-defined]
+        elif self.verbose and t is E.ModelCallCompleted:
+            self._p(f"    model {ev.model} for {ev.activation}: {plural(ev.input_tokens + ev.output_tokens, 'token')}"  # type: ignore[attr-defined]
+                    f"{' (from journal)' if ev.cached else f' {ev.duration_s:.2f}s'}")  # type: ignore[attr-defined]
+        elif self.verbose and t is E.ToolCallCompleted:
+            state = "failed" if ev.is_error else "ok"  # type: ignore[attr-defined]
+            self._p(f"    tool {ev.tool} for {ev.activation}: {state}"  # type: ignore[attr-defined]
+                    f"{' (from journal)' if ev.cached else f' {ev.duration_s:.2f}s'}")  # type: ignore[attr-defined]
         elif t is E.NodeFailed:
             retry = " (will retry)" if ev.will_retry else ""  # type: ignore[attr-defined]
             self._p(f"  failed {ev.activation}: {_short(ev.error, 160)}{retry}")  # type: ignore[attr-defined]
         elif t is E.FanOutStarted:
+            self.labels[ev.activation] = ev.labels  # type: ignore[attr-defined]
             self._p(f"  fan-out {ev.activation}: {plural(ev.branches, 'branch', 'branches')}")  # type: ignore[attr-defined]
         elif t is E.JoinFired:
             self._p(f"  join {ev.join}: {ev.outcome} ({ev.succeeded} ok, {ev.failed} failed, "  # type: ignore[attr-defined]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -99,8 +98,10 @@ def _common(p: argparse.ArgumentParser, *, run: bool = False) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _color(stream: TextIO) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+def _color(stream) -> bool:
+    from ragc.cli.main import use_color
+
+    return use_color(stream)
 
 
 def _print_diagnostics(diags: list, sources: dict, stream: TextIO) -> None:
@@ -121,6 +122,10 @@ def _load_registry(path: Path | None) -> Any:
     if not load.ok:
         _print_diagnostics(load.diagnostics, load.sources, sys.stderr)
         raise CliError("the registry has errors", hint="fix them, or pass another file with `--registry`")
+    from ragc.cli.main import settings
+
+    if settings.verbose and load.path is not None:
+        sys.stderr.write(f"registry: {load.path.resolve()}\n")
     return load
 
 
@@ -297,18 +302,28 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     from ragc.cli.live import JsonlPrinter, LiveView, ProgressPrinter
     from ragc.runtime.errors import RunError
 
+    from ragc.cli.main import settings
+
     as_json = bool(args.json)
     tty = sys.stderr.isatty() and not as_json
     can_ask = (not as_json and not getattr(args, "no_ask", False) and sys.stdin.isatty() and sys.stderr.isatty())
     view = None
     listeners: list = []
+    if settings.verbose and not as_json:
+        where = getattr(engine.store, "path", None) or ("memory" if engine.store is not None else "none")
+        sys.stderr.write(f"journal: {where}\n")
     if as_json:
         listeners.append(JsonlPrinter(sys.stdout))
-    elif tty:
-        view = LiveView(engine.program.entry, program=engine.program)
+    elif settings.quiet:
+        pass  # -q: the output and errors only
+    elif tty and not settings.verbose:
+        from rich.console import Console
+
+        console = Console(stderr=True, color_system="auto" if _color(sys.stderr) else None)
+        view = LiveView(engine.program.entry, console=console, program=engine.program)
         listeners.append(view)
     else:
-        listeners.append(ProgressPrinter(sys.stderr))
+        listeners.append(ProgressPrinter(sys.stderr, verbose=settings.verbose))
     started = time.monotonic()
     try:
         if view is not None:
@@ -344,7 +359,8 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     if result.status == "completed":
         if not as_json:
             print_output(result, engine, sys.stdout)
-            sys.stderr.write(_summary(result, wall) + "\n")
+            if not settings.quiet:
+                sys.stderr.write(_summary(result, wall) + "\n")
         return EXIT_OK
     if result.status == "interrupted":
         # On stderr even with --json (stdout stays JSON lines): a script needs the command too.
