@@ -234,6 +234,11 @@ def cmd_approve(args) -> int:
         return EXIT_ERRORS
     if result.diagnostics:
         _print_diagnostics(result.diagnostics, result.sources, sys.stderr)
+    from ragc.cli.capabilities import capability_lines
+
+    # what the approval lets the file do, shown before it is recorded
+    sys.stdout.write(f"`{args.path}` ({result.program.entry}) " + "\n".join(
+        capability_lines(result.program, load.registry, load.registry.policies.get("untrusted"))) + "\n")
     try:
         record = record_approval(args.path, ir_hash=result.program.hash)
     except (OSError, ApprovalError) as e:

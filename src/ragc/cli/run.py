@@ -71,9 +71,11 @@ def register(subparsers) -> None:
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     q.set_defaults(handler=_store_errors(cmd_runs_show))
-    q = sub.add_parser("events", help="the recorded events of a run")
+    q = sub.add_parser("events", help="the recorded events of a run (--follow: tail a live run)")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="one JSON object per line")
+    q.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new events until the run stops running")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     q.set_defaults(handler=_store_errors(cmd_runs_events))
     q = sub.add_parser("fork", help="copy a run up to a step into a new run and continue it")
@@ -222,7 +224,10 @@ def _render_run_error(err: Any, sources: dict[str, str], stream: TextIO) -> None
         what = f"in activation `{err.activation}`" if err.activation else "here"
         label = Label(_span(err.span, sources), what)
     notes = (f"error kind: {err.kind}",) if err.kind not in ("error", "input") else ()
-    d = Diagnostic(err.code, Severity.ERROR, err.message, label, help=err.hint, notes=notes)
+    hint = err.hint
+    if err.code == "E0913":  # the engine speaks Python (`force=True`); here it is the flag
+        hint = "to continue with the new graph, add `--force`"
+    d = Diagnostic(err.code, Severity.ERROR, err.message, label, help=hint, notes=notes)
     _print_diagnostics([d], sources, stream)
 
 
@@ -269,18 +274,23 @@ def _summary(result: Any, wall: float) -> str:
     return " · ".join(parts)
 
 
-def _ask(pending: dict[str, Any], view: Any) -> Any:
-    """Ask an interrupt's question on the terminal; ``None`` if declined."""
+def _ask(pending: dict[str, Any], view: Any, context: list[str] = ()) -> Any:  # type: ignore[assignment]
+    """Ask an interrupt's question on the terminal, after the state it asks
+    about (``context``, :func:`ragc.cli.interrupts.context_lines`); ``None``
+    if declined."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.prompt import Prompt
 
     if view is not None:
         view.pause()
-    console = Console(stderr=True)
+    console = Console(stderr=True, color_system="auto" if _color(sys.stderr) else None)
     options = [str(o) for o in pending.get("options") or []]
     default = pending.get("default")
     try:
-        console.print(f"[yellow]?[/] [bold]{pending.get('question')}[/]")
+        for line in context:
+            console.print(escape(line), highlight=False)
+        console.print(f"[yellow]?[/] [bold]{escape(str(pending.get('question')))}[/]")
         answer = Prompt.ask("answer", console=console, choices=options or None,
                             default=str(default) if default is not None else None)
     except (EOFError, KeyboardInterrupt):
@@ -299,6 +309,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     resumable) and says how to continue."""
     import anyio
 
+    from ragc.cli.interrupts import context_lines
     from ragc.cli.live import JsonlPrinter, LiveView, ProgressPrinter
     from ragc.runtime.errors import RunError
 
@@ -331,7 +342,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         try:
             result = anyio.run(first, listeners)
             while result.status == "interrupted" and can_ask and result.interrupt:
-                answer = _ask(result.interrupt, view)
+                answer = _ask(result.interrupt, view, context_lines(engine.program, result.interrupt, result.state))
                 if answer is None:
                     break
                 rid = result.run_id
@@ -366,6 +377,9 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         # On stderr even with --json (stdout stays JSON lines): a script needs the command too.
         pending = result.interrupt or {}
         options = pending.get("options") or []
+        if not as_json:  # what the question is about, before the question
+            for line in context_lines(engine.program, pending, result.state):
+                sys.stderr.write(line + "\n")
         sys.stderr.write(f"interrupted: {pending.get('question')}\n")
         if options:
             sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
@@ -680,18 +694,53 @@ def cmd_runs_show(args: Any) -> int:
     return EXIT_OK
 
 
-def cmd_runs_events(args: Any) -> int:
-    """``ragc runs events RUN_ID [--json]``."""
-    store = _journal_store(args.journal, must_exist=True)
-    info = _find_run(store, args.run_id)
-    for ev in store.events(info.id):
-        if args.json:
-            sys.stdout.write(json.dumps(ev, ensure_ascii=False, default=str) + "\n")
-            continue
+FOLLOW_POLL_S = 0.25
+"""How often ``runs events --follow`` looks for new events (seconds)."""
+LIVE_STATUSES = ("running", "pending")
+
+
+def _print_event(ev: dict, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(ev, ensure_ascii=False, default=str) + "\n")
+    else:
         ts = time.strftime("%H:%M:%S", time.localtime(ev.get("ts", 0)))
         kind = ev.get("type", "?")
         rest = {k: v for k, v in ev.items() if k not in ("type", "ts", "run_id")}
         detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in rest.items()
                           if v not in (None, (), [], {}))
         sys.stdout.write(f"{ts} {kind} {detail}\n")
-    return EXIT_OK
+    sys.stdout.flush()
+
+
+def cmd_runs_events(args: Any) -> int:
+    """``ragc runs events RUN_ID [--json] [--follow]``: the recorded events;
+    with ``--follow``, keep printing new ones (like ``tail -f``) until the
+    run stops running (completed, failed, interrupted), then exit 0; Ctrl-C
+    stops following (exit 130)."""
+    from ragc.cli.main import settings
+
+    store = _journal_store(args.journal, must_exist=True)
+    info = _find_run(store, args.run_id)
+    shown = 0
+    last = None
+    try:
+        while True:
+            seq = store.last_seq(info.id)
+            if seq != last:  # read the events only when the journal grew
+                last = seq
+                events = store.events(info.id)
+                for ev in events[shown:]:
+                    _print_event(ev, args.json)
+                shown = len(events)
+            if not getattr(args, "follow", False):
+                return EXIT_OK
+            now = store.get_run(info.id)
+            if now is None or now.status not in LIVE_STATUSES:
+                if store.last_seq(info.id) == last:  # nothing arrived after the status changed
+                    if not args.json and not settings.quiet:
+                        sys.stderr.write(f"run {info.id} is {now.status if now else 'gone'}\n")
+                    return EXIT_OK
+                continue
+            time.sleep(FOLLOW_POLL_S)
+    except KeyboardInterrupt:
+        return 130
