@@ -60,7 +60,8 @@ def register(subparsers) -> None:
 
 def _registry_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", metavar="FILE", type=Path,
-                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+                   help="registry file (default: registry.toml here or in a parent directory, then "
+                        "~/.config/ragc/registry.toml)")
 
 
 # --------------------------------------------------------------------------- shared helpers

@@ -45,7 +45,8 @@ def register(subparsers) -> None:
         description="Print a compact reference of the .rag language for an LLM prompt: grammar, rules, "
                     "node kinds, a canonical example and the names the registry offers.")
     p.add_argument("--registry", metavar="FILE", type=Path,
-                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+                   help="registry file (default: registry.toml here or in a parent directory, then "
+                        "~/.config/ragc/registry.toml)")
     p.add_argument("--lark", action="store_true", help="print grammar/rag.lark instead")
     p.set_defaults(handler=cmd_spec)
 

@@ -42,7 +42,8 @@ def register(subparsers) -> None:
                    help="an input value (parsed as JSON when it parses, else a string); repeatable")
     p.add_argument("--input-file", metavar="FILE.json", type=Path, help="inputs as a JSON object")
     p.add_argument("--registry", metavar="FILE", type=Path,
-                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+                   help="registry file (default: registry.toml here or in a parent directory, then "
+                        "~/.config/ragc/registry.toml)")
     p.add_argument("--workspace", metavar="DIR", type=Path, help="root of the file and shell tools")
     p.add_argument("--untrusted", action="store_true",
                    help="run under [policies.untrusted]; refused unless `ragc approve` recorded this file "
