@@ -77,10 +77,12 @@ def cmd_graph(args) -> int:
     program = result.program
     if args.graph and args.graph not in program.graphs:
         raise CliError(f"no graph `{args.graph}` in `{args.path}`")
+    # what each registry agent may use, so sub-agent boxes show their model and tools
+    agents = {name: (a.model, list(a.tools)) for name, a in (load.registry.agents if load.registry else {}).items()}
     if args.format == "mermaid":
-        data = to_mermaid(program).encode("utf-8")
+        data = to_mermaid(program, agents=agents).encode("utf-8")
     else:
-        dot = to_dot(program)
+        dot = to_dot(program, agents=agents)
         data = dot.encode("utf-8") if args.format == "dot" else render_graphviz(dot, args.format)
     if args.output is not None:
         try:

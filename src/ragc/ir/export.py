@@ -133,11 +133,26 @@ def wrap(text: str, width: int = MAX_LINE) -> list[str]:
     return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
 
 
-def node_label(n: NodeIR) -> list[str]:
-    """A node's label lines: name, ``kind · model``, its tools (wrapped)."""
+AgentInfo = dict[str, tuple[str, list[str]]]
+"""Registry agents by name: ``(model, tools)``, to draw what a sub-agent may use."""
+
+
+def _agent_lines(agent: str | None, agents: AgentInfo | None) -> list[str]:
+    if not agent or not agents or agent not in agents:
+        return []
+    model, tools = agents[agent]
+    return wrap(f"model {model}" + (f" · tools: {', '.join(tools)}" if tools else ""))
+
+
+def node_label(n: NodeIR, agents: AgentInfo | None = None) -> list[str]:
+    """A node's label lines: name, ``kind · model``, its tools (wrapped);
+    for a sub-agent, the registry agent's model and tools when ``agents``
+    has them."""
     lines = wrap(n.name) + wrap(node_detail(n))
     if n.tools:
         lines += wrap("tools: " + ", ".join(n.tools))
+    if n.kind == "subagent":
+        lines += _agent_lines(n.agent, agents)
     if n.kind == "interrupt" and n.options:
         lines += wrap("answers: " + " | ".join(n.options))
     return lines
@@ -244,7 +259,7 @@ def _static_branches(g: GraphIR, j: JoinIR) -> int | None:
     return len(fork.routing.branches)
 
 
-def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str]) -> _Cluster:
+def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str], agents: AgentInfo | None) -> _Cluster:
     g = program.graphs[gname]
     cl = _Cluster("c_" + _safe(prefix or gname), gname)
 
@@ -267,7 +282,7 @@ def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str]) -> _Clus
                     arrives.update(_branch_ends(g, b.target, stop, set()))
         arrives.update(j.sources)
     for name, n in g.nodes.items():
-        cl.boxes.append(_Box(pid(name), node_label(n), n.kind, dashed=not n.blocking))
+        cl.boxes.append(_Box(pid(name), node_label(n, agents), n.kind, dashed=not n.blocking))
     for name, n in g.nodes.items():
         r = n.routing
         if r.kind == "end" and name not in arrives:
@@ -293,6 +308,7 @@ def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str]) -> _Clus
                 if b.target_kind == "agent":
                     bid = "a_" + _safe(prefix + f"{name}_{i}")
                     lines = wrap(b.target) + ["subagent (branch)"] + (wrap(texts[i]) if texts[i] else [])
+                    lines += _agent_lines(b.target, agents)
                     lines += [f"→ {b.output}"] if b.output else []
                     cl.boxes.append(_Box(bid, lines, "agentbranch"))
                     cl.edges.append(_Edge(pid(name), bid, label, dotted=True))
@@ -302,7 +318,7 @@ def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str]) -> _Clus
                     cl.edges.append(_Edge(pid(name), pid(b.target), label, dotted=True))
         if n.kind == "subgraph" and n.graph in program.graphs and n.graph not in seen:
             seen.add(n.graph)
-            sub = _build(program, n.graph, prefix + _safe(n.graph) + "__", seen)
+            sub = _build(program, n.graph, prefix + _safe(n.graph) + "__", seen, agents)
             sub.title = f"subgraph {n.graph}"
             cl.clusters.append(sub)
         if n.kind == "subgraph" and n.graph in program.graphs:
@@ -399,14 +415,15 @@ def _m_cluster(cl: _Cluster, indent: str, out: list[str], dashed: list[str]) -> 
         out.append(indent + _m_edge(e))
 
 
-def to_mermaid(program: ProgramIR, graph: str | None = None) -> str:
-    """A Mermaid ``flowchart TD`` of ``graph`` (default: the entry graph).
+def to_mermaid(program: ProgramIR, graph: str | None = None, *, agents: AgentInfo | None = None) -> str:
+    """A Mermaid ``flowchart TD`` of ``graph`` (default: the entry graph);
+    ``agents`` (:data:`AgentInfo`) adds sub-agents' models and tools.
 
     Raises:
         KeyError: ``graph`` is not a graph of the program.
     """
     name = _pick(program, graph)
-    cl = _build(program, name, "", {name})
+    cl = _build(program, name, "", {name}, agents)
     out = ["flowchart TD", f"  %% graph {name} ({program.hash})"]
     dashed: list[str] = []
     _m_cluster(cl, "  ", out, dashed)
@@ -456,14 +473,15 @@ def _d_cluster(cl: _Cluster, indent: str, out: list[str]) -> None:
         out.append(f"{indent}{e.src} -> {e.dst}{suffix}")
 
 
-def to_dot(program: ProgramIR, graph: str | None = None) -> str:
-    """A Graphviz ``digraph`` of ``graph`` (default: the entry graph).
+def to_dot(program: ProgramIR, graph: str | None = None, *, agents: AgentInfo | None = None) -> str:
+    """A Graphviz ``digraph`` of ``graph`` (default: the entry graph);
+    ``agents`` (:data:`AgentInfo`) adds sub-agents' models and tools.
 
     Raises:
         KeyError: ``graph`` is not a graph of the program.
     """
     name = _pick(program, graph)
-    cl = _build(program, name, "", {name})
+    cl = _build(program, name, "", {name}, agents)
     out = [f"digraph {_d_quote(name)} {{", f"  // {program.hash}", "  rankdir=TB", '  fontname="Helvetica"',
            '  node [fontname="Helvetica"]', '  edge [fontname="Helvetica"]']
     _d_cluster(cl, "  ", out)
