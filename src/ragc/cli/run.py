@@ -16,7 +16,9 @@ asked inline (``--no-ask`` turns that off).
 
 Journal: ``--journal FILE`` (or ``memory`` / ``none`` for ``run``); default:
 a graph-level ``store``, else the registry's ``[stores.*]`` entry, else
-``.ragc/runs.sqlite`` in the current directory.
+``.ragc/runs.sqlite``; a relative default is at the project root
+(:func:`ragc.registry.loader.project_root`), a relative ``--journal`` in the
+current directory.
 """
 
 from __future__ import annotations
