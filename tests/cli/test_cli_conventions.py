@@ -82,7 +82,7 @@ def test_color_always_and_never(project):
 
 
 def test_runs_events_follow_tails_a_live_run_until_it_ends(project):
-    (project / "default.jsonl").write_text(json.dumps({"when": "Greet", "text": "Hello", "delay_ms": 1500}) + "\n")
+    (project / "default.jsonl").write_text(json.dumps({"when": "Greet", "text": "Hello", "delay_ms": 3000}) + "\n")
     env = {**os.environ, "XDG_CONFIG_HOME": str(project / ".no-config")}
     run = subprocess.Popen([sys.executable, "-m", "ragc", "run", "sub/dir/hello.rag", "-i", "name=Ada", "--run-id",
                             "tail-me", "-q"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
