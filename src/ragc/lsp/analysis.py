@@ -89,22 +89,28 @@ class RegistryInfo:
         return locate(self.text, str(self.path))
 
 
-def load_registry_for(document: Path, explicit: Path | None = None) -> RegistryInfo:
-    """The registry of ``document``: ``explicit`` if given, else the nearest
-    ``registry.toml`` in the document's directory or a parent, else the user
-    configuration's (as ``ragc check`` run from the document's directory).
-    Never raises; a broken registry is returned with its diagnostics."""
+def registry_file_for(document: Path, explicit: Path | None = None) -> Path | None:
+    """The registry file of ``document``: ``explicit`` if given, else the
+    nearest ``registry.toml`` in the document's directory or a parent, else
+    ``None`` (then :func:`load_registry_for` searches as ``ragc check``
+    does from the document's directory: the user configuration)."""
+    if explicit is not None:
+        return explicit
+    for folder in [document.parent, *document.parent.parents]:
+        if (folder / "registry.toml").is_file():
+            return folder / "registry.toml"
+    return None
+
+
+def load_registry_for(document: Path, path: Path | None) -> RegistryInfo:
+    """Load the registry ``path`` (see :func:`registry_file_for`) for
+    ``document``. Never raises; a broken registry is returned with its
+    diagnostics."""
     from ragc.registry.loader import load_registry
 
-    path = explicit
-    if path is None:
-        for folder in [document.parent, *document.parent.parents]:
-            if (folder / "registry.toml").is_file():
-                path = folder / "registry.toml"
-                break
     load = load_registry(path, cwd=document.parent if path is None else path.parent)
-    text = load.source
-    return RegistryInfo(load.registry, load.path.resolve() if load.path else None, text, list(load.diagnostics))
+    return RegistryInfo(load.registry, load.path.resolve() if load.path else None, load.source,
+                        list(load.diagnostics))
 
 
 class Analysis:

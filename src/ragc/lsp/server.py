@@ -33,7 +33,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from ragc import __version__
 from ragc.diagnostics.model import Diagnostic, Severity, Span
-from ragc.lsp.analysis import Analysis, RegistryInfo, load_registry_for
+from ragc.lsp.analysis import Analysis, RegistryInfo, load_registry_for, registry_file_for
 
 _SEVERITY = {Severity.ERROR: T.DiagnosticSeverity.Error, Severity.WARNING: T.DiagnosticSeverity.Warning,
              Severity.NOTE: T.DiagnosticSeverity.Information}
@@ -51,16 +51,21 @@ class RagLanguageServer(LanguageServer):
     def __init__(self, registry: Path | None = None):
         super().__init__("ragc", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Full)
         self.registry_path = registry.resolve() if registry is not None else None
-        self._registries: dict[Path, tuple[float, RegistryInfo]] = {}
+        self._registries: dict[Path, tuple[int, RegistryInfo]] = {}
 
     def registry_for(self, path: Path) -> RegistryInfo:
-        """The registry of the document at ``path``, reloaded when its file changed."""
-        info = load_registry_for(path, self.registry_path)
-        key = info.path or path.parent
-        mtime = info.path.stat().st_mtime if info.path is not None and info.path.exists() else 0.0
+        """The registry of the document at ``path``, loaded again only when
+        its file's modification time changed."""
+        file = registry_file_for(path, self.registry_path)
+        key = file.resolve() if file is not None else path.parent
+        try:
+            mtime = file.stat().st_mtime_ns if file is not None else 0
+        except OSError:
+            mtime = -1
         cached = self._registries.get(key)
         if cached is not None and cached[0] == mtime:
             return cached[1]
+        info = load_registry_for(path, file)
         self._registries[key] = (mtime, info)
         return info
 
