@@ -147,6 +147,8 @@ class ReplSession:
 
     def _print(self, *args: Any, sep: str = " ") -> None:
         """``print(*args, sep=" ")``: strings as they are, other values as JSON."""
+        if not isinstance(sep, str):
+            raise CapabilityError(f"print(): `sep` must be a string, got {type(sep).__name__}")
         self._emit(sep.join(a if isinstance(a, str) else _show(a) for a in args) + "\n")
 
     def _show_vars(self) -> None:
