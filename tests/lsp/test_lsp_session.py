@@ -83,6 +83,13 @@ class Session:
     async def next_diagnostics(self) -> T.PublishDiagnosticsParams:
         return await asyncio.wait_for(self.published.get(), timeout=60)
 
+    async def document_diagnostics(self, uri: str) -> T.PublishDiagnosticsParams:
+        """The next diagnostics published for ``uri`` (skipping the registry's)."""
+        while True:
+            p = await self.next_diagnostics()
+            if p.uri == uri:
+                return p
+
 
 async def start(project: Path) -> Session:
     client = LanguageClient("ragc-tests", "1")
@@ -127,6 +134,8 @@ def test_lsp_session_over_stdio(project: Path) -> None:
             c.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(uri, "rag", 1, FLOW)))
             published = await s.next_diagnostics()
             assert published.uri == uri
+            registry_diags = await s.next_diagnostics()  # the registry's own (none here)
+            assert registry_diags.uri.endswith("/registry.toml") and list(registry_diags.diagnostics) == []
             got = sorted((d.code, d.range.start.line, d.range.start.character, d.range.end.line,
                           d.range.end.character) for d in published.diagnostics)
             want = sorted((d["code"], d["range"]["start"]["line"] - 1, d["range"]["start"]["column"] - 1,
@@ -147,7 +156,7 @@ def test_lsp_session_over_stdio(project: Path) -> None:
             # as you type: the fixed text has no diagnostics
             c.text_document_did_change(T.DidChangeTextDocumentParams(
                 T.VersionedTextDocumentIdentifier(uri=uri, version=2), [T.TextDocumentContentChangeWholeDocument(FIXED)]))
-            published = await s.next_diagnostics()
+            published = await s.document_diagnostics(uri)
             assert list(published.diagnostics) == []
 
             # hover: a node kind, a registry entry with its description, a node
@@ -165,7 +174,7 @@ def test_lsp_session_over_stdio(project: Path) -> None:
             edited = FIXED.replace("    kind model\n", "    kind \n", 1)
             c.text_document_did_change(T.DidChangeTextDocumentParams(
                 T.VersionedTextDocumentIdentifier(uri=uri, version=3), [T.TextDocumentContentChangeWholeDocument(edited)]))
-            await s.next_diagnostics()
+            await s.document_diagnostics(uri)
             items = await c.text_document_completion_async(T.CompletionParams(
                 T.TextDocumentIdentifier(uri), position_of(edited, "kind \n", 5)))
             labels = {i.label for i in items.items}
@@ -181,7 +190,7 @@ def test_lsp_session_over_stdio(project: Path) -> None:
 
             c.text_document_did_change(T.DidChangeTextDocumentParams(
                 T.VersionedTextDocumentIdentifier(uri=uri, version=4), [T.TextDocumentContentChangeWholeDocument(FIXED)]))
-            await s.next_diagnostics()
+            await s.document_diagnostics(uri)
 
             # definition: a node name to its block, a registry name to its TOML header
             loc = await c.text_document_definition_async(T.DefinitionParams(
@@ -196,7 +205,7 @@ def test_lsp_session_over_stdio(project: Path) -> None:
             messy = FIXED.replace("  start ask\n", "start:   ask\n")
             c.text_document_did_change(T.DidChangeTextDocumentParams(
                 T.VersionedTextDocumentIdentifier(uri=uri, version=5), [T.TextDocumentContentChangeWholeDocument(messy)]))
-            await s.next_diagnostics()
+            await s.document_diagnostics(uri)
             edits = await c.text_document_formatting_async(T.DocumentFormattingParams(
                 T.TextDocumentIdentifier(uri), T.FormattingOptions(tab_size=2, insert_spaces=True)))
             assert len(edits) == 1
@@ -230,10 +239,34 @@ def test_lsp_positions_use_utf16_for_non_bmp_text(project: Path) -> None:
         s = await start(project)
         try:
             s.client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(uri, "rag", 1, text)))
-            published = await s.next_diagnostics()
+            published = await s.document_diagnostics(uri)
             (got,) = published.diagnostics
             assert got.code == "E0108"
             assert got.range.start == T.Position(3, 28) and got.range.end == T.Position(3, 37)  # 27 + 1 surrogate
+        finally:
+            await stop(s)
+
+    asyncio.run(scenario())
+
+
+def test_registry_diagnostics_are_published_on_the_registry(project: Path) -> None:
+    """A broken registry entry shows in registry.toml with the code and range of `ragc check`."""
+    (project / "registry.toml").write_text(REGISTRY.replace('script = "fake.jsonl"\n', 'script = "fake.jsonl"\nbogus = 1\n'),
+                                           encoding="utf-8")
+    uri = from_fs_path(str(project / "flow.rag"))
+    registry_uri = from_fs_path(str((project / "registry.toml").resolve()))
+    expected = [d for d in check_json(project) if d["file"] == "registry.toml"]
+    assert [d["code"] for d in expected] == ["E0802"]
+
+    async def scenario() -> None:
+        s = await start(project)
+        try:
+            s.client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(uri, "rag", 1, FIXED)))
+            published = await s.document_diagnostics(registry_uri)
+            (got,) = published.diagnostics
+            start_ = expected[0]["range"]["start"]
+            assert got.code == "E0802" and "unknown key `bogus`" in got.message
+            assert got.range.start == T.Position(start_["line"] - 1, start_["column"] - 1)
         finally:
             await stop(s)
 

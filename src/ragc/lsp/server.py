@@ -114,6 +114,25 @@ def build_server(registry: Path | None = None) -> RagLanguageServer:
         diags = [to_lsp(doc, d) for d in analysis.diagnostics()]
         server.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=uri, diagnostics=diags,
                                                                             version=doc.version))
+        publish_registry(analysis.registry_info, doc.position_codec.encoding)
+
+    def publish_registry(info: RegistryInfo, encoding) -> None:
+        """The registry's own diagnostics (those `ragc check` prints before the
+        file's), on the registry file's URI, so a broken entry is not silent."""
+        if info.path is None or info.text is None:
+            return
+        from pygls.workspace.position_codec import PositionCodec
+
+        codec = PositionCodec(encoding)
+        lines = tuple(info.text.splitlines(True))
+        out = []
+        for d in info.diagnostics:
+            if d.span is None or Path(d.span.file).name != info.path.name:
+                continue
+            out.append(T.Diagnostic(range=_range(lines, codec, d.span), message=d.message + (
+                f"\nhelp: {d.help}" if d.help else ""), severity=_SEVERITY[d.severity], code=d.code, source="ragc"))
+        server.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=from_fs_path(str(info.path)),
+                                                                            diagnostics=out))
 
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: RagLanguageServer, params: T.DidOpenTextDocumentParams) -> None:
