@@ -99,3 +99,26 @@ def test_limits_from_the_command_line(project: Path) -> None:
     out = subprocess.run([str(RAGC), "repl", "loop.ragsh", "--max-calls", "0"], cwd=project, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and "must be a positive number" in out.stderr
+
+
+def test_ctrl_c_stops_the_cell_not_the_session(project: Path) -> None:
+    import signal
+
+    t = Terminal(project)
+    try:
+        t.until(PROMPT)
+        t.send("x = 21\n")
+        t.until(PROMPT)
+        t.send('for i in range(1000000000):\n    if i == 0:\n        print("started")\n\n')
+        t.until(b"started\n")
+        t.proc.send_signal(signal.SIGINT)
+        t.until(PROMPT)
+        t.send("x * 2\n")
+        assert t.until(PROMPT).strip() == "42"
+        t.proc.stdin.close()
+        assert t.proc.wait(timeout=60) == 1  # a cancelled cell counts as a failed one
+        assert "cancelled" in t.proc.stderr.read().decode("utf-8")
+    finally:
+        if t.proc.poll() is None:
+            t.proc.kill()
+            t.proc.wait()

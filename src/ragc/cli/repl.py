@@ -7,7 +7,8 @@ anything else as JSON); ``--json`` prints one object ``{"ok", "answer",
 ``>>> ``, continuation ``... ``; a cell that opens a block (a line ending in
 ``:``) or a bracket continues until a blank line or the bracket closes), the
 value of a cell's last expression is echoed as JSON, and the namespace
-persists until end of input or ``answer(...)``.
+persists until end of input or ``answer(...)``. Ctrl-C stops the running
+cell and keeps the session.
 
 Exit codes: 0 success, 1 the script failed (error on stderr), 2 usage error.
 """
@@ -117,7 +118,12 @@ def _interactive(session) -> int:
         if not cell.strip():
             continue
         number += 1
-        result = session.run_cell(cell, f"<cell {number}>")
+        try:
+            result = session.run_cell(cell, f"<cell {number}>")
+        except KeyboardInterrupt:  # Ctrl-C stops the cell, not the session
+            sys.stderr.write("cancelled\n")
+            failed = True
+            continue
         if result.error is not None:
             failed = True
             sys.stderr.write(result.error.render(f"<cell {number}>"))

@@ -52,6 +52,7 @@ class RagLanguageServer(LanguageServer):
         super().__init__("ragc", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Full)
         self.registry_path = registry.resolve() if registry is not None else None
         self._registries: dict[Path, tuple[int, RegistryInfo]] = {}
+        self._analyses: dict[str, Analysis] = {}
 
     def registry_for(self, path: Path) -> RegistryInfo:
         """The registry of the document at ``path``, loaded again only when
@@ -70,10 +71,17 @@ class RagLanguageServer(LanguageServer):
         return info
 
     def analyze(self, uri: str) -> tuple[Analysis, object]:
-        """The :class:`Analysis` of the open document ``uri`` and the pygls document."""
+        """The :class:`Analysis` of the open document ``uri`` and the pygls
+        document; kept while neither the text nor the registry changed (a
+        hover after a change does not compile the file again)."""
         doc = self.workspace.get_text_document(uri)
         path = Path(to_fs_path(uri) or uri)
-        return Analysis(doc.source, str(path), self.registry_for(path)), doc
+        registry = self.registry_for(path)
+        cached = self._analyses.get(uri)
+        if cached is not None and cached.text == doc.source and cached.registry_info is registry:
+            return cached, doc
+        analysis = self._analyses[uri] = Analysis(doc.source, str(path), registry)
+        return analysis, doc
 
 
 def to_range(doc, span: Span | None) -> T.Range:
@@ -148,6 +156,7 @@ def build_server(registry: Path | None = None) -> RagLanguageServer:
 
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: RagLanguageServer, params: T.DidCloseTextDocumentParams) -> None:
+        ls._analyses.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
 
     @server.feature(T.TEXT_DOCUMENT_HOVER)

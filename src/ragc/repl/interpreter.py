@@ -163,6 +163,7 @@ class Interpreter:
         Raises:
             ReplError: a syntax or evaluation error, a refused ``load``, a
                 builtin's error; :class:`ReplLimitError` for a limit.
+            KeyboardInterrupt: Ctrl-C during the cell (the session stays usable).
         """
         size = len(source.encode("utf-8"))
         if size > self.policy.max_source_bytes:
@@ -206,6 +207,8 @@ class Interpreter:
         pending, self._pending = self._pending, None
         if isinstance(pending, StopCell):
             return CellOutcome(None, stopped=True)
+        if isinstance(pending, KeyboardInterrupt):  # Ctrl-C while a builtin ran: the caller decides
+            raise KeyboardInterrupt
         where = from_starlark(str(error), line_offset=prefix.count("\n"))
         if isinstance(pending, ReplError):
             if pending.line is None:
