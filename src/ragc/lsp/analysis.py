@@ -130,10 +130,12 @@ class Analysis:
 
     @property
     def module(self) -> A.Module | None:
+        """The document's AST (``None`` when nothing could be parsed)."""
         return self.result.module
 
     @property
     def registry(self) -> Registry | None:
+        """The registry the document was checked against (``None`` if unreadable)."""
         return self.registry_info.registry
 
     # ------------------------------------------------------------------ diagnostics

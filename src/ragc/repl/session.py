@@ -48,6 +48,7 @@ class CellResult:
 
     @property
     def ok(self) -> bool:
+        """The cell ended without an error (an ``answer`` included)."""
         return self.error is None
 
 
