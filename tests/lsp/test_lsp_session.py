@@ -271,3 +271,34 @@ def test_registry_diagnostics_are_published_on_the_registry(project: Path) -> No
             await stop(s)
 
     asyncio.run(scenario())
+
+
+def test_syntax_errors_are_diagnosed_and_never_formatted(project: Path) -> None:
+    """A document that does not parse gets the parser's diagnostics, and
+    formatting leaves it alone (as `ragc fmt` does)."""
+    text = "graph broken {\n  node a {\n    kind model\n  \n}\n"
+    (project / "broken.rag").write_text(text, encoding="utf-8")
+    expected = json.loads(subprocess.run([str(RAGC), "check", "--format", "json", "broken.rag"], cwd=project,
+                                         capture_output=True, text=True, timeout=120).stdout)["diagnostics"]
+    assert any(d["code"] == "E0006" for d in expected)  # unclosed `{` (the parser recovers and checks on)
+    uri = from_fs_path(str(project / "broken.rag"))
+
+    async def scenario() -> None:
+        s = await start(project)
+        try:
+            s.client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(uri, "rag", 1, text)))
+            published = await s.document_diagnostics(uri)
+            assert sorted(d.code for d in published.diagnostics) == sorted(d["code"] for d in expected)
+            edits = await s.client.text_document_formatting_async(T.DocumentFormattingParams(
+                T.TextDocumentIdentifier(uri), T.FormattingOptions(tab_size=2, insert_spaces=True)))
+            assert not edits
+            hover = await s.client.text_document_hover_async(T.HoverParams(
+                T.TextDocumentIdentifier(uri), T.Position(2, 10)))
+            assert hover is not None and "node kind `model`" in hover.contents.value  # hover works on broken text
+            hover = await s.client.text_document_hover_async(T.HoverParams(
+                T.TextDocumentIdentifier(uri), T.Position(2, 6)))
+            assert "field `kind`" in hover.contents.value
+        finally:
+            await stop(s)
+
+    asyncio.run(scenario())
