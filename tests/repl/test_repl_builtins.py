@@ -12,7 +12,7 @@ import pytest
 
 from ragc.repl import ReplPolicy, ReplSession
 
-from conftest import SCRIPTS
+SCRIPTS = Path(__file__).resolve().parent / "scripts"  # (not imported from conftest: another tests/ folder has one)
 
 RAGC = Path(sys.executable).with_name("ragc")
 
