@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "ragc.cli.check",  # check, graph, compile, explain, diff, approve
     "ragc.cli.fmt",  # fmt, spec
     "ragc.cli.run",  # run, resume, runs
+    "ragc.cli.serve",  # serve
 )
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 3
