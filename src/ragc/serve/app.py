@@ -173,7 +173,7 @@ def create_app(settings: ServeSettings) -> Starlette:
     async def runs(r: Request) -> Response:
         if r.method == "POST":
             body = await _body(r, M.StartRun)
-            rid = manager.start(body.file, body.input, graph=body.graph, run_id=body.run_id)
+            rid = await manager.start(body.file, body.input, graph=body.graph, run_id=body.run_id)
             return JSONResponse({"run_id": rid}, status_code=202)
         try:
             limit = max(1, min(1000, int(r.query_params.get("limit", "50"))))
@@ -223,12 +223,12 @@ def create_app(settings: ServeSettings) -> Starlette:
 
     async def run_answer(r: Request) -> Response:
         body = await _body(r, M.Answer)
-        manager.resume(r.path_params["run_id"], answer=body.answer)
+        await manager.resume(r.path_params["run_id"], answer=body.answer)
         return JSONResponse({"run_id": r.path_params["run_id"]}, status_code=202)
 
     async def run_resume(r: Request) -> Response:
         body = await _body(r, M.Resume, optional=True)
-        manager.resume(r.path_params["run_id"], force=body.force)
+        await manager.resume(r.path_params["run_id"], force=body.force)
         return JSONResponse({"run_id": r.path_params["run_id"]}, status_code=202)
 
     async def run_cancel(r: Request) -> Response:

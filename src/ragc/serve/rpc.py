@@ -148,7 +148,7 @@ class RpcSession:
         return await self.manager.detail(p.run_id)
 
     async def _start(self, p: M.StartRun) -> Any:
-        return {"run_id": self.manager.start(p.file, p.input, graph=p.graph, run_id=p.run_id)}
+        return {"run_id": await self.manager.start(p.file, p.input, graph=p.graph, run_id=p.run_id)}
 
     async def _sub(self, p: M.RunRef) -> Any:
         return {"run_id": p.run_id, "history": self._subscribe(p.run_id)}
@@ -159,11 +159,11 @@ class RpcSession:
         return {"run_id": p.run_id}
 
     async def _answer(self, p: M.RunAnswer) -> Any:
-        self.manager.resume(p.run_id, answer=p.answer)
+        await self.manager.resume(p.run_id, answer=p.answer)
         return {"run_id": p.run_id}
 
     async def _resume(self, p: M.RunResume) -> Any:
-        self.manager.resume(p.run_id, force=p.force)
+        await self.manager.resume(p.run_id, force=p.force)
         return {"run_id": p.run_id}
 
     async def _cancel(self, p: M.RunRef) -> Any:

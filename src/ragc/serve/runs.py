@@ -379,14 +379,27 @@ class RunManager:
 
         return on_event
 
-    def _spawn(self, run_id: str, engine: Engine, leg: Callable[[list], Any]) -> None:
+    async def _spawn(self, run_id: str, engine: Engine, leg: Callable[[list], Any]) -> None:
+        """Run ``leg`` as a task; return once it emitted its first event (the
+        run row exists then) or failed before that.
+
+        Raises:
+            ServeError: 422/409 when the leg was refused before it started
+                (``E0913`` a changed graph, ``E0915`` a taken id...).
+        """
         if self._tg is None:
             raise ServeError("the server is not running", status=503)
         scope = anyio.CancelScope()
         live = self._live[run_id] = _Live(scope, engine)
         if self.bind_program is not None:
             self.bind_program(run_id, engine.program, engine.source)
-        listener = self._listener(run_id)
+        publish = self._listener(run_id)
+        started = anyio.Event()
+        refused: list[RunError] = []
+
+        def listener(ev: E.Event) -> None:
+            started.set()
+            publish(ev)
 
         async def task() -> None:
             try:
@@ -394,14 +407,21 @@ class RunManager:
                     try:
                         await leg([listener])
                     except RunError as e:
-                        self.channel(run_id).publish({"type": "warning", "run_id": run_id, "ts": time.time(),
-                                                      "message": f"{e.code}: {e.message}", "node": e.node})
+                        if not started.is_set():
+                            refused.append(e)
+                        else:
+                            self.channel(run_id).publish({"type": "warning", "run_id": run_id, "ts": time.time(),
+                                                          "message": f"{e.code}: {e.message}", "node": e.node})
                 if live.cancelled_by_user:
                     await self._mark_cancelled(run_id)
             finally:
                 self._live.pop(run_id, None)
+                started.set()
 
         self._tg.start_soon(task)
+        await started.wait()
+        if refused:
+            raise _from_run_error(refused[0], status=409 if refused[0].code == "E0913" else 422)
 
     async def _mark_cancelled(self, run_id: str) -> None:
         now = time.time()
@@ -411,9 +431,10 @@ class RunManager:
         self.channel(run_id).publish({"type": "run_finished", "run_id": run_id, "ts": now, "status": "cancelled",
                                       "error": err["message"], "usage": {}})
 
-    def start(self, file: str, inputs: dict[str, Any] | None = None, *, graph: str | None = None,
-              run_id: str | None = None) -> str:
-        """Start a run of ``file`` (relative to the root) with ``inputs``; returns its id at once.
+    async def start(self, file: str, inputs: dict[str, Any] | None = None, *, graph: str | None = None,
+                    run_id: str | None = None) -> str:
+        """Start a run of ``file`` (relative to the root) with ``inputs``; returns its id
+        as soon as the run is journaled (it goes on in the server).
 
         Raises:
             ServeError: 404 unknown file, 422 a file with errors or an input
@@ -429,11 +450,12 @@ class RunManager:
         if self.store.get_run(rid, full=False) is not None or rid in self._live:
             raise ServeError(f"a run with id {rid} already exists", status=409)
         self._channels[rid] = RunChannel()
-        self._spawn(rid, engine, lambda ls: engine.start(validated, run_id=rid, listeners=ls))
+        await self._spawn(rid, engine, lambda ls: engine.start(validated, run_id=rid, listeners=ls))
         return rid
 
-    def resume(self, run_id: str, *, answer: Any = _MISSING, force: bool = False) -> None:
-        """Continue ``run_id`` (with ``answer`` for its pending interrupt).
+    async def resume(self, run_id: str, *, answer: Any = _MISSING, force: bool = False) -> None:
+        """Continue ``run_id`` (with ``answer`` for its pending interrupt); returns once the
+        new leg started.
 
         Raises:
             ServeError: 404 unknown run; 409 running, completed, or not waiting
@@ -458,7 +480,7 @@ class RunManager:
                 raise ServeError(f"`{answer}` is not an answer to {pending.get('question')!r}; options: "
                                  + ", ".join(map(repr, options)), status=422, code="E0911")
         engine = self.engine_for_run(info)
-        self._spawn(run_id, engine, lambda ls: engine.resume(run_id, answer=answer, force=force, listeners=ls))
+        await self._spawn(run_id, engine, lambda ls: engine.resume(run_id, answer=answer, force=force, listeners=ls))
 
     def cancel(self, run_id: str) -> None:
         """Cancel the leg this server runs for ``run_id``.
