@@ -62,7 +62,8 @@ def test_start_stream_answer_and_inspect_a_run(make_server):
         assert "Write a short announcement about the release" in json.dumps(model[0]["input"])
         assert model[0]["output"]["message"]["content"] == "Draft one"
         assert tool[0]["name"] == "write_file" and tool[0]["input"] == {"path": "announcement.md", "content": "Draft one"}
-        assert {n["id"] for n in done["graph"]["nodes"]} >= {"START", "draft", "gate", "approve", "publish", "END"}
+        assert done["graph"] == "approval_flow"
+        assert {n["id"] for n in done["layout"]["nodes"]} >= {"START", "draft", "gate", "approve", "publish", "END"}
         history = c.get(f"/api/runs/{rid}/events").json()["events"]
         assert [e["type"] for e in history].count("run_started") == 2
         assert history[-1]["type"] == "run_finished" and history[-1]["status"] == "completed"

@@ -316,9 +316,10 @@ class RunManager:
         sub.receive.close()
 
     async def detail(self, run_id: str) -> dict[str, Any]:
-        """Everything the inspector shows of one run: the summary, the state it
-        reached (replayed from the journal), its model and tool calls (input
-        and output), and its graph.
+        """Everything the inspector shows of one run: the summary, ``input``,
+        ``output``, ``state`` (replayed from the journal), ``calls`` (model and
+        tool calls with input and output) and ``layout`` (its graph, from
+        :func:`ragc.serve.graphview.graph_view`).
 
         Raises:
             ServeError: 404 unknown run.
@@ -333,7 +334,7 @@ class RunManager:
         except RunError:
             state = {}
         return {**self.view(info), "input": info.input, "output": info.output, "state": state,
-                "calls": self.calls_of(run_id, info), "graph": graph_view(engine.program)}
+                "calls": self.calls_of(run_id, info), "layout": graph_view(engine.program)}
 
     def calls_of(self, run_id: str, info: RunInfo | None = None) -> list[dict[str, Any]]:
         """The run's model and tool calls in journal order: ``{"kind", "activation",

@@ -86,8 +86,10 @@ $("#start-form").addEventListener("submit", async (ev) => {
 // ------------------------------------------------------------------ one run
 
 function drawGraph(view) {
-  const svg = svgEl("svg", {viewBox: `0 0 ${view.width} ${view.height}`, width: view.width, height: view.height,
-                            id: "graph-svg"});
+  // room on both sides for the arrows drawn around the boxes (skips on the left, loops on the right)
+  const side = 80;
+  const svg = svgEl("svg", {viewBox: `${-side} 0 ${view.width + 2 * side} ${view.height}`, width: view.width + 2 * side,
+                            height: view.height, id: "graph-svg"});
   const defs = svgEl("defs");
   const marker = svgEl("marker", {id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7,
                                   orient: "auto-start-reverse"});
@@ -100,7 +102,13 @@ function drawGraph(view) {
     const a = box[e.from], b = box[e.to];
     if (!a || !b) continue;
     let d, lx, ly;
-    if (b.y > a.y) {            // downwards: bottom centre to top centre
+    const skips = b.y - a.y > a.h + 60;   // passes over a layer: go around the left side, not through boxes
+    if (b.y > a.y && skips) {
+      const x1 = a.x, y1 = a.y + a.h / 2, x2 = b.x, y2 = b.y + b.h / 2;
+      const out = Math.min(x1, x2) - 45;
+      d = `M ${x1} ${y1} C ${out} ${y1}, ${out} ${y2}, ${x2} ${y2}`;
+      lx = out + 4; ly = (y1 + y2) / 2;
+    } else if (b.y > a.y) {     // downwards to the next layer: bottom centre to top centre
       const x1 = a.x + a.w / 2, y1 = a.y + a.h, x2 = b.x + b.w / 2, y2 = b.y;
       d = `M ${x1} ${y1} C ${x1} ${y1 + 25}, ${x2} ${y2 - 25}, ${x2} ${y2}`;
       lx = (x1 + x2) / 2; ly = (y1 + y2) / 2;
@@ -246,7 +254,7 @@ async function openRun(runId) {
   $("#run-id").textContent = runId;
   $("#timeline").replaceChildren();
   const run = await api(`/api/runs/${encodeURIComponent(runId)}`);
-  drawGraph(run.graph);
+  drawGraph(run.layout);
   await refreshRun(runId);
   const source = new EventSource(withToken(`/api/runs/${encodeURIComponent(runId)}/stream`));
   current.source = source;
