@@ -139,10 +139,11 @@ STEPS = [{"when": "FIRST", "text": "first note", "repeat": True},
 
 @pytest.fixture
 def make_server(tmp_path: Path) -> Callable[..., Server]:
-    """``make_server(token=None, default=[...lines])`` -> a started :class:`Server`."""
+    """``make_server(token=None, default=[...lines], extra=(more argv...))`` -> a started :class:`Server`."""
     servers: list[Server] = []
 
-    def make(*, token: str | None = None, default: list | None = None, start: bool = True) -> Server:
+    def make(*, token: str | None = None, default: list | None = None, start: bool = True,
+             extra: tuple[str, ...] = ()) -> Server:
         root = tmp_path / "root"
         if not root.exists():
             root.mkdir()
@@ -158,6 +159,7 @@ def make_server(tmp_path: Path) -> Callable[..., Server]:
                 "--workspace", "ws"]
         if token:
             argv += ["--token", token]
+        argv += list(extra)
         server = Server(root, port, token, root / "runs.sqlite", call_log, env, argv)
         servers.append(server)
         return server.start() if start else server

@@ -113,6 +113,7 @@ async def test_start_subscribe_answer_and_finish_over_json_rpc(make_server):
             finished = await rpc.event("run_finished")
         seqs = [m["params"]["seq"] for m in rpc.events]
         assert seqs == sorted(seqs)
+        server.wait_status(rid, "completed")  # the row is updated just after `run_finished` is emitted
         detail = (await rpc.call("runs.get", run_id=rid))["result"]
         assert detail["status"] == "completed" and detail["state"]["drafts"] == ["Draft one"]
         assert (await rpc.call("runs.unsubscribe", run_id=rid))["result"] == {"run_id": rid}

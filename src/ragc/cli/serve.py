@@ -7,9 +7,10 @@ Bound to 127.0.0.1 by default. A token (``--token`` or ``RAGC_SERVE_TOKEN``)
 is then optional; bound to any other address it is required, and the server
 refuses to start without one. Runs use the same journal as ``ragc run``
 (``.ragc/runs.sqlite`` under the current directory unless ``--journal`` or
-the registry's ``[stores.*]`` say otherwise). Traces go over OTLP when an
-endpoint is given (``--otlp-endpoint`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``);
-otherwise no spans are made. See ``docs/serve.md``.
+the registry's ``[stores.*]`` say otherwise). Traces and metrics go over
+OTLP when an endpoint is given (``--otlp-endpoint`` or
+``OTEL_EXPORTER_OTLP_ENDPOINT``); otherwise no spans are made and metrics
+are only served as Prometheus text at ``/metrics``. See ``docs/serve.md``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def cmd_serve(args: Any) -> int:
     try:
         import uvicorn
 
-        from ragc.observe import otlp_endpoint, tracer_provider
+        from ragc.observe import otlp_endpoint, otlp_meter_provider, tracer_provider
         from ragc.serve.app import ServeSettings, create_app
     except ImportError as e:
         raise CliError(f"`ragc serve` needs the serve extra ({e.name} is missing)",
@@ -81,12 +82,13 @@ def cmd_serve(args: Any) -> int:
     endpoint = otlp_endpoint(args.otlp_endpoint)
     try:
         tracing = tracer_provider(endpoint=endpoint) if endpoint else None
+        metering = otlp_meter_provider(endpoint) if endpoint else None
     except RuntimeError as e:
         raise CliError(str(e), hint="pip install 'ragc[otlp]'") from None
     settings = ServeSettings(store=store, registry=load.registry,
                              registry_path=str(load.path.resolve()) if load.path else None, root=root,
                              workspace=str(args.workspace) if args.workspace else None, token=token,
-                             tracer_provider=tracing)
+                             tracer_provider=tracing, meter_provider=metering)
     app = create_app(settings)
     # check the port first: uvicorn reports a taken port with a traceback-free log line but exits 1
     try:
@@ -104,6 +106,7 @@ def cmd_serve(args: Any) -> int:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     finally:
         store.close()
-        if tracing is not None:
-            tracing.shutdown()
+        for provider in (tracing, metering):
+            if provider is not None:
+                provider.shutdown()
     return 0

@@ -11,11 +11,12 @@ is attached: telemetry is off by default.
 * :class:`~ragc.observe.metrics.RunMetrics` -- counters of runs, steps, calls,
   tokens, cost, retries and circuit-breaker refusals, as Prometheus text and
   through an OpenTelemetry meter.
-* :func:`~ragc.observe.tracing.tracer_provider` -- an SDK tracer provider that
-  exports over OTLP/HTTP when an endpoint is configured.
+* :func:`~ragc.observe.tracing.tracer_provider` and
+  :func:`~ragc.observe.metrics.otlp_meter_provider` -- SDK providers that
+  export over OTLP/HTTP when an endpoint is configured.
 """
 
-from ragc.observe.metrics import RunMetrics
+from ragc.observe.metrics import RunMetrics, otlp_meter_provider
 from ragc.observe.tracing import SpanRecorder, otlp_endpoint, tracer_provider
 
-__all__ = ["RunMetrics", "SpanRecorder", "otlp_endpoint", "tracer_provider"]
+__all__ = ["RunMetrics", "SpanRecorder", "otlp_endpoint", "otlp_meter_provider", "tracer_provider"]

@@ -54,6 +54,31 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
+def otlp_meter_provider(endpoint: str, *, interval_s: float = 30.0) -> Any:
+    """An SDK ``MeterProvider`` that pushes the instruments over OTLP/HTTP to
+    ``endpoint`` (``/v1/metrics`` appended when it has no path) every
+    ``interval_s`` seconds, and once more at ``shutdown()``.
+
+    Raises:
+        RuntimeError: the OTLP exporter package is not installed (``ragc[otlp]``).
+    """
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    try:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    except ImportError:
+        raise RuntimeError("exporting metrics over OTLP needs opentelemetry-exporter-otlp-proto-http; "
+                           "install ragc[otlp]") from None
+    url = endpoint.rstrip("/")
+    if url.count("/") <= 2:  # scheme://host:port without a path
+        url += "/v1/metrics"
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=url),
+                                           export_interval_millis=interval_s * 1000)
+    return MeterProvider(metric_readers=[reader], resource=Resource.create({"service.name": "ragc"}))
+
+
 class RunMetrics:
     """Counters of runs (see the module table), fed as an event sink.
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,7 @@ class RunManager:
         self._live: dict[str, _Live] = {}
         self._engines: dict[tuple[str, int, int], Engine] = {}
         self._tg: TaskGroup | None = None
+        self._broken_sinks: set[int] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -376,9 +378,19 @@ class RunManager:
             if type(ev) is not E.ModelDelta:  # deltas are not journaled, and would flood the history
                 ch.publish(E.to_json(ev))
             for sink in sinks:
-                sink(ev)
+                try:
+                    sink(ev)
+                except Exception as e:  # noqa: BLE001 - telemetry must never fail a run
+                    self._sink_failed(sink, e)
 
         return on_event
+
+    def _sink_failed(self, sink: Any, error: Exception) -> None:
+        name = type(sink).__name__
+        if id(sink) not in self._broken_sinks:  # say it once per sink, not once per event
+            self._broken_sinks.add(id(sink))
+            sys.stderr.write(f"ragc serve: warning: telemetry sink {name} failed ({type(error).__name__}: {error}); "
+                             f"runs go on without it\n")
 
     async def _spawn(self, run_id: str, engine: Engine, leg: Callable[[list], Any]) -> None:
         """Run ``leg`` as a task; return once it emitted its first event (the

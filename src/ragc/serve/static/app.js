@@ -244,6 +244,8 @@ async function refreshRun(runId) {
   showCalls(run.calls);
   $("#state").textContent = pretty(run.state);
   $("#cancel-button").hidden = !run.live;
+  // the journal row is updated just after the last event of a leg: look again until the leg is over
+  if (run.live) { clearTimeout(current.poll); current.poll = setTimeout(() => refreshRun(runId).catch(() => {}), 700); }
   $("#resume-button").hidden = !(run.resumable && run.status !== "interrupted");
 }
 
