@@ -161,3 +161,35 @@ def test_diff_of_two_workflows_side_by_side(make_server):
     assert d["diff"]["changed"] and any("drop" in e["edge"] for e in d["diff"]["edges"]["added"])
     assert any(row["tag"] != "equal" and row["new"] and "drop" in row["new"] for row in d["rows"])
     assert sum(1 for row in d["rows"] if row["tag"] == "equal") > 30
+
+
+def test_a_run_of_ragc_run_in_another_process_is_followed_live(make_server):
+    import subprocess
+    import time
+
+    from wfkit import RAGC
+
+    server = make_server()
+    rid = "cli-run-followed"
+    cli = subprocess.Popen([str(RAGC), "run", "two_steps.rag", "--registry", "registry.toml", "--journal",
+                            "runs.sqlite", "--workspace", "ws", "--input", "topic=cli", "--run-id", rid, "--json"],
+                           cwd=server.root, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with server.client() as c:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                r = c.get(f"/api/runs/{rid}/events")
+                # events reach the journal with the next record: `first`'s completion brings its model call
+                if r.status_code == 200 and any(e["type"] == "model_call_completed" and e["node"] == "first"
+                                                for e in r.json()["events"]):
+                    break
+                time.sleep(0.05)
+            row = c.get(f"/api/runs/{rid}").json()
+            assert row["status"] == "running" and not row["live"] and not row["resumable"], row
+            events = sse_events(c, rid, "run_finished")  # the stream goes on past the history it started with
+        assert events[-1]["status"] == "completed"
+        assert [e["node"] for e in events if e["type"] == "node_completed"] == ["first", "second"]
+    finally:
+        out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 0, err
+    assert server.wait_status(rid, "completed")["state"]["notes"] == ["first note", "second note"]

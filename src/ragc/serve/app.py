@@ -39,7 +39,7 @@ from ragc.serve import messages as M
 from ragc.serve.graphview import graph_view
 from ragc.serve.openapi import openapi_document
 from ragc.serve.rpc import RpcSession
-from ragc.serve.runs import RunManager, ServeError
+from ragc.serve.runs import POLL_S, RunManager, ServeError
 
 HEARTBEAT_S = 15.0
 """Seconds between SSE keep-alive comments."""
@@ -185,38 +185,28 @@ def create_app(settings: ServeSettings) -> Starlette:
         return JSONResponse(await manager.detail(r.path_params["run_id"]))
 
     async def run_events(r: Request) -> Response:
-        rid = r.path_params["run_id"]
-        manager.get(rid)
-        return JSONResponse({"events": list(manager.channel(rid).history)})
+        return JSONResponse({"events": manager.events(r.path_params["run_id"])})
 
     async def run_stream(r: Request) -> Response:
         rid = r.path_params["run_id"]
-        sub = manager.subscribe(rid)
+        manager.get(rid)
         try:
-            skip = int(r.headers.get("last-event-id", "-1")) + 1
+            start = int(r.headers.get("last-event-id", "-1")) + 1
         except ValueError:
-            skip = 0
+            start = 0
 
         async def stream() -> AsyncIterator[str]:
-            try:
-                seq = 0
-                for item in sub.history:
-                    if seq >= skip:
-                        yield f"id: {seq}\nevent: {item.get('type')}\ndata: {json.dumps(item)}\n\n"
-                    seq += 1
-                while True:
-                    with anyio.move_on_after(HEARTBEAT_S) as timer:
-                        item = await sub.receive.receive()
-                    if timer.cancelled_caught:
+            quiet = 0.0
+            async for entry in manager.follow(rid, start):
+                if entry is None:
+                    quiet += POLL_S
+                    if quiet >= HEARTBEAT_S:
+                        quiet = 0.0
                         yield ": keep-alive\n\n"
-                        continue
-                    if seq >= skip:
-                        yield f"id: {seq}\nevent: {item.get('type')}\ndata: {json.dumps(item)}\n\n"
-                    seq += 1
-            except (anyio.EndOfStream, anyio.ClosedResourceError):
-                return
-            finally:
-                manager.unsubscribe(sub)
+                    continue
+                quiet = 0.0
+                seq, item = entry
+                yield f"id: {seq}\nevent: {item.get('type')}\ndata: {json.dumps(item)}\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -263,38 +253,32 @@ def create_app(settings: ServeSettings) -> Starlette:
 
         async with anyio.create_task_group() as tg:
 
-            async def forward(sub: Any, scope: anyio.CancelScope) -> None:
+            async def forward(run_id: str, scope: anyio.CancelScope) -> None:
                 with scope:
                     try:
-                        seq = 0
-                        for item in sub.history:
-                            await send({"jsonrpc": "2.0", "method": "run.event",
-                                        "params": {"run_id": sub.run_id, "seq": seq, "event": item}})
-                            seq += 1
-                        async for item in sub.receive:
-                            await send({"jsonrpc": "2.0", "method": "run.event",
-                                        "params": {"run_id": sub.run_id, "seq": seq, "event": item}})
-                            seq += 1
-                    except (WebSocketDisconnect, RuntimeError, anyio.ClosedResourceError,
+                        async for entry in manager.follow(run_id):
+                            if entry is not None:
+                                seq, item = entry
+                                await send({"jsonrpc": "2.0", "method": "run.event",
+                                            "params": {"run_id": run_id, "seq": seq, "event": item}})
+                    except (WebSocketDisconnect, RuntimeError, OSError, anyio.ClosedResourceError,
                             anyio.BrokenResourceError):
-                        pass  # the client went away; the loop below notices and cleans up
-                    finally:
-                        manager.unsubscribe(sub)
+                        pass  # the client went away (uvicorn raises an OSError then); the receive loop cleans up
 
             def subscribe(run_id: str) -> int:
                 if run_id in subscriptions:
                     raise ServeError(f"already subscribed to {run_id}", status=409)
-                sub = manager.subscribe(run_id)
+                manager.get(run_id)
                 scope = anyio.CancelScope()
-                subscriptions[run_id] = (sub, scope)
-                tg.start_soon(forward, sub, scope)
-                return len(sub.history)
+                subscriptions[run_id] = scope
+                tg.start_soon(forward, run_id, scope)
+                return len(manager.channel(run_id).history)
 
             def unsubscribe(run_id: str) -> bool:
-                entry = subscriptions.pop(run_id, None)
-                if entry is None:
+                scope = subscriptions.pop(run_id, None)
+                if scope is None:
                     return False
-                entry[1].cancel()
+                scope.cancel()
                 return True
 
             session = RpcSession(manager, views, subscribe, unsubscribe)
@@ -316,7 +300,7 @@ def create_app(settings: ServeSettings) -> Starlette:
             except (WebSocketDisconnect, RuntimeError):
                 pass
             finally:
-                for _sub, scope in subscriptions.values():
+                for scope in subscriptions.values():
                     scope.cancel()
                 subscriptions.clear()
 

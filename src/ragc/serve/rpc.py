@@ -62,8 +62,9 @@ class RpcSession:
         views: ``(name, *args) -> awaitable result`` for the methods the HTTP
             app also serves (``graph``, ``diff``, ``detail``); keeps one
             implementation of each.
-        subscribe: ``(run_id) -> None`` starts forwarding a run's events to
-            this connection (the app owns the socket and its tasks).
+        subscribe: ``(run_id) -> int`` starts forwarding a run's events to
+            this connection (the app owns the socket and its tasks); returns
+            the number of past events it sends first.
         unsubscribe: ``(run_id) -> bool`` stops it.
     """
 

@@ -9,10 +9,9 @@ writer thread (group commit: one transaction per batch, ``docs/runtime.md``).
 Every event of a leg the server executes goes to:
 
 * the run's :class:`RunChannel` -- the event history (read from the journal
-  the first time a run is touched, then kept up to date) and the live
-  subscribers (SSE streams and WebSocket subscriptions); a subscriber that
-  falls :data:`SUBSCRIBER_BUFFER` events behind is dropped, since emitters
-  must never block;
+  the first time a run is touched, then kept up to date), which SSE streams
+  and WebSocket subscriptions follow (:meth:`RunManager.follow`); publishing
+  never waits for a follower;
 * the telemetry sinks (:mod:`ragc.observe`).
 
 A server that stops (or crashes) mid-run leaves the run ``running`` in the
@@ -30,9 +29,9 @@ import os
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import anyio
 from anyio.abc import TaskGroup
@@ -45,8 +44,8 @@ from ragc.runtime.errors import RunError
 from ragc.runtime.journal import Batch, RunInfo, Store, dumps
 from ragc.serve.calls import CallLog, RecordingHarness
 
-SUBSCRIBER_BUFFER = 10_000
-"""Events a subscriber may lag behind before it is dropped."""
+POLL_S = 1.0
+"""Seconds between journal reads when following a run another process executes."""
 
 FINISHED = ("completed", "failed", "interrupted", "cancelled")
 
@@ -77,34 +76,31 @@ def _from_run_error(e: RunError, status: int = 422) -> ServeError:
     return ServeError(e.message, status=status, code=e.code, hint=e.hint)
 
 
-@dataclass
 class RunChannel:
-    """The event history of one run and its live subscribers."""
+    """The event history of one run; followers wait on :attr:`changed`.
 
-    history: list[dict[str, Any]] = field(default_factory=list)
-    subscribers: set[Any] = field(default_factory=set)
+    ``journaled`` counts the items of ``history`` that are journal events
+    (the rest are the server's own notes: a refused resume, a cancel), so
+    that events another process journals can be appended in order.
+    """
 
-    def publish(self, item: dict[str, Any]) -> None:
-        """Append ``item`` (an event JSON dict) and hand it to every subscriber."""
+    def __init__(self, history: list[dict[str, Any]] | None = None):
+        self.history: list[dict[str, Any]] = list(history or [])
+        self.journaled = len(self.history)
+        self.changed = anyio.Event()
+
+    def publish(self, item: dict[str, Any], *, journaled: bool = True) -> None:
+        """Append ``item`` (an event JSON dict) and wake the followers."""
         self.history.append(item)
-        for send in list(self.subscribers):
-            try:
-                send.send_nowait(item)
-            except (anyio.WouldBlock, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                self.subscribers.discard(send)
-                send.close()
+        self.journaled += journaled
+        self.changed.set()
+        self.changed = anyio.Event()
 
-
-@dataclass
-class Subscription:
-    """A subscriber of one run: ``history`` (the events so far) and
-    ``receive`` (an anyio receive stream of the later ones; it ends when the
-    subscriber fell too far behind)."""
-
-    run_id: str
-    history: list[dict[str, Any]]
-    send: Any
-    receive: Any
+    def catch_up(self, journal_events: list[dict[str, Any]]) -> None:
+        """Append the journal events not seen yet (written by another process)."""
+        if len(journal_events) > self.journaled:
+            for item in journal_events[self.journaled:]:
+                self.publish(item)
 
 
 @dataclass
@@ -296,26 +292,44 @@ class RunManager:
             ch = self._channels[run_id] = RunChannel(history=list(self.store.events(run_id)))
         return ch
 
-    def subscribe(self, run_id: str) -> "Subscription":
-        """A :class:`Subscription` to ``run_id``: the history so far, then the
-        events after it; the caller ends it with :meth:`unsubscribe`.
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's events so far (read again from the journal when another
+        process runs it).
 
         Raises:
             ServeError: 404 unknown run.
         """
         self.get(run_id)
         ch = self.channel(run_id)
-        send, receive = anyio.create_memory_object_stream[dict](SUBSCRIBER_BUFFER)
-        ch.subscribers.add(send)
-        return Subscription(run_id, list(ch.history), send, receive)
+        if not self.live(run_id):
+            ch.catch_up(self.store.events(run_id))
+        return list(ch.history)
 
-    def unsubscribe(self, sub: "Subscription") -> None:
-        """End a subscription made by :meth:`subscribe`."""
-        ch = self._channels.get(sub.run_id)
-        if ch is not None:
-            ch.subscribers.discard(sub.send)
-        sub.send.close()
-        sub.receive.close()
+    async def follow(self, run_id: str, start: int = 0) -> AsyncIterator[tuple[int, dict[str, Any]] | None]:
+        """``(index, event)`` of ``run_id`` from ``start``: the history, then each
+        new event as it comes, without end (the caller stops iterating); ``None``
+        after each quiet :data:`POLL_S` seconds (for keep-alives). A run this
+        server does not execute is followed by reading the journal every
+        :data:`POLL_S` seconds, so a run of ``ragc run`` in another process is
+        live too.
+
+        Raises:
+            ServeError: 404 unknown run.
+        """
+        self.get(run_id)
+        ch = self.channel(run_id)
+        i = max(0, start)
+        while True:
+            while i < len(ch.history):
+                yield i, ch.history[i]
+                i += 1
+            changed = ch.changed
+            with anyio.move_on_after(POLL_S):
+                await changed.wait()
+            if i >= len(ch.history) and not self.live(run_id):
+                ch.catch_up(self.store.events(run_id))
+            if i >= len(ch.history):
+                yield None
 
     async def detail(self, run_id: str) -> dict[str, Any]:
         """Everything the inspector shows of one run: the summary, ``input``,
@@ -406,6 +420,7 @@ class RunManager:
         live = self._live[run_id] = _Live(scope, engine)
         if self.bind_program is not None:
             self.bind_program(run_id, engine.program, engine.source)
+        self.channel(run_id).catch_up(self.store.events(run_id))
         publish = self._listener(run_id)
         started = anyio.Event()
         refused: list[RunError] = []
@@ -424,7 +439,8 @@ class RunManager:
                             refused.append(e)
                         else:
                             self.channel(run_id).publish({"type": "warning", "run_id": run_id, "ts": time.time(),
-                                                          "message": f"{e.code}: {e.message}", "node": e.node})
+                                                          "message": f"{e.code}: {e.message}", "node": e.node},
+                                                         journaled=False)
                 if live.cancelled_by_user:
                     await self._mark_cancelled(run_id)
             finally:
@@ -442,7 +458,7 @@ class RunManager:
         await self.store.commit(Batch(run_updates={run_id: {"status": "cancelled", "updated": now,
                                                             "error_json": dumps(err)}}))
         self.channel(run_id).publish({"type": "run_finished", "run_id": run_id, "ts": now, "status": "cancelled",
-                                      "error": err["message"], "usage": {}})
+                                      "error": err["message"], "usage": {}}, journaled=False)
 
     async def start(self, file: str, inputs: dict[str, Any] | None = None, *, graph: str | None = None,
                     run_id: str | None = None) -> str:
