@@ -57,11 +57,13 @@ def test_start_stream_answer_and_inspect_a_run(make_server):
         done = server.wait_status(rid, "completed")
         assert done["state"]["drafts"] == ["Draft one"]
         assert (server.root / "ws" / "announcement.md").read_text() == "Draft one"
-        model, tool = [x for x in done["calls"] if x["kind"] == "model"], [x for x in done["calls"] if x["kind"] == "tool"]
+        model = [x for x in done["calls"] if x["kind"] == "model"]
+        tool = [x for x in done["calls"] if x["kind"] == "tool"]
         assert len(model) == 1 and model[0]["node"] == "draft"
         assert "Write a short announcement about the release" in json.dumps(model[0]["input"])
         assert model[0]["output"]["message"]["content"] == "Draft one"
-        assert tool[0]["name"] == "write_file" and tool[0]["input"] == {"path": "announcement.md", "content": "Draft one"}
+        assert tool[0]["name"] == "write_file"
+        assert tool[0]["input"] == {"path": "announcement.md", "content": "Draft one"}
         assert done["graph"] == "approval_flow"
         assert {n["id"] for n in done["layout"]["nodes"]} >= {"START", "draft", "gate", "approve", "publish", "END"}
         history = c.get(f"/api/runs/{rid}/events").json()["events"]
@@ -151,9 +153,9 @@ def test_openapi_documents_every_route(make_server):
 def test_diff_of_two_workflows_side_by_side(make_server):
     server = make_server()
     old = (server.root / "workflows" / "approval_flow.rag").read_text()
-    (server.root / "approval_v2.rag").write_text(old.replace('options ["publish", "revise"]',
-                                                             'options ["publish", "revise", "drop"]')
-                                                 .replace("      revise -> draft\n", "      revise -> draft\n      drop -> END\n"))
+    new = old.replace('options ["publish", "revise"]', 'options ["publish", "revise", "drop"]')
+    new = new.replace("      revise -> draft\n", "      revise -> draft\n      drop -> END\n")
+    (server.root / "approval_v2.rag").write_text(new)
     with server.client() as c:
         r = c.get("/api/diff", params={"old": APPROVAL, "new": "approval_v2.rag"})
         assert r.status_code == 200, r.text

@@ -39,7 +39,8 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": _json({"type": "object"})}}},
         "/api/workflows": {"get": {"summary": "The .rag files under the server's root", "responses": {
-            "200": _json({"type": "object", "properties": {"workflows": {"type": "array", "items": {"type": "string"}}}}),
+            "200": _json({"type": "object",
+                          "properties": {"workflows": {"type": "array", "items": {"type": "string"}}}}),
             "401": _ERR}}},
         "/api/workflows/graph": {"get": {
             "summary": "A workflow's entry graph, laid out (boxes with x/y, arrows)",
