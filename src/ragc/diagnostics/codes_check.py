@@ -891,10 +891,11 @@ path = "helper.rag"
 graph = "nope"
 """, "toml"),
     _e("W0801", "no registry found",
-       "No registry was given and none was found (`./registry.toml`, then "
-       "`~/.config/ragc/registry.toml`); the workflow is checked against an empty one.",
+       "No registry was given and none was found (`registry.toml` in the current directory or a "
+       "parent up to the project root, then `~/.config/ragc/registry.toml`); the workflow is "
+       "checked against an empty one.",
        """
-# (no registry.toml in the current directory or ~/.config/ragc)
+# (no registry.toml in the current directory, its parents or ~/.config/ragc)
 """, "toml"),
 )
 
