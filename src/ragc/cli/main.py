@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "ragc.cli.completion",  # completion
     "ragc.cli.repl",  # repl
     "ragc.cli.lsp",  # lsp
+    "ragc.cli.serve",  # serve
 )
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 3
