@@ -41,6 +41,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import stat
 import signal as _signal
 import subprocess
@@ -53,7 +54,7 @@ from anyio.abc import ByteReceiveStream
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ragc.harness.errors import ConfigError, ToolError
-from ragc.harness.tools import checks, passages
+from ragc.harness.tools import checks, command_check, os_sandbox, passages
 from ragc.harness.tools.base import Tool
 from ragc.harness.tools.sandbox import SandboxError, Workspace, skipped_dir
 from ragc.harness.types import ToolResult
@@ -462,33 +463,6 @@ def _search_passages(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes
 # --------------------------------------------------------------------------- run_command
 
 
-def _check_path_arguments(ws: Workspace, cwd: Path, argv: list[str]) -> None:
-    """Refuse arguments that name a path outside the workspace (a guard
-    against ``cat /etc/passwd``, ``ls ../..`` or ``cat link/passwd`` through
-    a symlink that leads out, not a jail). Every argument (and the value of
-    ``--opt=value``) is resolved as a path from ``cwd``, symlinks followed;
-    text that is not meant as a path resolves inside ``cwd`` and passes.
-
-    Raises:
-        SandboxError: an argument resolves outside the workspace.
-    """
-    for arg in argv[1:]:
-        candidates = [arg]
-        if arg.startswith("-") and "=" in arg:
-            candidates.append(arg.split("=", 1)[1])
-        for c in candidates:
-            try:
-                p = Path(c).expanduser()
-                resolved = (p if p.is_absolute() else cwd / p).resolve(strict=False)
-            except (RuntimeError, OSError, ValueError):
-                # `~user` of no such user, a symlink loop, a NUL byte
-                if c.startswith(("/", "~")):
-                    raise SandboxError(f"argument `{arg}` points outside the workspace") from None
-                continue
-            if not ws.contains(resolved):
-                raise SandboxError(f"argument `{arg}` points outside the workspace")
-
-
 async def _drain(stream: ByteReceiveStream | None, buf: bytearray, cap: int, counter: list[int]) -> None:
     if stream is None:
         return
@@ -507,7 +481,17 @@ def _kill_group(pid: int) -> None:
 
 
 async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ...] | None, timeout_s: float,
-                       max_output: int) -> ToolResult:
+                       max_output: int, policy: RunCommandPolicy | None = None) -> ToolResult:
+    """Run one command: the checks of :mod:`~ragc.harness.tools.command_check`,
+    then the program inside the OS sandbox (:mod:`~ragc.harness.tools.os_sandbox`)
+    unless the policy turns it off, with a scrubbed environment and limits.
+
+    Raises:
+        SandboxError: the command is refused, or the policy requires the
+            sandbox and this machine has none.
+        ToolError: unparsable command, bad working directory, program not found.
+    """
+    policy = policy or RunCommandPolicy()
     try:
         argv = shlex.split(args.command)
     except ValueError as exc:
@@ -516,8 +500,7 @@ async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ..
         raise ToolError("empty command")
     program = argv[0]
     name = os.path.basename(program)
-    if allow is not None and name not in allow and not ("/" in program and program in allow):
-        raise SandboxError(f"`{name}` is not an allowed program (allowed: {', '.join(allow) or 'none'})")
+    command_check.check_allowed(program, allow)
     cwd = ws.resolve(args.working_dir, must_exist=True)
     if not cwd.is_dir():
         raise ToolError(f"working_dir `{args.working_dir}` is not a directory")
@@ -532,14 +515,34 @@ async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ..
         if allow is not None and not (program in allow or f"./{rel}" in allow or ("/" in rel and rel in allow)):
             raise SandboxError(f"`{program}` is a workspace file, not the allowed program `{name}`; "
                                f"use the bare name, or allow the path `./{rel}` in the policy")
-    _check_path_arguments(ws, cwd, argv)
+    command_check.check_command(ws, cwd, argv, allow)
+    limits = os_sandbox.Limits(memory_mb=policy.memory_mb, cpu_seconds=policy.cpu_seconds, network=policy.network,
+                               writable=policy.workspace == "read-write", env=tuple(policy.env),
+                               read_only=tuple(policy.read_only))
+    mode = policy.sandbox or "auto"
+    jail = os_sandbox.status() if mode != "off" else None
+    if mode == "require" and not (jail and jail.available):
+        raise SandboxError(f"this policy runs commands only in the OS sandbox, and there is none here: "
+                           f"{jail.reason if jail else 'sandbox off'}")
+    # found and executable here, so a missing program is a clear error rather
+    # than an exit code of bwrap or prlimit
+    exe_path = str(cwd / program) if "/" in program else shutil.which(program)
+    if exe_path is None or not os.path.exists(exe_path):
+        raise ToolError(f"command not found: `{program}`", kind="not_found")
+    if not os.access(exe_path, os.X_OK) or os.path.isdir(exe_path):
+        raise ToolError(f"`{program}` is not executable")
+    if jail is not None and jail.available:
+        assert jail.bwrap is not None
+        launch, env = os_sandbox.wrap(argv, workspace=ws.root, cwd=cwd, limits=limits, bwrap=jail.bwrap)
+    else:
+        launch, env = os_sandbox.limit_prefix(limits) + argv, os_sandbox.command_env(str(ws.root), limits.env)
 
     stdout, stderr = bytearray(), bytearray()
     out_total, err_total = [0], [0]
     timed_out = False
     try:
-        process = await anyio.open_process(argv, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, start_new_session=True)
+        process = await anyio.open_process(launch, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, start_new_session=True, env=env)
     except FileNotFoundError:
         raise ToolError(f"command not found: `{program}`", kind="not_found") from None
     except PermissionError:
@@ -707,7 +710,7 @@ def make_builtin(builtin: str, *, name: str, workspace: Workspace, description: 
                          policy.max_output_bytes)
 
         async def run_command(args: RunCommandArgs) -> ToolResult:
-            return await _run_command(ws, args, allow, cmd_timeout, max_output)
+            return await _run_command(ws, args, allow, cmd_timeout, max_output, policy)
 
         # the command has its own timeout and kills its process group; the
         # registry's outer timeout only needs to be a little longer

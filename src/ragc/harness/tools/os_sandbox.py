@@ -1,0 +1,185 @@
+"""The operating-system sandbox of ``run_command``: bubblewrap (``bwrap``).
+
+An argument allowlist cannot contain programs that run code (``python``,
+``make``, ``git`` aliases, ``find -exec``), so commands run inside a
+bubblewrap sandbox when the machine offers one, as Flatpak and Claude Code
+do (bubblewrap: https://github.com/containers/bubblewrap, ``bwrap(1)``).
+The sandbox built by :func:`wrap`:
+
+* a new mount namespace whose root holds only the system directories
+  (:data:`SYSTEM_DIRS`, read-only), the Python installation running ragc
+  and the directories on ``PATH`` (read-only), the policy's extra
+  ``read_only`` paths, a private ``/tmp`` and ``/dev``, a fresh ``/proc``
+  and the workspace (read-write, or read-only by policy). Everything else
+  (home directories, other projects, the journal) does not exist inside;
+* new user, PID, IPC, UTS, cgroup and network namespaces: no network unless
+  the policy sets ``network = true``, and killing ``bwrap`` kills every
+  process of the sandbox, including children that left the process group
+  or started a new session (``--die-with-parent``; the command's PID 1 takes
+  its whole PID namespace with it);
+* a scrubbed environment (``--clearenv``): only :data:`PASSED_ENV` and the
+  policy's ``env`` names pass (API keys do not);
+* resource limits through ``prlimit(1)`` (util-linux): address space and
+  CPU seconds (:func:`limit_prefix`), applied with or without bubblewrap.
+
+:func:`status` probes once per process whether ``bwrap`` exists and can
+create namespaces here (a container may forbid user namespaces).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+"""Mounted read-only inside the sandbox when they exist (symlinks such as
+merged-``/usr``'s ``/bin -> usr/bin`` are recreated as symlinks)."""
+
+PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+"""Environment variables a command sees besides ``PATH``, ``HOME``
+(``/tmp`` inside the sandbox, the workspace without it) and ``TERM=dumb``;
+a policy adds names with ``env = [...]``."""
+
+PROBE_COMMAND = ("--ro-bind", "/", "/", "--dev", "/dev", "--unshare-all", "--die-with-parent", "true")
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """Whether the OS sandbox can be used on this machine.
+
+    Attributes:
+        available: ``bwrap`` exists and created its namespaces in a probe.
+        bwrap: the path of ``bwrap`` (``None`` when not found).
+        reason: why it is not available (one line), ``""`` when it is.
+    """
+
+    available: bool
+    bwrap: str | None
+    reason: str
+
+
+@functools.lru_cache(maxsize=1)
+def status() -> SandboxStatus:
+    """Probe ``bwrap`` once per process (``bwrap --ro-bind / / --unshare-all true``).
+
+    ``RAGC_SANDBOX=off`` in the environment makes it report unavailable
+    (to see ragc's behaviour on a machine without bubblewrap)."""
+    if os.environ.get("RAGC_SANDBOX", "").lower() == "off":
+        return SandboxStatus(False, None, "RAGC_SANDBOX=off")
+    if not sys.platform.startswith("linux"):
+        return SandboxStatus(False, None, f"bubblewrap needs Linux (this is {sys.platform})")
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return SandboxStatus(False, None, "bubblewrap (`bwrap`) is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
+    try:
+        probe = subprocess.run([exe, *PROBE_COMMAND], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return SandboxStatus(False, exe, f"`bwrap` could not be started: {exc}")
+    if probe.returncode != 0:
+        detail = probe.stderr.decode("utf-8", "replace").strip().splitlines()
+        return SandboxStatus(False, exe, "`bwrap` cannot create namespaces here"
+                             + (f" ({detail[-1]})" if detail else ""))
+    return SandboxStatus(True, exe, "")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a command may use.
+
+    Attributes:
+        memory_mb: address-space limit in MiB (``None``: none).
+        cpu_seconds: CPU time limit in seconds (``None``: none).
+        network: whether the sandbox keeps the host's network.
+        writable: whether the workspace is writable inside.
+        env: extra environment variable names passed through.
+        read_only: extra host paths mounted read-only.
+    """
+
+    memory_mb: int | None = 4096
+    cpu_seconds: int | None = None
+    network: bool = False
+    writable: bool = True
+    env: tuple[str, ...] = ()
+    read_only: tuple[str, ...] = ()
+
+
+def command_env(home: str, extra: tuple[str, ...], path: str | None = None) -> dict[str, str]:
+    """The scrubbed environment of a command: ``PATH`` (``path`` or ours),
+    ``HOME``, ``TERM=dumb``, :data:`PASSED_ENV` and ``extra`` names that
+    are set here, nothing else."""
+    env = {"PATH": path if path is not None else os.environ.get("PATH", os.defpath), "HOME": home, "TERM": "dumb",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    for name in PASSED_ENV + tuple(extra):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def limit_prefix(limits: Limits) -> list[str]:
+    """``prlimit --as=... --cpu=... --`` for ``limits`` (empty when none or
+    when ``prlimit`` is not installed)."""
+    exe = shutil.which("prlimit")
+    args = []
+    if limits.memory_mb:
+        args.append(f"--as={limits.memory_mb * 1024 * 1024}")
+    if limits.cpu_seconds:
+        args.append(f"--cpu={limits.cpu_seconds}")
+    return [exe, *args, "--"] if exe and args else []
+
+
+def _program_dirs() -> list[str]:
+    """Host directories commands come from: the Python installation running
+    ragc (a virtualenv and its base) and the directories on ``PATH``."""
+    dirs = [sys.prefix, sys.base_prefix, sys.exec_prefix]
+    dirs += [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    out: list[str] = []
+    for d in dirs:
+        try:
+            real = str(Path(d).resolve(strict=True))
+        except (OSError, RuntimeError):
+            continue
+        if os.path.isdir(real) and real != "/" and real not in out:
+            out.append(real)
+    return out
+
+
+def wrap(argv: list[str], *, workspace: Path, cwd: Path, limits: Limits, bwrap: str) -> tuple[list[str], dict[str, str]]:
+    """The ``bwrap`` command line that runs ``argv`` in ``cwd`` inside the
+    sandbox described in the module docs, and the environment to start
+    ``bwrap`` with.
+
+    Args:
+        argv: the command (program resolved inside the sandbox on ``PATH``).
+        workspace: the (resolved) workspace root, bound at the same path.
+        cwd: the (resolved) working directory, inside ``workspace``.
+        limits: the policy's limits.
+        bwrap: the path of ``bwrap`` (from :func:`status`).
+    """
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    if limits.network:
+        args.append("--share-net")
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"]
+    program_dirs = _program_dirs()
+    for d in program_dirs + [p for p in limits.read_only]:
+        if any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS):
+            continue  # already visible
+        if os.path.exists(d):
+            args += ["--ro-bind", d, d]
+    ws = str(workspace)
+    args += ["--bind" if limits.writable else "--ro-bind", ws, ws, "--chdir", str(cwd)]
+    inside_path = os.pathsep.join(d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
+                                  if d and os.path.isdir(d))
+    for key, value in command_env("/tmp", limits.env, inside_path).items():
+        args += ["--setenv", key, value]
+    return args + ["--", *limit_prefix(limits), *argv], {"PATH": os.environ.get("PATH", os.defpath)}
