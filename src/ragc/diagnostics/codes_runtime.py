@@ -254,4 +254,24 @@ graph g {
   node a { kind model prompt "hi" }
 }
 """),
+    _e("E0960", "run owned by another process",
+       "Another live process holds the run's lease in the journal: it is executing the run now. Two "
+       "processes never execute one run (their model and tool calls would be made twice). The message "
+       "names the owner's pid and host; wait for it, or stop it. A lease whose process died (or whose "
+       "heartbeat stopped for 15 s) is stale and taken over by the next `ragc resume`.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+    _e("E0961", "run cancelled",
+       "The run was stopped by Ctrl-C (SIGINT) or SIGTERM. What completed is journaled; `runs list` "
+       "shows it as `cancelled` and `ragc resume RUN` continues it.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
 )
