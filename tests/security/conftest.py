@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "harness"))
+sys.path.insert(0, str(Path(__file__).parent))
 
+from seckit import SECRET  # noqa: E402
 from servers.http_server import ScriptedServer  # noqa: E402
-
-SECRET = "TOPSECRET-outside-7f3a"
-DEFAULT_ALLOW = ("ls", "cat", "grep", "python", "python3", "pytest", "git", "make", "wc", "head", "tail", "find")
-"""The allowlist of the project's registry.toml (`[policies.default.run_command]`)."""
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import DEFAULT_ALLOW, SECRET
+from seckit import DEFAULT_ALLOW, SECRET
 from ragc.harness.tools import os_sandbox
 from ragc.harness.tools.registry import ToolRegistry
 from ragc.harness.tools.sandbox import Workspace

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import DEFAULT_ALLOW, SECRET
+from seckit import DEFAULT_ALLOW, SECRET
 from ragc.harness.tools import os_sandbox
 from ragc.harness.tools.registry import ToolRegistry
 from ragc.harness.tools.sandbox import Workspace

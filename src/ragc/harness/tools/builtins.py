@@ -161,54 +161,69 @@ def _namesakes(ws: Workspace, path: str) -> list[str]:
 
 
 def _read_file(ws: Workspace, args: ReadFileArgs, max_bytes: int) -> ToolResult:
+    """Read a text file, opened without a race (:meth:`Workspace.open_file`):
+    regular files only (``O_NONBLOCK`` so a FIFO does not block the open),
+    at most ``max_bytes``."""
     try:
-        target = ws.resolve(args.path, must_exist=True)
-    except ToolError as exc:
-        if exc.kind != "not_found":
-            raise
+        fd, rel = ws.open_file(args.path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
         near = _namesakes(ws, args.path)
         hint = f"did you mean {' or '.join(near)}?" if near else MISSING_FILE_HINT
         raise ToolError(f"`{args.path}` does not exist ({hint})", kind="not_found") from None
-    if target.is_dir():
-        raise ToolError(f"`{args.path}` is a directory; use list_files to see its files")
-    if not target.is_file():  # a FIFO or device would block or never end
-        raise ToolError(f"`{args.path}` is not a regular file")
-    with target.open("rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"`{args.path}` is a directory; use list_files to see its files")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise ToolError(f"`{args.path}` is not a regular file")
         data = fh.read(max_bytes + 1)
     if _is_binary(data[:BINARY_SNIFF_BYTES]):
         raise ToolError(f"`{args.path}` is a binary file, not text")
     truncated = len(data) > max_bytes
     text = data[:max_bytes].decode("utf-8", errors="replace")
     content = text + (f"\n[... file truncated at {max_bytes} bytes]" if truncated else "")
-    return ToolResult(content=content, value=text, sources=[ws.relative(target)])
+    return ToolResult(content=content, value=text, sources=[rel])
 
 
 def _write_file(ws: Workspace, args: WriteFileArgs) -> ToolResult:
-    target = ws.resolve(args.path)
-    if target == ws.root or target.is_dir():
-        raise ToolError(f"`{args.path}` is a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # the parent may only now exist: check again that it is still inside the workspace
-    target = ws.resolve(args.path)
-    data = args.content.encode("utf-8")
+    """Write a file atomically: a temporary file created ``O_EXCL |
+    O_NOFOLLOW`` in the parent directory (opened without a race, missing
+    directories made on the way), then renamed over the name, both relative
+    to the parent's file descriptor."""
     try:
-        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
-    except OSError:
-        mode = None
-    # O_EXCL | O_NOFOLLOW and a random name: never write through a symlink or a
-    # file planted at a predictable name, and concurrent writes do not collide
-    tmp = target.with_name(f".{target.name}.ragc-tmp-{secrets.token_hex(6)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        dir_fd, name, rel = ws.open_parent(args.path, create=True)
+    except SandboxError:
+        raise
+    except FileExistsError:
+        raise ToolError(f"`{args.path}`: a file stands where a directory is needed") from None
+    except NotADirectoryError:
+        raise ToolError(f"`{args.path}`: a file stands where a directory is needed") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if mode is not None:
-                os.fchmod(fh.fileno(), mode)
-        os.replace(tmp, target)
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"`{args.path}` is a directory")
+        mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else None
+        data = args.content.encode("utf-8")
+        # O_EXCL | O_NOFOLLOW and a random name: never write through a symlink or a
+        # file planted at a predictable name, and concurrent writes do not collide
+        tmp = f".{name}.ragc-tmp-{secrets.token_hex(6)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if mode is not None:
+                    os.fchmod(fh.fileno(), mode)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        finally:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
     finally:
-        if os.path.lexists(tmp):
-            tmp.unlink()
-    rel = ws.relative(target)
+        os.close(dir_fd)
     return ToolResult(content=f"wrote {len(data)} bytes to {rel}", value={"path": rel, "bytes": len(data)})
 
 
@@ -270,7 +285,7 @@ def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int, exclude: tu
                     continue
                 if not p.is_file() or p.stat().st_size > max_file_bytes:
                     continue
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
                 continue
             yield p
 
@@ -339,11 +354,8 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int,
     doc_freq: dict[str, int] = {}
     n_files = 0
     for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes, exclude), MAX_SEARCH_FILES):
-        try:
-            data = p.read_bytes()
-        except OSError:
-            continue
-        if _is_binary(data[:BINARY_SNIFF_BYTES]):
+        data = _read_listed(ws, p, max_file_bytes)
+        if data is None or _is_binary(data[:BINARY_SNIFF_BYTES]):
             continue
         n_files += 1
         text = data.decode("utf-8", errors="replace")
@@ -420,13 +432,30 @@ _PASSAGE_CACHE: dict[str, tuple[int, int, list[passages.Passage]]] = {}
 """Passages per absolute file path, with the ``(mtime_ns, size)`` they were cut from."""
 
 
-def _file_passages(ws: Workspace, p: Path) -> list[passages.Passage]:
+def _read_listed(ws: Workspace, p: Path, max_bytes: int) -> bytes | None:
+    """The bytes of a file a walk listed, opened again without a race
+    (:meth:`Workspace.open_file`): ``None`` when it is gone, is no longer a
+    regular file, leads outside or has grown past ``max_bytes``."""
+    try:
+        fd, _ = ws.open_file(ws.relative(p), os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ToolError, ValueError):
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        data = fh.read(max_bytes + 1)
+    return data if len(data) <= max_bytes else None
+
+
+def _file_passages(ws: Workspace, p: Path, max_bytes: int = 1 << 62) -> list[passages.Passage]:
     st = p.stat()
     key = str(p)
     hit = _PASSAGE_CACHE.get(key)
     if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
         return hit[2]
-    data = p.read_bytes()
+    data = _read_listed(ws, p, max_bytes)
+    if data is None:
+        return []
     cut = [] if _is_binary(data[:BINARY_SNIFF_BYTES]) else passages.split(ws.relative(p), data.decode("utf-8", "replace"))
     if len(_PASSAGE_CACHE) > 4096:
         _PASSAGE_CACHE.clear()
@@ -444,7 +473,7 @@ def _search_passages(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes
     pool: list[passages.Passage] = []
     for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes, exclude), MAX_SEARCH_FILES):
         try:
-            pool.extend(_file_passages(ws, p))
+            pool.extend(_file_passages(ws, p, max_file_bytes))
         except OSError:
             continue
     best = passages.rank(pool, args.query, min(args.max_results, limit))
