@@ -20,7 +20,7 @@ from servers.http_server import Reply, ScriptedServer
 from servers.openai_wire import completion
 from ragc.runtime.journal import LEASE_STALE_S, LeaseHeld, SqliteStore
 
-RAGC = [sys.executable, "-m", "ragc.cli.main"]
+RAGC = [sys.executable, "-m", "ragc"]
 
 WORKFLOW = """graph chain {
   channel notes append

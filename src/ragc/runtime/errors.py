@@ -78,6 +78,9 @@ class RunError(Exception):
     def __init__(self, code: str, message: str, *, node: str | None = None, activation: str | None = None,
                  span: SpanIR | None = None, kind: str = "error", hint: str | None = None,
                  retryable: bool = False):
+        from ragc.registry.secrets import redact
+
+        message, hint = redact(message), redact(hint) if hint else hint
         super().__init__(message)
         self.code = code
         self.message = message

@@ -57,6 +57,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ragc.registry.secrets import active as secrets_active, redact
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -440,6 +442,7 @@ class MemoryStore(Store):
         return self._leases.get(run_id)
 
     def _apply(self, batch: Batch) -> None:
+        batch = _redacted(batch)
         if batch.run_row is not None:
             rid = batch.run_row["id"]
             if rid in self._runs:
@@ -549,7 +552,25 @@ class _Writer(threading.Thread):
             conn.close()
 
 
+def _redacted(batch: Batch) -> Batch:
+    """``batch`` with every remembered secret (:mod:`ragc.registry.secrets`)
+    replaced in its text: nothing the journal writes holds a key."""
+    if not secrets_active():
+        return batch
+
+    def row(r: tuple) -> tuple:
+        return tuple(redact(v) if isinstance(v, str) else v for v in r)
+
+    def cols(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: redact(v) if isinstance(v, str) else v for k, v in d.items()}
+
+    return Batch(records=[row(r) for r in batch.records], events=[row(r) for r in batch.events],
+                 run_updates={rid: cols(u) for rid, u in batch.run_updates.items()},
+                 run_row=cols(batch.run_row) if batch.run_row is not None else None)
+
+
 def _write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
+    batch = _redacted(batch)
     if batch.run_row is not None:
         cols = list(batch.run_row)
         conn.execute(f"INSERT INTO runs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
