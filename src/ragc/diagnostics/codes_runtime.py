@@ -274,4 +274,17 @@ graph g {
   node a { kind model prompt "hi" }
 }
 """),
+    CodeInfo("W0960", "warning", "no OS sandbox for commands",
+             "The registry defines a command tool (`run_command`, `run_checks`) and this machine has no "
+             "OS sandbox (bubblewrap missing, or unable to create namespaces here; `RAGC_SANDBOX=off` "
+             "pretends so). Commands then run with the argument checks only (allowlist, paths, glued "
+             "options, `-exec`), a scrubbed environment and limits, but a program that runs code "
+             "(python, make) can read what the user can; `--untrusted` runs refuse commands unless "
+             "their policy sets `sandbox = \"off\"`. Reported by `ragc check` and `ragc run`.",
+             """
+graph g {
+  start a
+  node a { kind tool tool "run_command" args { command: "ls" } }
+}
+""", "rag"),
 )

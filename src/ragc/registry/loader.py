@@ -315,6 +315,38 @@ def _files(reg: Registry, found: dict) -> list[Diagnostic]:
     return out
 
 
+COMMAND_BUILTINS = ("run_command", "run_checks")
+
+
+def _sandbox(reg: Registry, found: dict) -> list[Diagnostic]:
+    """``W0960`` at the first command tool (``builtin = "run_command"`` or
+    ``"run_checks"``) when this machine has no OS sandbox
+    (:mod:`ragc.registry.host_sandbox`) and the default policy does not
+    turn it off: commands then run with the argument checks only, and
+    ``--untrusted`` runs refuse them."""
+    tools = [n for n, t in reg.tools.items() if t.builtin in COMMAND_BUILTINS]
+    if not tools:
+        return []
+    rc = reg.policy("default").run_command
+    if rc is not None and rc.sandbox == "off":
+        return []
+    from ragc.registry.host_sandbox import status
+
+    st = status()
+    if st.available:
+        return []
+    path = ("tools", tools[0], "builtin")
+    loc = found.get(path) or nearest(found, path)
+    span = loc.value if (loc and loc.value is not None and path in found) else (loc.key if loc else None)
+    refused = rc is not None and rc.sandbox == "require"
+    return [Diagnostic("W0960", Severity.WARNING,
+                       f"no OS sandbox on this machine ({st.reason}): "
+                       + ("the policy requires one, so commands are refused" if refused else
+                          "commands run with the argument checks only, and `--untrusted` runs refuse them"),
+                       Label(span, f"tool `{tools[0]}` runs commands") if span else None,
+                       help="install bubblewrap (`apt-get install bubblewrap`); see docs/security.md")]
+
+
 def _secret_values(reg: Registry, found: dict) -> list[Diagnostic]:
     """``E0891`` for an ``api_key``/``api_keys`` value with a control
     character: written so in the TOML, or in a ``${VAR}`` that is set now
@@ -442,6 +474,7 @@ def load_registry(path: Path | str | None = None, *, cwd: Path | None = None,
     load.diagnostics += _files(reg, found)
     load.diagnostics += _variables(reg, found)
     load.diagnostics += _secret_values(reg, found)
+    load.diagnostics += _sandbox(reg, found)
     load.diagnostics.sort(key=Diagnostic.sort_key)
     load.registry = reg
     return load

@@ -22,19 +22,23 @@ The sandbox built by :func:`wrap`:
 * resource limits through ``prlimit(1)`` (util-linux): address space and
   CPU seconds (:func:`limit_prefix`), applied with or without bubblewrap.
 
-:func:`status` probes once per process whether ``bwrap`` exists and can
-create namespaces here (a container may forbid user namespaces).
+:func:`status` (from :mod:`ragc.registry.host_sandbox`, where the registry
+loader uses it for its warning) probes once per process whether ``bwrap``
+exists and can create namespaces here (a container may forbid user
+namespaces).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from ragc.registry.host_sandbox import SandboxStatus, status
+
+__all__ = ["Limits", "SandboxStatus", "command_env", "limit_prefix", "status", "wrap"]
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 """Mounted read-only inside the sandbox when they exist (symlinks such as
@@ -44,49 +48,6 @@ PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
 """Environment variables a command sees besides ``PATH``, ``HOME``
 (``/tmp`` inside the sandbox, the workspace without it) and ``TERM=dumb``;
 a policy adds names with ``env = [...]``."""
-
-PROBE_COMMAND = ("--ro-bind", "/", "/", "--dev", "/dev", "--unshare-all", "--die-with-parent", "true")
-
-
-@dataclass(frozen=True)
-class SandboxStatus:
-    """Whether the OS sandbox can be used on this machine.
-
-    Attributes:
-        available: ``bwrap`` exists and created its namespaces in a probe.
-        bwrap: the path of ``bwrap`` (``None`` when not found).
-        reason: why it is not available (one line), ``""`` when it is.
-    """
-
-    available: bool
-    bwrap: str | None
-    reason: str
-
-
-@functools.lru_cache(maxsize=1)
-def status() -> SandboxStatus:
-    """Probe ``bwrap`` once per process (``bwrap --ro-bind / / --unshare-all true``).
-
-    ``RAGC_SANDBOX=off`` in the environment makes it report unavailable
-    (to see ragc's behaviour on a machine without bubblewrap)."""
-    if os.environ.get("RAGC_SANDBOX", "").lower() == "off":
-        return SandboxStatus(False, None, "RAGC_SANDBOX=off")
-    if not sys.platform.startswith("linux"):
-        return SandboxStatus(False, None, f"bubblewrap needs Linux (this is {sys.platform})")
-    exe = shutil.which("bwrap")
-    if exe is None:
-        return SandboxStatus(False, None, "bubblewrap (`bwrap`) is not installed (Debian/Ubuntu: apt-get install bubblewrap)")
-    try:
-        probe = subprocess.run([exe, *PROBE_COMMAND], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return SandboxStatus(False, exe, f"`bwrap` could not be started: {exc}")
-    if probe.returncode != 0:
-        detail = probe.stderr.decode("utf-8", "replace").strip().splitlines()
-        return SandboxStatus(False, exe, "`bwrap` cannot create namespaces here"
-                             + (f" ({detail[-1]})" if detail else ""))
-    return SandboxStatus(True, exe, "")
-
 
 @dataclass(frozen=True)
 class Limits:
