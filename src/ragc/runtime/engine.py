@@ -6,8 +6,10 @@ registry, functions and store, and starts any number of runs:
 
 * :meth:`Engine.start` validates the input, creates the run row (the input
   and the IR are stored once, here), and executes a first leg.
-* :meth:`Engine.resume` checks that the run can continue (known, not
-  completed, not running in another live process, same IR hash unless
+* :meth:`Engine.resume` claims the run's lease (one owner per run:
+  :class:`~ragc.runtime.journal.LeaseKeeper`, ``E0960`` when another live
+  process holds it), checks that the run can continue (known, not
+  completed, same IR hash unless
   ``force``), journals an interrupt ``answer`` if one is given (validated
   against the options, ``E0911``), and executes a new leg in replay mode
   (:mod:`ragc.runtime.replay`).
@@ -292,12 +294,13 @@ class Engine:
 
         Args:
             answer: the answer to the pending interrupt (if any).
-            force: resume even if the graph changed (or another live process
-                seems to run it).
+            force: resume even if the graph changed (never while another
+                live process owns the run: that is ``E0960``).
 
         Raises:
             RunError: ``E0913`` (graph changed), ``E0911`` (answer not an
-                option), ``E0915`` (unknown, completed or busy run).
+                option), ``E0960`` (another live process owns the run),
+                ``E0915`` (unknown or completed run, journal problem).
         """
         if self.store is not None and self.store.get_run(run_id, full=False) is not None:
             # the lease first, then what the run reached: of two resumes started
