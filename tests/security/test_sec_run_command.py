@@ -197,3 +197,35 @@ async def test_require_refuses_without_a_sandbox(ws: Path, monkeypatch):
     finally:
         monkeypatch.delenv("RAGC_SANDBOX")
         os_sandbox.status.cache_clear()
+
+
+async def test_tools_cannot_touch_ragc_state_or_plant_host_code(ws: Path):
+    """`.ragc/approvals.json` written by an agent would approve its own untrusted
+    workflow; a `.git` hook or config runs on the host at the user's next git
+    command. File tools refuse both; the sandbox hides `.ragc` and mounts the
+    git config and hooks read-only."""
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / ".ragc").mkdir()
+    (ws / ".ragc" / "approvals.json").write_text('{"approvals": []}')
+    reg = tools_for(ws)
+    for path in (".ragc/approvals.json", ".git/hooks/pre-commit", ".git/config", "./.git/../.ragc/x"):
+        r = await reg.call("write_file", {"path": path, "content": "#!/bin/sh\necho pwned\n"})
+        assert r.is_error and "not for tools" in r.content, (path, r.content)
+    assert (await reg.call("read_file", {"path": ".ragc/approvals.json"})).is_error
+    assert not (ws / ".git" / "hooks" / "pre-commit").exists()
+    if not os_sandbox.status().available:
+        return
+    code = ("import os\n"
+            "for p in ['.ragc/approvals.json', '.git/hooks/pre-commit', '.git/config']:\n"
+            "    try:\n"
+            "        open(p, 'a').write('pwned')\n"
+            "        print('wrote', p)\n"
+            "    except OSError as e: print('refused', p, e.errno)\n")
+    (ws / "plant.py").write_text(code)
+    r = await reg.call("run_command", {"command": "python3 plant.py"})
+    assert r.value["exit_code"] == 0, r.content
+    assert "pwned" not in (ws / ".ragc" / "approvals.json").read_text()
+    assert not (ws / ".git" / "hooks" / "pre-commit").exists()
+    assert "pwned" not in (ws / ".git" / "config").read_text()
+    status = await reg.call("run_command", {"command": "git status --short"})
+    assert status.value["exit_code"] == 0, status.content  # git still works read-only

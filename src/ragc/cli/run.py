@@ -368,7 +368,9 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    # the Ctrl-C path, not an exception raised at an arbitrary point: asyncio's
+    # SIGINT handler cancels the run's task, which journals `cancelled`
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _quote(s: str) -> str:

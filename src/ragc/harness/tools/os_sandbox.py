@@ -12,6 +12,8 @@ The sandbox built by :func:`wrap`:
   ``read_only`` paths, a private ``/tmp`` and ``/dev``, a fresh ``/proc``
   and the workspace (read-write, or read-only by policy). Everything else
   (home directories, other projects, the journal) does not exist inside;
+  the workspace's ``.ragc/`` (journal, approvals) is hidden and its
+  ``.git/config`` and ``.git/hooks`` are read-only (the host runs them later);
 * new user, PID, IPC, UTS, cgroup and network namespaces: no network unless
   the policy sets ``network = true``, and killing ``bwrap`` kills every
   process of the sandbox, including children that left the process group
@@ -36,6 +38,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragc.harness.tools.sandbox import HIDDEN_DIRS, HOST_EXECUTED
 from ragc.registry.host_sandbox import SandboxStatus, status
 
 __all__ = ["Limits", "SandboxStatus", "command_env", "limit_prefix", "status", "wrap"]
@@ -138,7 +141,15 @@ def wrap(argv: list[str], *, workspace: Path, cwd: Path, limits: Limits, bwrap: 
         if os.path.exists(d):
             args += ["--ro-bind", d, d]
     ws = str(workspace)
-    args += ["--bind" if limits.writable else "--ro-bind", ws, ws, "--chdir", str(cwd)]
+    args += ["--bind" if limits.writable else "--ro-bind", ws, ws]
+    for name in HIDDEN_DIRS:  # ragc's journal and approvals: not the command's business
+        if os.path.isdir(os.path.join(ws, name)) and not os.path.islink(os.path.join(ws, name)):
+            args += ["--tmpfs", os.path.join(ws, name)]
+    for rel in HOST_EXECUTED:  # code the host runs later (git config, hooks): read-only
+        p = os.path.join(ws, rel)
+        if os.path.exists(p) and not os.path.islink(p) and not os.path.islink(os.path.dirname(p)):
+            args += ["--ro-bind", p, p]
+    args += ["--chdir", str(cwd)]
     inside_path = os.pathsep.join(d for d in os.environ.get("PATH", os.defpath).split(os.pathsep)
                                   if d and os.path.isdir(d))
     for key, value in command_env("/tmp", limits.env, inside_path).items():

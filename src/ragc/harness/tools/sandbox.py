@@ -44,6 +44,29 @@ def skipped_dir(name: str) -> bool:
         name.startswith(".") and name not in VISIBLE_DOT_DIRS)
 
 
+HIDDEN_DIRS = (".ragc",)
+"""Top-level workspace directories the tools never read or write: ragc's own
+state (the journal, ``approvals.json``: an agent that could write it would
+approve its own untrusted workflow). The OS sandbox hides them too."""
+
+HOST_EXECUTED = (".git/config", ".git/hooks")
+"""Workspace paths whose content the host runs later (a git alias or
+``core.fsmonitor`` in the config, a hook on the user's next commit): the
+file tools do not write under ``.git`` and the OS sandbox mounts these
+read-only, so a command cannot plant code that runs outside the sandbox."""
+
+
+def protected(rel: str, *, write: bool) -> str | None:
+    """Why the workspace-relative path ``rel`` is out of bounds for a read
+    (``write=False``) or a write, or ``None`` when it is not."""
+    parts = rel.split("/")
+    if parts[0] in HIDDEN_DIRS:
+        return f"`{parts[0]}/` holds ragc's own state (journal, approvals)"
+    if write and parts[0] == ".git":
+        return "`.git/` is git's: a config or hook written there would run outside the sandbox"
+    return None
+
+
 class SandboxError(ToolError):
     """A path or command outside what the workspace allows."""
 
@@ -218,7 +241,12 @@ class Workspace:
             OSError: as ``open`` (``FileNotFoundError`` when missing).
         """
         fd, names = self._walk(path, last="file", flags=flags)
-        return fd, "/".join(names) or "."
+        rel = "/".join(names) or "."
+        why = protected(rel, write=bool(flags & (os.O_WRONLY | os.O_RDWR)))
+        if why:
+            os.close(fd)
+            raise SandboxError(f"`{path}` is not for tools: {why}")
+        return fd, rel
 
     def open_dir(self, path: str, *, create: bool = False) -> tuple[int, str]:
         """The directory at ``path`` as a file descriptor (``create``: make
@@ -238,7 +266,18 @@ class Workspace:
         Raises:
             SandboxError, OSError: as :meth:`open_file`.
         """
+        why = None
+        try:
+            why = protected("/".join(self._parts(path)), write=True)  # before any directory is made
+        except ToolError:
+            pass
+        if why:
+            raise SandboxError(f"`{path}` is not for tools: {why}")
         fd, names = self._walk(path, last="parent", create_dirs=create)
+        why = protected("/".join(names), write=True)  # after symlinks
+        if why:
+            os.close(fd)
+            raise SandboxError(f"`{path}` is not for tools: {why}")
         return fd, names[-1], "/".join(names)
 
     def relative(self, path: Path) -> str:
