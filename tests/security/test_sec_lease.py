@@ -223,3 +223,57 @@ def test_a_stale_lease_is_taken_over_and_a_live_one_on_another_host_is_not(tmp_p
         assert store.lease("remote") is None
     finally:
         store.close()
+
+
+def test_a_process_whose_lease_was_taken_over_writes_nothing_more(tmp_path: Path):
+    """A process suspended past the stale limit (SIGSTOP, a sleeping laptop)
+    loses its run to a resume; when it wakes, its next journal write is
+    refused in the same transaction, so the two never write side by side."""
+    import anyio
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+    from irb import fn, graph, nxt, program
+
+    from ragc.runtime.engine import Engine
+
+    started, go_on = threading.Event(), threading.Event()
+
+    async def step(i):
+        if i == 1:
+            started.set()
+            await anyio.to_thread.run_sync(go_on.wait, 30)
+        return f"s{i}"
+
+    nodes = [fn(f"n{i}", "step", input=i, output="items", routing=nxt(f"n{i + 1}") if i < 2 else None)
+             for i in range(3)]
+    prog = program(graph("chain", "n0", nodes, channels={"items": "append"}))
+    path = tmp_path / "runs.sqlite"
+    first = SqliteStore(path)
+    other = SqliteStore(path)
+    result: dict = {}
+
+    def run_first() -> None:
+        async def main():
+            result["r"] = await Engine(prog, store=first, functions={"step": step}).start({}, run_id="sleepy")
+        anyio.run(main)
+
+    t = threading.Thread(target=run_first)
+    t.start()
+    try:
+        assert started.wait(30)
+        # the owner "slept" past the stale limit and a resume took the run over
+        # (written directly: the sleeper's heartbeat thread is not asleep here)
+        other._lease_conn().execute("INSERT OR REPLACE INTO leases VALUES ('sleepy', 'the-resumer', ?, ?, ?, ?)",
+                                    (os.getpid(), socket.gethostname(), time.time(), time.time()))
+        records_before = len(other.records("sleepy"))
+        go_on.set()
+        t.join(30)
+        r = result["r"]
+        assert r.status == "failed" and r.error.code == "E0915" and "being run by process" in r.error.message
+        assert len(other.records("sleepy")) == records_before  # nothing written after the takeover
+        assert other.lease("sleepy").token == "the-resumer"
+    finally:
+        go_on.set()
+        t.join(30)
+        first.close()
+        other.close()

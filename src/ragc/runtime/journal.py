@@ -26,7 +26,11 @@ The ``leases`` table holds at most one owner per run: the process that
 executes it (:meth:`Store.claim_lease`, claimed in one ``BEGIN IMMEDIATE``
 transaction, so of two processes that claim together exactly one wins).
 The owner refreshes ``heartbeat`` every :data:`HEARTBEAT_S` seconds
-(:class:`LeaseKeeper`) and deletes the row when its leg ends. A lease whose
+(:class:`LeaseKeeper`) and deletes the row when its leg ends. Every commit
+of a run this store claimed checks, in its own transaction, that the lease
+is still ours: a process suspended past the stale limit whose run was taken
+over fails its next write (``LeaseHeld``) instead of writing beside the new
+owner. A lease whose
 process is gone (same host, pid not alive) or whose heartbeat is older than
 :data:`LEASE_STALE_S` is stale: a new claim takes it over, and ``ragc runs``
 shows such a ``running`` run as ``crashed``.
@@ -532,12 +536,17 @@ class _Writer(threading.Thread):
                     break
                 items.append(nxt)
             err: BaseException | None = None
+            lost: list[BaseException | None] = [None] * len(items)
             try:
                 if conn is None:
                     conn = self.store._connect()
                 conn.execute("BEGIN IMMEDIATE")
-                for batch, _ in items:
-                    _write_batch(conn, batch)
+                for i, (batch, _) in enumerate(items):
+                    # in the same transaction: a process whose lease was taken over
+                    # (it was suspended past the stale limit) writes nothing more
+                    lost[i] = self.store._lease_lost(conn, batch)
+                    if lost[i] is None:
+                        _write_batch(conn, batch)
                 conn.execute("COMMIT")
             except BaseException as e:  # report to every waiter; keep the thread alive
                 err = e
@@ -546,8 +555,8 @@ class _Writer(threading.Thread):
                         conn.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass
-            for _, done in items:
-                done(err)
+            for i, (_, done) in enumerate(items):
+                done(lost[i] or err)
         if conn is not None:
             conn.close()
 
@@ -637,6 +646,7 @@ class SqliteStore(Store):
         self._writer_lock = threading.Lock()
         self._local = threading.local()
         self._lease_conns: list[sqlite3.Connection] = []
+        self._owned: dict[str, str] = {}  # run id -> token of the leases this store claimed
         self._ensure_writer()  # started now, so the first commit does not pay for it
 
     def _connect(self) -> sqlite3.Connection:
@@ -754,6 +764,23 @@ class SqliteStore(Store):
                 self._lease_conns.append(conn)
         return conn
 
+    def _lease_lost(self, conn: sqlite3.Connection, batch: Batch) -> BaseException | None:
+        """Inside the writer's transaction: a :class:`LeaseHeld` when
+        ``batch`` writes to a run this store claimed whose lease now belongs
+        to another owner, else ``None``."""
+        owned = self._owned
+        if not owned:
+            return None
+        runs = {r[0] for r in batch.records} | {r[0] for r in batch.events} | set(batch.run_updates)
+        for rid in runs & owned.keys():
+            row = conn.execute("SELECT run_id, token, pid, host, acquired, heartbeat FROM leases WHERE run_id=?",
+                               (rid,)).fetchone()
+            if row is None or row[1] != owned[rid]:
+                if row is None:
+                    return StoreError(f"run {rid}: this process no longer holds its lease")
+                return LeaseHeld(Lease(*tuple(row)))
+        return None
+
     def claim_lease(self, run_id: str, token: str, *, pid: int | None = None, host: str | None = None) -> Lease:
         now = time.time()
         lease = Lease(run_id, token, pid if pid is not None else os.getpid(), host or socket.gethostname(), now, now)
@@ -770,6 +797,7 @@ class SqliteStore(Store):
                 conn.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?)",
                              (lease.run_id, lease.token, lease.pid, lease.host, lease.acquired, lease.heartbeat))
                 conn.execute("COMMIT")
+                self._owned[run_id] = token
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -786,6 +814,8 @@ class SqliteStore(Store):
         return cur.rowcount == 1
 
     def release_lease(self, run_id: str, token: str) -> None:
+        if self._owned.get(run_id) == token:
+            del self._owned[run_id]
         try:
             self._lease_conn().execute("DELETE FROM leases WHERE run_id=? AND token=?", (run_id, token))
         except sqlite3.Error as e:
