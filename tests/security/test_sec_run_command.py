@@ -229,3 +229,10 @@ async def test_tools_cannot_touch_ragc_state_or_plant_host_code(ws: Path):
     assert "pwned" not in (ws / ".git" / "config").read_text()
     status = await reg.call("run_command", {"command": "git status --short"})
     assert status.value["exit_code"] == 0, status.content  # git still works read-only
+
+
+@needs_bwrap
+async def test_a_path_entry_that_is_home_or_a_parent_does_not_expose_it(ws: Path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{ws.parent}{os.pathsep}/{os.pathsep}" + os.environ["PATH"])
+    r = await run(ws, "python3 -c \"print(open('../outside/secret.txt').read())\"")
+    assert not leaked(r) and r.value["exit_code"] != 0

@@ -97,16 +97,26 @@ def limit_prefix(limits: Limits) -> list[str]:
     return [exe, *args, "--"] if exe and args else []
 
 
-def _program_dirs() -> list[str]:
+def _program_dirs(workspace: Path) -> list[str]:
     """Host directories commands come from: the Python installation running
-    ragc (a virtualenv and its base) and the directories on ``PATH``."""
+    ragc (a virtualenv and its base) and the directories on ``PATH``, except
+    a ``PATH`` entry that is the home directory, contains it, or contains the
+    workspace's parent (``PATH=~:...`` would otherwise show the whole home or
+    the projects next to the workspace)."""
+    guarded = [str(Path.home().resolve()), str(workspace.parent)]
+
+    def too_wide(real: str) -> bool:
+        return real == "/" or any(g == real or g.startswith(real.rstrip("/") + "/") for g in guarded)
+
     dirs = [sys.prefix, sys.base_prefix, sys.exec_prefix]
-    dirs += [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    path_dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and os.path.isabs(d)]
     out: list[str] = []
-    for d in dirs:
+    for d in dirs + path_dirs:
         try:
             real = str(Path(d).resolve(strict=True))
         except (OSError, RuntimeError):
+            continue
+        if d in path_dirs and d not in dirs and too_wide(real):
             continue
         if os.path.isdir(real) and real != "/" and real not in out:
             out.append(real)
@@ -134,7 +144,7 @@ def wrap(argv: list[str], *, workspace: Path, cwd: Path, limits: Limits, bwrap: 
         elif os.path.isdir(d):
             args += ["--ro-bind", d, d]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"]
-    program_dirs = _program_dirs()
+    program_dirs = _program_dirs(workspace)
     for d in program_dirs + [p for p in limits.read_only]:
         if any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS):
             continue  # already visible
