@@ -40,14 +40,17 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade pip
 
 # llama-cpp-python is built from source once (about 4 minutes on 2 cores) into a wheel cache.
-# The build's progress lines ("[ 42%] Building C object ...") are shown, not minutes of silence.
+# The build's progress is shown one line per step ("[42/140] compiling llama.cpp/src/llama.cpp"),
+# not minutes of silence; the full compiler output is kept in $(WHEEL_CACHE)/build.log.
 $(VENV)/.llama: | $(BIN)/python
 	mkdir -p "$(WHEEL_CACHE)"
 	set -o pipefail; ls "$(WHEEL_CACHE)"/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || { \
 	  echo "building llama.cpp from source (about 4 minutes on 2 cores; once, then cached in $(WHEEL_CACHE))"; \
 	  CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(PIP) wheel -v --no-deps -w "$(WHEEL_CACHE)" llama-cpp-python==$(LLAMA_CPP_VERSION) 2>&1 \
-	    | tee "$(WHEEL_CACHE)/build.log" | { grep --line-buffered -E '^\s*\[ *[0-9]+(%|/[0-9]+)\]|^(Successfully|ERROR|error)' || true; }; }
+	    | tee "$(WHEEL_CACHE)/build.log" | { grep --line-buffered -E '^\s*\[ *[0-9]+(%|/[0-9]+)\]|^(Successfully|ERROR|error)' || true; } \
+	    | sed -u -E -e 's#^ *(\[[^]]*\]).* -c [^ ]*/vendor/([^ ]+)$$#  \1 compiling \2#' \
+	                -e 's#^ *(\[[^]]*\]) .* -o ([^ ]+) .*#  \1 linking \2#' -e 's#^ *(\[[^]]*\]) .*cmake_symlink_library ([^ ]+).*#  \1 linking \2#'; }
 	$(PIP) install -q --find-links "$(WHEEL_CACHE)" llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
 

@@ -15,7 +15,9 @@
   runs in a fresh scratch workspace seeded with its files. A goal is achieved when the
   evaluator's own checks pass afterwards (run here with ``subprocess``, not through ragc). A
   *false complete* is a task that ``spec.json`` records ``complete`` whose recorded checks fail
-  when the evaluator re-runs them (or that has none).
+  when the evaluator re-runs them (or that has none); *done but goal missed* is a run whose
+  tasks are all complete (their recorded checks passed) while the evaluator's checks fail: the
+  plan's checks were weaker than the goal.
 
 Every run appends a JSON line to ``--out`` (default ``bench/results-quality.jsonl``) with the
 machine's core count and load average, so a table says what it was measured on. The model is
@@ -229,9 +231,13 @@ def plan(model: str, only: set[str] | None, out: Path, keep: Path | None = None,
             statuses = [t.get("status") for t in spec.get("tasks") or []]
             false_complete = [t.get("id") for t in spec.get("tasks") or [] if t.get("status") == "complete" and not (
                 t.get("checks") and all(run_check(ws, c) for c in t["checks"]))]
+            # the run says the goal is done (every task complete) but the evaluator's checks fail:
+            # the recorded checks were weaker than the goal
+            wrong_success = bool(statuses) and all(s == "complete" for s in statuses) and not achieved
             usage = (last or {}).get("usage") or {}
             row = {"suite": "plan", "model": model, "task": task["id"], "status": (last or {}).get("status"),
-                   "achieved": achieved, "false_complete": false_complete, "statuses": statuses,
+                   "achieved": achieved, "false_complete": false_complete, "wrong_success": wrong_success,
+                   "statuses": statuses,
                    "wall_s": round(wall, 1), "input_tokens": usage.get("input_tokens"),
                    "output_tokens": usage.get("output_tokens"), "model_calls": usage.get("model_calls"),
                    "machine": before}
@@ -241,7 +247,7 @@ def plan(model: str, only: set[str] | None, out: Path, keep: Path | None = None,
             with out.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
             print(f"plan {model} {task['id']}: {'ACHIEVED' if achieved else 'not achieved'} status={row['status']} "
-                  f"tasks={statuses} false_complete={false_complete} {row['wall_s']}s", flush=True)
+                  f"tasks={statuses} false_complete={false_complete} wrong_success={wrong_success} {row['wall_s']}s", flush=True)
     return rows
 
 
@@ -254,16 +260,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["suite"], r["model"]), []).append(r)
-    out.append("| suite | model | right / achieved | false complete | bad citations | median wall | mean tokens (in+out) | load (1 min) |")
-    out.append("|---|---|---|---|---|---|---|---|")
+    out.append("| suite | model | right / achieved | false complete | done but goal missed | bad citations | median wall "
+               "| mean tokens (in+out) | load (1 min) |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for (suite, model), rs in sorted(groups.items()):
         good = sum(1 for r in rs if r.get("right") or r.get("achieved"))
         walls = sorted(r["wall_s"] for r in rs)
         toks = [((r.get("input_tokens") or 0) + (r.get("output_tokens") or 0)) for r in rs]
         fc = sum(len(r.get("false_complete") or []) for r in rs) if suite == "plan" else "—"
+        ws = sum(1 for r in rs if r.get("statuses") and all(x == "complete" for x in r["statuses"])
+                 and not r.get("achieved")) if suite == "plan" else "—"
         bc = sum(len(r.get("bad_citations") or []) for r in rs) if suite == "research" else "—"
         loads = [r["machine"]["load1"] for r in rs]
-        out.append(f"| {suite} | {model} | {good} / {len(rs)} | {fc} | {bc} | {walls[len(walls) // 2]:.0f} s | "
+        out.append(f"| {suite} | {model} | {good} / {len(rs)} | {fc} | {ws} | {bc} | {walls[len(walls) // 2]:.0f} s | "
                    f"{sum(toks) / len(toks):.0f} | {min(loads):.1f}–{max(loads):.1f} |")
     return "\n".join(out)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,12 +190,14 @@ class RouteChosen(Event):
 @dataclass(frozen=True, slots=True)
 class FanOutStarted(Event):
     """Activation ``activation`` of ``node`` started ``branches`` branches (``join``: the join id, or
-    ``None`` for a fork without one)."""
+    ``None`` for a fork without one). ``labels`` (one per branch, may be empty) tell the branches
+    apart: the first node and what differs in their payloads (:func:`branch_labels`)."""
 
     node: str
     activation: str
     branches: int
     join: str | None
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +251,47 @@ class Warning(Event):
 
     message: str
     node: str | None = None
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 40
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 3
+_SHORT.maxlevel = 2
+LABEL_CHARS = 60
+"""A branch label is cut to this many characters."""
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str):
+        return value if len(value) <= 40 else value[:39] + "…"
+    return _SHORT.repr(value)  # bounded: a huge payload value costs nothing to show
+
+
+def branch_labels(targets: list[str], payloads: list[Any]) -> tuple[str, ...]:
+    """One short label per branch of a fork: ``target`` and the payload
+    fields whose values differ between branches (``reviewer focus=security``);
+    every field when only one branch has a payload; a non-dict payload (a
+    ``for`` item) as its value. Values are shortened with :mod:`reprlib`
+    limits, so a 10 000-branch fork with large payloads stays cheap (one
+    comparison per field and branch)."""
+    dicts = [p for p in payloads if isinstance(p, dict)]
+    varying: set[str] | None = None
+    if len(dicts) > 1:
+        first = dicts[0]
+        varying = {k for k in set().union(*dicts)
+                   if any(k not in d or k not in first or d[k] is not first[k] and d[k] != first[k] for d in dicts)}
+    out = []
+    for target, p in zip(targets, payloads):
+        if isinstance(p, dict):
+            keys = [k for k in p if varying is None or k in varying] or list(p)[:1]
+            text = " ".join(f"{k}={_short(p[k])}" for k in keys)
+        elif p is None:
+            text = ""
+        else:
+            text = _short(p)
+        label = f"{target} {text}".strip()
+        out.append(label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…")
+    return tuple(out)
 
 
 def event_type(ev: Event) -> str:

@@ -264,6 +264,24 @@ def test_parse_tool_calls_blocks_and_bare_json():
     assert calls[0].name == "read_file" and calls[0].raw_arguments is not None
 
 
+def test_tool_call_arguments_with_raw_newlines_in_strings_are_read():
+    # a real reply of Qwen2.5-Coder-1.5B (plan_and_execute, fib.py): the code it writes has a
+    # raw newline inside the JSON string, which strict JSON refuses; the call was lost before
+    from ragc.harness.providers.openai import parse_arguments
+
+    reply = ('```json\n{\n  "name": "write_file",\n  "arguments": {\n    "path": "fib.py",\n'
+             '    "content": "def f():\\n    return 1\\n\n    print(f())"\n  }\n}\n```')
+    assert '1\\n\n    print' in reply  # an escaped newline, then a raw one inside the string
+    _, calls = parse_tool_calls(reply, {"write_file"})
+    assert [(c.name, c.raw_arguments) for c in calls] == [("write_file", None)]
+    assert calls[0].arguments["path"] == "fib.py"
+    assert calls[0].arguments["content"] == "def f():\n    return 1\n\n    print(f())"
+    args, raw = parse_arguments('{"content": "a\nb"}')
+    assert (args, raw) == ({"content": "a\nb"}, None)
+    step = parse_react_step('Action: write_file\nAction Input: {"path": "x.py", "content": "a\nb"}', TOOLS)
+    assert step.arguments == {"path": "x.py", "content": "a\nb"}
+
+
 def test_forced_call_schema():
     one = forced_call_schema(TOOLS[:1])
     assert one["properties"]["name"] == {"const": "read_file"} and one["required"] == ["name", "arguments"]

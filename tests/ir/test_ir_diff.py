@@ -34,17 +34,17 @@ def test_nodes_edges_capabilities_budgets_permissions(test_registry):
     new = program(new_text, test_registry)
     d = diff_programs(old, new, old_file="old.rag", new_file="new.rag")
     assert d["nodes"]["added"] == [{"graph": "research_review", "node": "save", "kind": "tool"}]
-    (changed,) = d["nodes"]["changed"]
-    assert changed["node"] == "supervisor"
+    changed = next(n for n in d["nodes"]["changed"] if n["node"] == "supervisor")
     assert changed["fields"]["tools"] == {"old": ["search", "read_repo"], "new": ["search"]}
     assert changed["fields"]["allow_tools"] == {"old": None, "new": ["search"]}
-    assert d["edges"]["added"] == [{"graph": "research_review", "edge": "review -> save"}]
+    assert {"graph": "research_review", "edge": "review -> save"} in d["edges"]["added"]
+    assert {"graph": "research_review", "edge": "review -> END"} in d["edges"]["removed"]
     assert d["capabilities"]["tools"] == {"added": ["write_file"], "removed": []}
     assert {"where": "graph research_review", "key": "budget.max_model_calls", "old": None, "new": 10} in d["budgets"]
     assert {"where": "graph research_review", "key": "node supervisor allow.tools", "old": None,
             "new": ["search"]} in d["permissions"]
     text = render_diff_text(d)
-    for line in ("nodes:", "  + save (tool)", "  ~ supervisor: tools, allow_tools", "edges:",
+    for line in ("nodes:", "  + save (tool)", "  ~ supervisor: tools, allow_tools", "  ~ review: routing.kind, routing.targets", "edges:",
                  "  + review -> save", "capabilities:", "  + tool write_file", "budgets and limits:",
                  "permissions:"):
         assert line in text.splitlines(), line

@@ -69,9 +69,11 @@ def test_every_construct(test_registry, snapshot):
     assert mermaid == snapshot(name="mermaid")
     assert dot == snapshot(name="dot")
     # the facts the picture must show
-    assert 'j_join_b_c__d(("join quorum 1 · tolerate 1 · timeout 90s"))' in mermaid
+    assert 'j_join_b_c__d[/"join quorum 1 of 2<br/>tolerate 1 · timeout 90s"\\]' in mermaid
+    assert 'x_start(["START"])' in mermaid and "n_log --> x_end" in mermaid  # START and END drawn
+    assert 'n_j[/"j<br/>join all"\\]' in mermaid  # a join node shows its policy
     assert '-.->|"send for item in input.files"|' in mermaid
-    assert 'subgraph c_child__["subgraph child"]' in mermaid and '-.->|"runs"| n_child__h' in mermaid
+    assert 'subgraph c_child__["subgraph child"]' in mermaid and '-.->|"runs"| x_child__start' in mermaid
     assert "class n_log detached" in mermaid
     assert '-->|"many: len(state.notes) #gt; 2 and in…"|' in mermaid
     assert "subgraph cluster_c_child__ {" in dot and 'style="dashed"' in dot
@@ -99,3 +101,22 @@ def test_helpers():
     assert expr_text(PathExpr(root="state", segments=["a", 0])) == "state.a[0]"
     assert expr_text(LitExpr(value=None)) == "null"
     assert join_label(JoinIR(id="x", fork="f", target="t", policy="any", timeout_s=3600)) == "join any · timeout 1h"
+    assert join_label(JoinIR(id="x", fork="f", target="t", policy="quorum", quorum=3), 5) == "join quorum 3 of 5"
+
+
+def test_subagents_show_their_registry_model_and_tools(test_registry):
+    r = compile_source(EVERYTHING, "everything.rag", test_registry)
+    m = to_mermaid(r.program, agents={"summarizer": ("fast", ["read_file", "search"])})
+    assert 'a_fan_0[["summarizer<br/>subagent (branch)<br/>path: item<br/>model fast · tools: read_file,<br/>search' in m
+    assert "model fast" not in to_mermaid(r.program)  # without the registry: only what the file says
+
+
+def test_branches_are_told_apart_by_what_differs_in_their_payloads(test_registry):
+    text = (ROOT / "workflows" / "quorum_review.rag").read_text()
+    r = compile_source(text, "q.rag", test_registry)
+    dot = to_dot(r.program)
+    for focus in ("security", "performance", "style", "tests", "docs"):
+        assert f'focus: \\"{focus}\\"' in dot
+    assert "diff: input.diff" not in dot  # the same in every branch: not what tells them apart
+    assert 'label="join quorum 3 of 5\\ntolerate 1 · timeout 2m"' in dot
+    assert "n_decide -> x_end" in dot  # `next END` reaches END

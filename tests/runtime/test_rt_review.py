@@ -36,8 +36,11 @@ def test_runs_list_on_a_corrupt_journal_is_an_error_not_no_runs(cwd, capsys):
     (cwd / "bad.sqlite").write_bytes(b"this is not a database" * 100)
     code, out, err = run_cli(capsys, "runs", "list", "--journal", "bad.sqlite")
     assert code == 2 and "error: cannot open the journal" in err and "no runs" not in out
-    # a journal that does not exist yet still means "no runs"
+    # a journal named on the command line that does not exist is an error too (issue 13);
+    # only the default journal not existing yet means "no runs"
     code, out, err = run_cli(capsys, "runs", "list", "--journal", "missing.sqlite")
+    assert code == 2 and "error: no journal at" in err and "no runs" not in out
+    code, out, err = run_cli(capsys, "runs", "list")
     assert code == 0 and "no runs yet" in out
 
 

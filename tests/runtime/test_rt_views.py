@@ -57,13 +57,14 @@ def test_live_view_renders_fanout_progress_and_totals():
     view = LiveView("fan", console=console)
     for ev in events:
         view(ev)
-    view.running["d#1/0:w#1"] = ("w", "function", 0.0)
-    view.fanouts["d#1"]["status"] = "running"
+    fan = view.fanouts["d#1"]
+    fan.status = "running"  # drawn as if still open: one branch running
+    fan.branches[0].state, fan.branches[0].ended, fan.branches[0].doing = "running", None, "w (function)"
     console.print(view)
     text = console.export_text()
-    assert "fan" in text and "12/12" in text and "→ join j" in text
+    assert "fan" in text and "11 done, 1 running of 12" in text and "→ join j" in text
     assert "14 steps" in text
-    assert "w (function)" in text
+    assert "w i=0  running" in text and "w (function)" in text
 
 
 def test_live_view_totals_count_replayed_steps_once():

@@ -26,6 +26,10 @@ def same(lenient: str, canonical: str) -> None:
 
 
 def node(items: str, extra: str = "") -> str:
+    # a node without `kind` is upstream's default model node and canonicalises
+    # to `kind model` (ragc.syntax.upstream), so the helper always names a kind
+    if not any(line.split(":")[0].split(" ")[0] == "kind" for line in items.splitlines()):
+        items = items + "\nkind model"
     return f"graph g {{\n  start n\n{extra}  node n {{\n{items}\n  }}\n}}\n"
 
 

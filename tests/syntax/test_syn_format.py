@@ -79,12 +79,13 @@ def test_syntax_errors_are_refused():
 def test_blank_lines():
     out = fmt("graph g {\n\n\n  start a\n\n\n\n  channel c last\n  node a {\n\n    kind model\n\n\n    next END\n\n  }\n"
               "  node b {}\n  // about c\n  node c {}\n\n}\n")
+    # a node without `kind` is upstream's default model node: fmt writes `kind model` (docs/upstream.md)
     assert out == ("graph g {\n  start a\n\n  channel c last\n\n  node a {\n    kind model\n\n    next END\n  }\n\n"
-                   "  node b {}\n\n  // about c\n  node c {}\n}\n")
+                   "  node b {\n    kind model\n  }\n\n  // about c\n  node c {\n    kind model\n  }\n}\n")
 
 
 def test_first_item_of_a_block_gets_no_forced_blank_line():
-    assert fmt("graph g { node a {} }") == "graph g {\n  node a {}\n}\n"
+    assert fmt("graph g { node a {} }") == "graph g {\n  node a {\n    kind model\n  }\n}\n"
     assert fmt("graph a {}\ngraph b {}") == "graph a {}\n\ngraph b {}\n"
 
 
@@ -97,11 +98,11 @@ def test_settings_blocks_are_one_key_per_line_and_data_objects_inline():
 def test_width_limit_for_inline_values():
     def line(n):  # `    tools [...]` exactly n characters wide
         head = '    tools ["'
-        return 'graph g {\n  node a {\n' + head + "x" * (n - len(head) - 2) + '"]\n  }\n}\n'
+        return 'graph g {\n  node a {\n    kind model\n' + head + "x" * (n - len(head) - 2) + '"]\n  }\n}\n'
 
     assert fmt(line(WIDTH)) == line(WIDTH)
     out = fmt(line(WIDTH + 1))
-    assert out.splitlines()[2] == "    tools ["
+    assert out.splitlines()[3] == "    tools ["
     assert max(len(x) for x in out.splitlines()) <= WIDTH
 
 

@@ -15,6 +15,7 @@ channel, ``W0501`` unused channel.
 
 from __future__ import annotations
 
+from ragc.check import upstream
 from ragc.check.context import Ctx
 from ragc.check.model import BranchInfo, GraphInfo, NodeInfo, Write
 from ragc.check.names import REGISTRY_CODES, unknown
@@ -52,6 +53,7 @@ def declare(ctx: Ctx, g: GraphInfo) -> None:
                     written, list(BUILTIN_REDUCERS) + list(REDUCER_ALIASES) + custom,
                     notes=("built-in reducers: " + ", ".join(f"`{r}`" for r in BUILTIN_REDUCERS),))
             g.reducers[name] = ("last", None)  # keep checking with a neutral reducer
+        upstream.reducer_args(ctx, ch)
         if ch.options is not None:
             _options(ctx, g, name, ch.options)
 

@@ -34,6 +34,7 @@ from ragc.check.model import ModuleInfo
 from ragc.diagnostics.model import Diagnostic, DiagnosticBag
 from ragc.registry.model import Registry
 from ragc.syntax import ast as A
+from ragc.syntax.upstream import desugar
 
 
 @dataclass
@@ -65,7 +66,11 @@ def check_module(module: A.Module, registry: Registry | None, *, source: str = "
 
     Returns:
         A :class:`CheckResult`; never raises for bad input.
+
+    Upstream's spellings (``ragc.syntax.upstream``) are rewritten first, so an
+    upstream file is checked as its canonical form and ``info`` describes it.
     """
+    module = desugar(module)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the passes allocate many small objects and free few of them (as the parser does)
     try:

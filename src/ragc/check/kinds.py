@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ragc.check import upstream
 from ragc.check.context import Ctx
 from ragc.check.model import CHOOSERS, GraphInfo, NodeInfo
 from ragc.check.names import registry_name, unknown
@@ -158,6 +159,9 @@ def check_block(ctx: Ctx, block: str, obj: A.ObjectV, where: str) -> dict[str, A
     for p in obj.pairs:
         key = p.key_name
         spec = specs.get(key)
+        if spec is None and block == "defaults" and key == "checkpoint":
+            upstream.checkpoint_policy(ctx, p.key.span, p.value)  # `inherit`/`always` were removed
+            continue
         if spec is None:
             unknown(ctx, "E0209", f"unknown setting `{key}` in `{where}`", p.key.span, "unknown setting", key, specs,
                     fallback_help=f"`{where}` takes " + ", ".join(f"`{k}`" for k in specs))
@@ -242,6 +246,8 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
         raw = as_name(kind_field.value)
         if raw is None:
             check_shape(ctx, "kind", kind_field.value, "name")
+        elif raw == "repl_agent":
+            upstream.repl_agent(ctx, node, kind_field)
         elif KIND_ALIASES.get(raw, raw) in KINDS:
             kind = KIND_ALIASES.get(raw, raw)
         else:
@@ -258,10 +264,19 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
     aliases = FIELD_ALIASES.get(kind or "", {})
     allowed = (COMMON | KIND_FIELDS[kind]) - ({"output"} if kind == "router" else set()) if kind else None
     first_item: dict[str, object] = {}
+    repl = kind_field is not None and as_name(kind_field.value) == "repl_agent"
     for item in node.items:
         if isinstance(item, A.Field):
             written = item.key.name
             key = aliases.get(written, written)
+            if written == "steering":
+                upstream.steering(ctx, item)
+                continue
+            if repl and written == "script":
+                continue  # part of the `repl_agent` reported above
+            if written == "input" and isinstance(item.value, A.Str):
+                upstream.input_mapping(ctx, item.value, f"node `{info.name}`")
+                continue
             if key in info.fields:
                 prev = info.fields[key]
                 _dup(ctx, key, prev.key.span, item.key.span)
@@ -279,6 +294,10 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
                 else:
                     check_value(ctx, key, item.value, spec)
             continue
+        if isinstance(item, A.Send):
+            for entry in item.entries:
+                if entry.mapping is not None:
+                    upstream.input_mapping(ctx, entry.mapping, f"`send {entry.target.name}`")
         slot = {A.Routes: "routes", A.Send: "send", A.JoinRef: "join", A.Policy: "policy",
                 A.OutputSchema: "schema"}.get(type(item))
         if slot is not None:
@@ -338,6 +357,10 @@ def _field_allowed(ctx: Ctx, info: NodeInfo, kind: str | None, allowed: frozense
         owners = [k for k in KINDS if key in KIND_FIELDS[k]]
         if key == "output" and kind == "router":
             help_ = "a router only chooses a route; its label is not written to state"
+        elif key == "model" and kind == "subagent":
+            # upstream (TinyAgents) allowed a per-node model for a subagent; ragc has no override yet
+            help_ = ("a subagent runs with the model of its registry entry (`[agents.NAME] model`); a per-node "
+                     "model override is not supported: set it in the registry, or use `kind agent` here")
         elif owners:
             help_ = f"`{key}` is a field of " + ", ".join(f"`{k}`" for k in owners) + " nodes"
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ragc.check import upstream
 from ragc.check.context import Ctx
 from ragc.check.model import END, GraphInfo, ModuleInfo, NodeInfo
 from ragc.check.values import as_name, check_shape
@@ -173,7 +174,9 @@ def index_graph(ctx: Ctx, graph: A.Graph) -> GraphInfo:
 def _graph_field(ctx: Ctx, g: GraphInfo, f: A.Field) -> None:
     key = f.key.name
     if key not in GRAPH_SETTINGS:
-        if key in DEFAULTS_KEYS:
+        if key in upstream.UPSTREAM_GRAPH_ITEMS:
+            upstream.graph_item(ctx, f)
+        elif key in DEFAULTS_KEYS:
             ctx.bag.error("E0210", f"`{key}` is not a graph item", f.key.span, "not allowed here",
                           help=f"put it in the graph's `defaults {{ {key} ... }}` block")
         else:

@@ -1,4 +1,4 @@
-"""``ragc check``, ``graph``, ``compile``, ``explain``, ``diff`` and ``approve``.
+"""``ragc check``, ``compile``, ``explain``, ``diff`` and ``approve`` (``graph``: :mod:`ragc.cli.graph`).
 
 Exit codes (``ragc.cli.main``): 0 success, 1 diagnostics with errors, 2
 usage or I/O error (a missing file or registry, an unknown code).
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -31,13 +30,6 @@ def register(subparsers) -> None:
     p.add_argument("--untrusted", action="store_true",
                    help="also check against the registry's [policies.untrusted]")
     p.set_defaults(handler=cmd_check)
-
-    p = subparsers.add_parser("graph", help="draw a workflow as Mermaid or DOT")
-    p.add_argument("path", metavar="PATH")
-    p.add_argument("--graph", metavar="NAME", help="the graph to draw (default: the file's entry graph)")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
-    _registry_arg(p)
-    p.set_defaults(handler=cmd_graph)
 
     p = subparsers.add_parser("compile", help="print the compiled IR as JSON")
     p.add_argument("path", metavar="PATH")
@@ -68,24 +60,31 @@ def register(subparsers) -> None:
 
 def _registry_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", metavar="FILE", type=Path,
-                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+                   help="registry file (default: registry.toml here or in a parent directory, then "
+                        "~/.config/ragc/registry.toml)")
 
 
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _color(stream: TextIO) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+def _color(stream) -> bool:
+    from ragc.cli.main import use_color
+
+    return use_color(stream)
 
 
 def _load_registry(args):
     """Load the registry; an unreadable explicit file is a usage/I-O error."""
     from ragc.registry.loader import load_registry
 
+    from ragc.cli.main import settings
+
     load = load_registry(args.registry, cwd=Path.cwd())
     if load.io_error:
         d = load.diagnostics[0]
         raise CliError(d.message, hint="pass an existing file with `--registry FILE`")
+    if settings.verbose and load.path is not None:
+        sys.stderr.write(f"registry: {load.path.resolve()}\n")
     return load
 
 
@@ -149,9 +148,13 @@ def cmd_check(args) -> int:
         sources.update(result.sources)
     errors = sum(1 for d in diags if d.is_error)
     warnings = sum(1 for d in diags if d.severity.value == "warning")
+    from ragc.cli.main import settings
+
     if args.format == "json":
         json.dump(render_json(diags), sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
+    elif settings.quiet:  # errors only, no summary line
+        _print_diagnostics([d for d in diags if d.is_error], sources, sys.stdout, summary=False)
     else:
         _print_diagnostics(diags, sources, sys.stdout, summary=False)
         line = summary_line(errors, warnings)
@@ -167,19 +170,6 @@ def cmd_check(args) -> int:
     if io_problem:
         return EXIT_USAGE
     return EXIT_ERRORS if errors else EXIT_OK
-
-
-def cmd_graph(args) -> int:
-    """``ragc graph PATH [--graph NAME] [--format mermaid|dot]``."""
-    from ragc.ir.export import to_dot, to_mermaid
-
-    load = _load_registry(args)
-    result = _compile(args.path, args, load.registry, graph=args.graph)
-    if not result.ok or result.program is None or not load.ok:
-        return _refuse(result, load)
-    program = result.program
-    sys.stdout.write(to_dot(program) if args.format == "dot" else to_mermaid(program))
-    return EXIT_OK
 
 
 def cmd_compile(args) -> int:
@@ -245,6 +235,11 @@ def cmd_approve(args) -> int:
         return EXIT_ERRORS
     if result.diagnostics:
         _print_diagnostics(result.diagnostics, result.sources, sys.stderr)
+    from ragc.cli.capabilities import capability_lines
+
+    # what the approval lets the file do, shown before it is recorded
+    sys.stdout.write(f"`{args.path}` ({result.program.entry}) " + "\n".join(
+        capability_lines(result.program, load.registry, load.registry.policies.get("untrusted"))) + "\n")
     try:
         record = record_approval(args.path, ir_hash=result.program.hash)
     except (OSError, ApprovalError) as e:

@@ -45,7 +45,8 @@ def register(subparsers) -> None:
         description="Print a compact reference of the .rag language for an LLM prompt: grammar, rules, "
                     "node kinds, a canonical example and the names the registry offers.")
     p.add_argument("--registry", metavar="FILE", type=Path,
-                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+                   help="registry file (default: registry.toml here or in a parent directory, then "
+                        "~/.config/ragc/registry.toml)")
     p.add_argument("--lark", action="store_true", help="print grammar/rag.lark instead")
     p.set_defaults(handler=cmd_spec)
 
@@ -90,7 +91,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _color(stream) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+    from ragc.cli.main import use_color
+
+    return use_color(stream)
 
 
 def _reason(e: Exception) -> str:
@@ -103,6 +106,7 @@ def _reason(e: Exception) -> str:
 
 def cmd_fmt(args) -> int:
     """``ragc fmt PATH... [--check] [--diff]``; see the module docstring."""
+    from ragc.cli.main import settings
     from ragc.diagnostics.render import render_text
     from ragc.syntax.formatter import format_source
 
@@ -145,7 +149,8 @@ def cmd_fmt(args) -> int:
                 print(f"error: cannot write `{shown}`: {_reason(e)}", file=sys.stderr)
                 io_errors.append(shown)
                 continue
-            print(f"formatted {shown}")
+            if not settings.quiet:
+                print(f"formatted {shown}")
     if io_errors:
         return EXIT_USAGE
     if refused or (args.check and changed):

@@ -8,7 +8,12 @@ failed run, 2 usage or I/O error, 3 run interrupted and waiting for input.
 
 Expected errors (bad paths, broken registry, malformed input) are reported
 as one ``error: ...`` line with a hint and exit 2; a Python traceback is only
-ever printed for a bug, with ``RAGC_DEBUG=1``.
+ever printed for a bug, with ``RAGC_DEBUG=1``. Usage errors name the
+command's own usage and suggest the closest command or option.
+
+Global options (every command, before or after its name): ``-q/--quiet``,
+``-v/--verbose``, ``--color auto|always|never``; commands read them from
+:data:`settings` and colour through :func:`use_color`.
 """
 
 from __future__ import annotations
@@ -16,16 +21,21 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 from ragc import __version__
 
 # Command-group modules, in the order `ragc --help` lists them.
 COMMAND_MODULES = (
-    "ragc.cli.check",  # check, graph, compile, explain, diff, approve
+    "ragc.cli.check",  # check, compile, explain, diff, approve
+    "ragc.cli.graph",  # graph
     "ragc.cli.fmt",  # fmt, spec
     "ragc.cli.run",  # run, resume, runs
+    "ragc.cli.completion",  # completion
 )
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 3
@@ -66,12 +76,132 @@ def rag_files(raw_paths: list[str], errors: list[str]) -> list[Path]:
     return out
 
 
+@dataclass
+class Settings:
+    """Output settings shared by every command (the global options).
+
+    ``quiet``: only results and errors (no progress, summaries or status
+    lines); ``verbose``: 0, 1 (``-v``: which files are used, branch-level
+    progress) or more; ``color``: ``auto`` (a terminal, and no ``NO_COLOR``),
+    ``always`` or ``never``."""
+
+    quiet: bool = False
+    verbose: int = 0
+    color: str = "auto"
+
+
+settings = Settings()
+"""The current command's :class:`Settings` (set by :func:`main`)."""
+
+
+def use_color(stream: Any) -> bool:
+    """Whether to colour output on ``stream``: ``--color always``/``never``,
+    else only on a terminal and never with ``NO_COLOR`` set (https://no-color.org)."""
+    if settings.color == "always":
+        return True
+    if settings.color == "never":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+
+
+class RagcParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors look like ragc's other errors
+    (``error: ...`` and ``= help: ...``), come with the usage of the command
+    that failed (``ragc check``'s for ``ragc check --formt``), and suggest
+    the closest command or option ("did you mean") by edit distance
+    (:func:`ragc.diagnostics.suggest.did_you_mean`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        # the deepest parser that matched; unknown arguments are reported in its usage
+        self.set_defaults(_parser=self)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        """Subcommand parsers that are :class:`RagcParser` too, each with the
+        global options (:func:`global_options`)."""
+        kwargs.setdefault("parser_class", RagcParser)
+        action = super().add_subparsers(**kwargs)
+        add_parser = action.add_parser
+
+        def add_with_globals(name: str, **kw: Any) -> argparse.ArgumentParser:
+            kw["parents"] = list(kw.get("parents", [])) + [_shared_options()]
+            return add_parser(name, **kw)
+
+        action.add_parser = add_with_globals  # type: ignore[method-assign]
+        return action
+
+    def _choices(self) -> list[str]:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return list(action.choices)
+        return []
+
+    def _options(self) -> list[str]:
+        return [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """Print usage and ``error: message`` (+ a did-you-mean hint); exit 2."""
+        from ragc.diagnostics.suggest import did_you_mean
+
+        hint = None
+        bad = re.search(r"invalid choice: '([^']*)'", message)
+        if bad:
+            guess = did_you_mean(bad.group(1), self._choices())
+            kind = "command" if self.prog == "ragc" else "subcommand"
+            message = f"unknown {kind} `{bad.group(1)}`"
+            hint = f"did you mean `{guess}`?" if guess else f"`{self.prog} --help` lists them"
+        elif message.startswith("unrecognized arguments: "):
+            extras = message.split(": ", 1)[1].split()
+            options = [x for x in extras if x.startswith("-")]
+            word = "argument" if len(extras) == 1 else "arguments"
+            message = f"unexpected {word} {', '.join(f'`{x}`' for x in extras)} for `{self.prog}`"
+            for x in options:
+                guess = did_you_mean(x.split("=", 1)[0], self._options())
+                if guess:
+                    hint = f"did you mean `{guess}`?"
+                    break
+            if hint is None:
+                hint = f"`{self.prog} --help` shows its arguments"
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n")
+        if hint:
+            sys.stderr.write(f"  = help: {hint}\n")
+        sys.exit(EXIT_USAGE)
+
+
+def global_options(*, suppress: bool) -> argparse.ArgumentParser:
+    """``-q/--quiet``, ``-v/--verbose`` and ``--color``, accepted before and
+    after the command (``ragc -q run x`` and ``ragc run x -q``). On the
+    subcommands their defaults are suppressed, so a flag given before the
+    command is not reset by the subcommand's default."""
+    p = argparse.ArgumentParser(add_help=False)
+    default = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    g = p.add_argument_group("output options")
+    g.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                   help="print only results and errors (no progress, summaries or status lines)")
+    g.add_argument("-v", "--verbose", action="count", default=default(0),
+                   help="say which files are used; branch-level progress (repeatable)")
+    g.add_argument("--color", choices=("auto", "always", "never"), default=default("auto"),
+                   help="colour the output: auto (a terminal without NO_COLOR; default), always or never")
+    return p
+
+
+_SHARED: list[argparse.ArgumentParser] = []
+
+
+def _shared_options() -> argparse.ArgumentParser:
+    if not _SHARED:
+        _SHARED.append(global_options(suppress=True))
+    return _SHARED[0]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ragc`` parser with the subcommands of every module in
     :data:`COMMAND_MODULES` (a module that does not exist yet is skipped)."""
-    parser = argparse.ArgumentParser(
+    parser = RagcParser(
         prog="ragc",
         description="Compiler and runtime for .rag agent workflows.",
+        parents=[global_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"ragc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -89,7 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ragc`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        # report them in the usage of the command they were given to
+        getattr(args, "_parser", parser).error("unrecognized arguments: " + " ".join(extras))
+    settings.quiet = bool(getattr(args, "quiet", False))
+    settings.verbose = int(getattr(args, "verbose", 0) or 0)
+    settings.color = getattr(args, "color", "auto") or "auto"
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)

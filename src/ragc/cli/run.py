@@ -16,7 +16,9 @@ asked inline (``--no-ask`` turns that off).
 
 Journal: ``--journal FILE`` (or ``memory`` / ``none`` for ``run``); default:
 a graph-level ``store``, else the registry's ``[stores.*]`` entry, else
-``.ragc/runs.sqlite`` in the current directory.
+``.ragc/runs.sqlite``; a relative default is at the project root
+(:func:`ragc.registry.loader.project_root`), a relative ``--journal`` in the
+current directory.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def register(subparsers) -> None:
                    help="an input value (parsed as JSON when it parses, else a string); repeatable")
     p.add_argument("--input-file", metavar="FILE.json", type=Path, help="inputs as a JSON object")
     p.add_argument("--registry", metavar="FILE", type=Path,
-                   help="registry file (default: ./registry.toml, then ~/.config/ragc/registry.toml)")
+                   help="registry file (default: registry.toml here or in a parent directory, then "
+                        "~/.config/ragc/registry.toml)")
     p.add_argument("--workspace", metavar="DIR", type=Path, help="root of the file and shell tools")
     p.add_argument("--untrusted", action="store_true",
                    help="run under [policies.untrusted]; refused unless `ragc approve` recorded this file "
@@ -74,9 +77,11 @@ def register(subparsers) -> None:
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     q.set_defaults(handler=_store_errors(cmd_runs_show))
-    q = sub.add_parser("events", help="the recorded events of a run")
+    q = sub.add_parser("events", help="the recorded events of a run (--follow: tail a live run)")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="one JSON object per line")
+    q.add_argument("-f", "--follow", action="store_true",
+                   help="keep printing new events until the run stops running")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
     q.set_defaults(handler=_store_errors(cmd_runs_events))
     q = sub.add_parser("fork", help="copy a run up to a step into a new run and continue it")
@@ -101,8 +106,10 @@ def _common(p: argparse.ArgumentParser, *, run: bool = False) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _color(stream: TextIO) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+def _color(stream) -> bool:
+    from ragc.cli.main import use_color
+
+    return use_color(stream)
 
 
 def _print_diagnostics(diags: list, sources: dict, stream: TextIO) -> None:
@@ -123,6 +130,10 @@ def _load_registry(path: Path | None) -> Any:
     if not load.ok:
         _print_diagnostics(load.diagnostics, load.sources, sys.stderr)
         raise CliError("the registry has errors", hint="fix them, or pass another file with `--registry`")
+    from ragc.cli.main import settings
+
+    if settings.verbose and load.path is not None:
+        sys.stderr.write(f"registry: {load.path.resolve()}\n")
     return load
 
 
@@ -161,6 +172,11 @@ def _journal_store(spec: str | None, registry: Any = None, program: Any = None, 
     from ragc.api import RagcError, journal_spec
     from ragc.runtime.journal import StoreError, open_store
 
+    from ragc.registry.loader import project_root
+
+    # An explicit path is relative to where the user typed it; the default
+    # journal lives at the project root (where registry.toml was found).
+    base = Path.cwd() if spec is not None else project_root(Path.cwd())
     try:
         if spec is None:
             if registry is None:
@@ -174,10 +190,10 @@ def _journal_store(spec: str | None, registry: Any = None, program: Any = None, 
                 raise _NoJournal("this command needs a journal, not `--journal none`",
                                  hint="pass the journal file the run used with `--journal FILE`")
             return None
-        if must_exist and spec != "memory" and not Path(spec).exists():
-            raise _NoJournal(f"no journal at `{spec}`", hint="runs are journaled where `ragc run` ran; "
-                                                           "pass `--journal FILE`")
-        return open_store(spec, cwd=Path.cwd())
+        if must_exist and spec != "memory" and not (base / Path(spec).expanduser()).exists():
+            raise _NoJournal(f"no journal at `{base / spec}`", hint="runs are journaled where `ragc run` ran; "
+                                                                  "pass `--journal FILE`")
+        return open_store(spec, cwd=base)
     except StoreError as e:
         raise CliError(str(e)) from None
     except RagcError as e:
@@ -214,7 +230,10 @@ def _render_run_error(err: Any, sources: dict[str, str], stream: TextIO) -> None
         what = f"in activation `{err.activation}`" if err.activation else "here"
         label = Label(_span(err.span, sources), what)
     notes = (f"error kind: {err.kind}",) if err.kind not in ("error", "input") else ()
-    d = Diagnostic(err.code, Severity.ERROR, err.message, label, help=err.hint, notes=notes)
+    hint = err.hint
+    if err.code == "E0913":  # the engine speaks Python (`force=True`); here it is the flag
+        hint = "to continue with the new graph, add `--force`"
+    d = Diagnostic(err.code, Severity.ERROR, err.message, label, help=hint, notes=notes)
     _print_diagnostics([d], sources, stream)
 
 
@@ -248,28 +267,36 @@ def print_output(result: Any, engine: Any, stream: TextIO) -> None:
 
 def _summary(result: Any, wall: float) -> str:
     u = result.usage or {}
-    parts = [f"{result.status} in {wall:.1f}s", f"{u.get('steps', 0)} steps", f"{u.get('model_calls', 0)} model calls"]
+    from ragc.cli.live import plural
+
+    parts = [f"{result.status} in {wall:.1f}s", plural(u.get("steps", 0), "step"),
+             plural(u.get("model_calls", 0), "model call")]
     tokens = (u.get("input_tokens") or 0) + (u.get("output_tokens") or 0)
     if tokens:
-        parts.append(f"{tokens} tokens")
+        parts.append(plural(tokens, "token"))
     if u.get("cost_usd"):
         parts.append(f"${u['cost_usd']:.4f}")
     parts.append(f"run {result.run_id}")
     return " · ".join(parts)
 
 
-def _ask(pending: dict[str, Any], view: Any) -> Any:
-    """Ask an interrupt's question on the terminal; ``None`` if declined."""
+def _ask(pending: dict[str, Any], view: Any, context: list[str] = ()) -> Any:  # type: ignore[assignment]
+    """Ask an interrupt's question on the terminal, after the state it asks
+    about (``context``, :func:`ragc.cli.interrupts.context_lines`); ``None``
+    if declined."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.prompt import Prompt
 
     if view is not None:
         view.pause()
-    console = Console(stderr=True)
+    console = Console(stderr=True, color_system="auto" if _color(sys.stderr) else None)
     options = [str(o) for o in pending.get("options") or []]
     default = pending.get("default")
     try:
-        console.print(f"[yellow]?[/] [bold]{pending.get('question')}[/]")
+        for line in context:
+            console.print(escape(line), highlight=False)
+        console.print(f"[yellow]?[/] [bold]{escape(str(pending.get('question')))}[/]")
         answer = Prompt.ask("answer", console=console, choices=options or None,
                             default=str(default) if default is not None else None)
     except (EOFError, KeyboardInterrupt):
@@ -288,21 +315,32 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     resumable) and says how to continue."""
     import anyio
 
+    from ragc.cli.interrupts import context_lines
     from ragc.cli.live import JsonlPrinter, LiveView, ProgressPrinter
     from ragc.runtime.errors import RunError
+
+    from ragc.cli.main import settings
 
     as_json = bool(args.json)
     tty = sys.stderr.isatty() and not as_json
     can_ask = (not as_json and not getattr(args, "no_ask", False) and sys.stdin.isatty() and sys.stderr.isatty())
     view = None
     listeners: list = []
+    if settings.verbose and not as_json:
+        where = getattr(engine.store, "path", None) or ("memory" if engine.store is not None else "none")
+        sys.stderr.write(f"journal: {where}\n")
     if as_json:
         listeners.append(JsonlPrinter(sys.stdout))
-    elif tty:
-        view = LiveView(engine.program.entry)
+    elif settings.quiet:
+        pass  # -q: the output and errors only
+    elif tty and not settings.verbose:
+        from rich.console import Console
+
+        console = Console(stderr=True, color_system="auto" if _color(sys.stderr) else None)
+        view = LiveView(engine.program.entry, console=console, program=engine.program)
         listeners.append(view)
     else:
-        listeners.append(ProgressPrinter(sys.stderr))
+        listeners.append(ProgressPrinter(sys.stderr, verbose=settings.verbose))
     started = time.monotonic()
     # SIGTERM stops a run as Ctrl-C does: journaled `cancelled`, lease released
     in_main = threading.current_thread() is threading.main_thread()
@@ -313,7 +351,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         try:
             result = anyio.run(first, listeners)
             while result.status == "interrupted" and can_ask and result.interrupt:
-                answer = _ask(result.interrupt, view)
+                answer = _ask(result.interrupt, view, context_lines(engine.program, result.interrupt, result.state))
                 if answer is None:
                     break
                 rid = result.run_id
@@ -346,12 +384,16 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     if result.status == "completed":
         if not as_json:
             print_output(result, engine, sys.stdout)
-            sys.stderr.write(_summary(result, wall) + "\n")
+            if not settings.quiet:
+                sys.stderr.write(_summary(result, wall) + "\n")
         return EXIT_OK
     if result.status == "interrupted":
         # On stderr even with --json (stdout stays JSON lines): a script needs the command too.
         pending = result.interrupt or {}
         options = pending.get("options") or []
+        if not as_json:  # what the question is about, before the question
+            for line in context_lines(engine.program, pending, result.state):
+                sys.stderr.write(line + "\n")
         sys.stderr.write(f"interrupted: {pending.get('question')}\n")
         if options:
             sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
@@ -558,8 +600,10 @@ def cmd_runs_list(args: Any) -> int:
     """``ragc runs list [--limit N] [--json]``."""
     try:
         store = _journal_store(args.journal, must_exist=True)
-    except _NoJournal:
-        store = None  # no journal yet: no runs (a corrupt one is still an error)
+    except _NoJournal as e:
+        if args.journal is not None:
+            raise  # a journal named on the command line must exist
+        store, missing = None, str(e)  # no journal yet: no runs (a corrupt one is still an error)
     runs = store.list_runs(args.limit) if store is not None else []
     statuses = {r.id: _status_of(store, r) for r in runs}
     if args.json:
@@ -569,7 +613,7 @@ def cmd_runs_list(args: Any) -> int:
                                          "updated": r.updated, "usage": r.usage, "parent": r.parent}) + "\n")
         return EXIT_OK
     if not runs:
-        sys.stdout.write("no runs yet\n")
+        sys.stdout.write(f"no runs yet ({missing})\n" if store is None else f"no runs yet in {getattr(store, 'path', 'the journal')}\n")
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
@@ -674,9 +718,11 @@ def cmd_runs_show(args: Any) -> int:
         w(f"  forked from {info.parent}\n")
     u = info.usage or {}
     if u:
-        w(f"  usage: {u.get('steps', 0)} steps, {u.get('model_calls', 0)} model calls, {u.get('tool_calls', 0)} "
-          f"tool calls, {(u.get('input_tokens') or 0) + (u.get('output_tokens') or 0)} tokens, "
-          f"${u.get('cost_usd', 0.0):.4f}\n")
+        from ragc.cli.live import plural
+
+        tokens = (u.get("input_tokens") or 0) + (u.get("output_tokens") or 0)
+        w(f"  usage: {plural(u.get('steps', 0), 'step')}, {plural(u.get('model_calls', 0), 'model call')}, "
+          f"{plural(u.get('tool_calls', 0), 'tool call')}, {plural(tokens, 'token')}, ${u.get('cost_usd', 0.0):.4f}\n")
     if info.error:
         w(f"  error: {info.error.get('code')}: {info.error.get('message')}\n")
     if info.interrupt:
@@ -685,7 +731,8 @@ def cmd_runs_show(args: Any) -> int:
         if q.get("options"):
             w(f"    options: {', '.join(map(str, q['options']))}\n")
         w(f"    ragc resume {info.id} --answer {_quote(str((q.get('options') or ['VALUE'])[0]))}\n")
-    w(f"steps ({len(steps)} records, {effects} model/tool calls journaled):\n")
+    w(f"steps ({len(steps)} record{'s' if len(steps) != 1 else ''}, {effects} model/tool "
+      f"call{'s' if effects != 1 else ''} journaled):\n")
     for s in steps:
         if s["kind"] == "node_completed":
             route = f" -> {s['route']}" if s.get("route") else ""
@@ -710,18 +757,55 @@ def cmd_runs_show(args: Any) -> int:
     return EXIT_OK
 
 
-def cmd_runs_events(args: Any) -> int:
-    """``ragc runs events RUN_ID [--json]``."""
-    store = _journal_store(args.journal, must_exist=True)
-    info = _find_run(store, args.run_id)
-    for ev in store.events(info.id):
-        if args.json:
-            sys.stdout.write(json.dumps(ev, ensure_ascii=False, default=str) + "\n")
-            continue
+FOLLOW_POLL_S = 0.25
+"""How often ``runs events --follow`` looks for new events (seconds)."""
+LIVE_STATUSES = ("running", "pending")
+
+
+def _print_event(ev: dict, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(ev, ensure_ascii=False, default=str) + "\n")
+    else:
         ts = time.strftime("%H:%M:%S", time.localtime(ev.get("ts", 0)))
         kind = ev.get("type", "?")
         rest = {k: v for k, v in ev.items() if k not in ("type", "ts", "run_id")}
         detail = " ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in rest.items()
                           if v not in (None, (), [], {}))
         sys.stdout.write(f"{ts} {kind} {detail}\n")
-    return EXIT_OK
+    sys.stdout.flush()
+
+
+def cmd_runs_events(args: Any) -> int:
+    """``ragc runs events RUN_ID [--json] [--follow]``: the recorded events;
+    with ``--follow``, keep printing new ones (like ``tail -f``) until the
+    run stops running (completed, failed, interrupted), then exit 0; Ctrl-C
+    stops following (exit 130)."""
+    from ragc.cli.main import settings
+
+    store = _journal_store(args.journal, must_exist=True)
+    info = _find_run(store, args.run_id)
+    shown = 0
+    last = None
+    try:
+        while True:
+            seq = store.last_seq(info.id)
+            if seq != last:  # read the events only when the journal grew
+                last = seq
+                events = store.events(info.id)
+                for ev in events[shown:]:
+                    _print_event(ev, args.json)
+                shown = len(events)
+            if not getattr(args, "follow", False):
+                return EXIT_OK
+            now = store.get_run(info.id)
+            # a `running` run whose owner died is `crashed`: stop following it
+            status = _status_of(store, now) if now is not None else "gone"
+            if now is None or status not in LIVE_STATUSES:
+                if store.last_seq(info.id) == last:  # nothing arrived after the status changed
+                    if not args.json and not settings.quiet:
+                        sys.stderr.write(f"run {info.id} is {status}\n")
+                    return EXIT_OK
+                continue
+            time.sleep(FOLLOW_POLL_S)
+    except KeyboardInterrupt:
+        return 130

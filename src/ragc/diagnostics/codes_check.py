@@ -196,11 +196,12 @@ graph g {
     _e("E0202", "missing `kind`",
        "Every node needs `kind`: it decides which fields the node takes and what it does "
        "(`model`, `agent`, `tool`, `router`, `subagent`, `subgraph`, `interrupt`, `join`, "
-       "`function`).",
+       "`function`). A node without `kind` whose fields all fit a model node is upstream's "
+       "default model node (`ragc fmt` writes `kind model`); this error is for the others.",
        """
 graph g {
   start a
-  node a { prompt "hi" }
+  node a { options ["yes", "no"] }
 }
 """),
     _e("E0203", "field not allowed here",
@@ -463,14 +464,16 @@ JOINS = (
     _e("E0401", "join source routes itself",
        "The sources of a top-level `join [a, b] -> c` arrive at the join when they "
        "complete; the join routes to `c`. A source with its own routing would leave the "
-       "join waiting.",
+       "join waiting. (`next c` to the join's own target is upstream's spelling of the same "
+       "join and is removed by `ragc fmt`.)",
        """
 graph g {
   start f
   node f { kind model  next [a, b] }
-  node a { kind model  next c }
+  node a { kind model  next d }
   node b { kind model }
   node c { kind model }
+  node d { kind model }
   join [a, b] -> c
 }
 """),
@@ -909,11 +912,82 @@ model = "gpt-4o-mini"
 api_key = "sk-abc\\u0001def"
 """, "toml"),
     _e("W0801", "no registry found",
-       "No registry was given and none was found (`./registry.toml`, then "
-       "`~/.config/ragc/registry.toml`); the workflow is checked against an empty one.",
+       "No registry was given and none was found (`registry.toml` in the current directory or a "
+       "parent up to the project root, then `~/.config/ragc/registry.toml`); the workflow is "
+       "checked against an empty one.",
        """
-# (no registry.toml in the current directory or ~/.config/ragc)
+# (no registry.toml in the current directory, its parents or ~/.config/ragc)
 """, "toml"),
 )
 
-CODES: tuple[CodeInfo, ...] = NAMES + KINDS + ROUTING + JOINS + CHANNELS + POLICY + SCHEMAS + REGISTRY
+UPSTREAM = (
+    _e("E0290", "unsupported checkpoint policy",
+       "Upstream's `checkpoint X` (a graph item or a `defaults` key). ragc journals every node "
+       "completion before its successors start, which is upstream's `always` (and `inherit`, "
+       "the host default); those are accepted and removed by `ragc fmt`. Other policies cannot "
+       "be honoured.",
+       """
+graph g {
+  start a
+  checkpoint never
+  node a { kind model }
+}
+"""),
+    _e("E0291", "unsupported interrupt policy",
+       "Upstream's graph-level `interrupt X`. A ragc `interrupt` node persists the run and stops "
+       "until it is answered, which is upstream's `manual` (accepted and removed by `ragc fmt`). "
+       "To continue without a person, give the interrupt node a `timeout` and a `default`.",
+       """
+graph g {
+  start a
+  interrupt auto
+  node a { kind model }
+}
+"""),
+    _e("E0292", "`repl_agent` is not supported",
+       "Upstream's `kind repl_agent` ran a registered REPL script. ragc runs no scripts: register "
+       "the logic as a Python function and use `kind function`, or use `kind agent` with tools.",
+       """
+graph g {
+  start a
+  node a { kind repl_agent  script "triage" }
+}
+"""),
+    _e("E0293", "reducer arguments are not supported",
+       "Upstream wrote reducer arguments after the reducer (`channel c aggregate \"f\"`). "
+       "`aggregate \"NAME\"` is the custom reducer NAME (`channel c NAME`); other arguments "
+       "have no ragc meaning (a barrier is a `join`).",
+       """
+graph g {
+  start a
+  channel arrivals aggregate "longest" 3
+  node a { kind model }
+}
+"""),
+    _e("E0294", "named input mappings are not supported",
+       "Upstream's `input \"NAME\"` and `send target \"NAME\"` named an input mapping of the "
+       "host. ragc has no registry of mappings: write the input or payload as an object.",
+       """
+graph g {
+  start a
+  channel findings append
+  node a { kind subagent  agent "research_agent"  input "topic" }
+}
+"""),
+    _e("E0295", "`steering` is not supported",
+       "Upstream parsed `steering { parent allow [...] human allow [...] delivery \"...\" }` "
+       "and its compiler rejected it. ragc has no steering policy for child agents either.",
+       """
+graph g {
+  start a
+  channel findings append
+  node a {
+    kind subagent
+    agent "research_agent"
+    steering { parent allow ["add_instruction", "cancel"] }
+  }
+}
+"""),
+)
+
+CODES: tuple[CodeInfo, ...] = NAMES + KINDS + ROUTING + JOINS + CHANNELS + POLICY + SCHEMAS + REGISTRY + UPSTREAM

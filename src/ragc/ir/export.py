@@ -24,12 +24,15 @@ https://graphviz.org/doc/info/lang.html.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections import deque
 from dataclasses import dataclass, field
 
-from ragc.ir.model import END, GraphIR, JoinIR, NodeIR, ProgramIR
+from ragc.ir.model import END, BranchIR, GraphIR, JoinIR, NodeIR, ProgramIR
 
 MAX_CONDITION = 28
+MAX_LINE = 30
+"""Label lines are wrapped at this many characters."""
 
 _MERMAID_SHAPES = {
     "model": ('["', '"]'),
@@ -39,12 +42,12 @@ _MERMAID_SHAPES = {
     "subagent": ('[["', '"]]'),
     "subgraph": ('[["', '"]]'),
     "interrupt": ('{{"', '"}}'),
-    "join": ('(("', '"))'),
+    "join": ('[/"', '"\\]'),
     "function": ('>"', '"]'),
 }
 _DOT_SHAPES = {
-    "model": "box", "agent": "box", "tool": "parallelogram", "router": "diamond", "subagent": "box3d",
-    "subgraph": "box3d", "interrupt": "hexagon", "join": "circle", "function": "cds",
+    "model": "box", "agent": "box", "tool": "note", "router": "diamond", "subagent": "box3d",
+    "subgraph": "box3d", "interrupt": "hexagon", "join": "box", "function": "component",
 }
 
 
@@ -98,9 +101,13 @@ def _duration(seconds: float) -> str:
     return f"{int(seconds * 1000)}ms" if seconds < 1 else f"{seconds:g}s"
 
 
-def join_label(j: JoinIR) -> str:
-    """``join quorum 3 · tolerate 1 · timeout 2m``."""
-    parts = [f"join {j.policy}" + (f" {j.quorum}" if j.quorum else "")]
+def join_label(j: JoinIR, branches: int | None = None) -> str:
+    """``join quorum 3 of 5 · tolerate 1 · timeout 2m`` (``of N`` when the
+    number of branches is known statically)."""
+    head = f"join {j.policy}" + (f" {j.quorum}" if j.quorum else "")
+    if branches is not None and j.policy != "all":
+        head += f" of {branches}"
+    parts = [head]
     if j.tolerate:
         parts.append(f"tolerate {j.tolerate}")
     if j.timeout_s:
@@ -109,7 +116,7 @@ def join_label(j: JoinIR) -> str:
 
 
 def node_detail(n: NodeIR) -> str:
-    """The second line of a node's label."""
+    """The second line of a node's label: ``kind · model`` (or tool, agent...)."""
     detail = {
         "model": n.model, "agent": n.model, "tool": n.tool or "pending calls", "subagent": n.agent,
         "subgraph": n.graph, "function": n.function, "router": n.routing.function,
@@ -118,6 +125,58 @@ def node_detail(n: NodeIR) -> str:
     if not n.blocking:
         text += " · detached"
     return text
+
+
+def wrap(text: str, width: int = MAX_LINE) -> list[str]:
+    """``text`` as lines of at most ``width`` characters (words kept whole
+    when they fit; a longer word is cut), so labels do not spill."""
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+AgentInfo = dict[str, tuple[str, list[str]]]
+"""Registry agents by name: ``(model, tools)``, to draw what a sub-agent may use."""
+
+
+def _agent_lines(agent: str | None, agents: AgentInfo | None) -> list[str]:
+    if not agent or not agents or agent not in agents:
+        return []
+    model, tools = agents[agent]
+    return wrap(f"model {model}" + (f" · tools: {', '.join(tools)}" if tools else ""))
+
+
+def node_label(n: NodeIR, agents: AgentInfo | None = None) -> list[str]:
+    """A node's label lines: name, ``kind · model``, its tools (wrapped);
+    for a sub-agent, the registry agent's model and tools when ``agents``
+    has them."""
+    lines = wrap(n.name) + wrap(node_detail(n))
+    if n.tools:
+        lines += wrap("tools: " + ", ".join(n.tools))
+    if n.kind == "subagent":
+        lines += _agent_lines(n.agent, agents)
+    if n.kind == "interrupt" and n.options:
+        lines += wrap("answers: " + " | ".join(n.options))
+    return lines
+
+
+def branch_labels(branches: list[BranchIR]) -> list[str]:
+    """What tells the ``send`` branches of one fork apart: the payload fields
+    whose values differ between branches with the same target (``focus:
+    "security"``), else the whole payload (abbreviated); ``""`` without one."""
+    out = []
+    for b in branches:
+        if b.payload is None:
+            out.append("")
+            continue
+        same = [x for x in branches if x.target == b.target and x.payload is not None]
+        fields = b.payload.fields
+        if len(same) > 1:
+            varying = {k: v for k, v in fields.items()
+                       if any(k not in x.payload.fields or expr_text(x.payload.fields[k]) != expr_text(v)
+                              for x in same)}
+            if varying:
+                fields = varying
+        out.append(abbreviate(", ".join(f"{k}: {expr_text(v)}" for k, v in fields.items()), 2 * MAX_LINE))
+    return out
 
 
 # --------------------------------------------------------------------------- the drawing model
@@ -185,7 +244,22 @@ def _branch_ends(g: GraphIR, root: str, stop: set[str], sources: set[str]) -> li
     return ends
 
 
-def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str]) -> _Cluster:
+def _join_lines(j: JoinIR, branches: int | None) -> list[str]:
+    """The policy on the first line, tolerance and timeout on the second."""
+    head, *rest = join_label(j, branches).split(" · ")
+    return [head] + ([" · ".join(rest)] if rest else [])
+
+
+def _static_branches(g: GraphIR, j: JoinIR) -> int | None:
+    fork = g.nodes.get(j.fork)
+    if j.sources:
+        return len(j.sources)
+    if fork is None or any(b.foreach is not None for b in fork.routing.branches):
+        return None
+    return len(fork.routing.branches)
+
+
+def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str], agents: AgentInfo | None) -> _Cluster:
     g = program.graphs[gname]
     cl = _Cluster("c_" + _safe(prefix or gname), gname)
 
@@ -194,17 +268,27 @@ def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str]) -> _Clus
         return "n_" + _safe(prefix + n)
 
     start_id, end_id = "x_" + _safe(prefix) + "start", "x_" + _safe(prefix) + "end"
-    cl.boxes.append(_Box(start_id, ["start"], "start"))
+    cl.boxes.append(_Box(start_id, ["START"], "start"))
     cl.edges.append(_Edge(start_id, pid(g.start)))
     uses_end = False
-    joined_by: dict[str, JoinIR] = {}
+    # Branch ends that arrive at a join: they continue there, not at END.
+    arrives: set[str] = set()
     for j in g.joins.values():
-        joined_by.setdefault(j.fork, j)
+        fork = g.nodes.get(j.fork)
+        stop = {j.target} | ({j.node} if j.node else set())
+        if fork is not None and fork.routing.kind == "fanout":
+            for b in fork.routing.branches:
+                if b.target_kind == "node":
+                    arrives.update(_branch_ends(g, b.target, stop, set()))
+        arrives.update(j.sources)
     for name, n in g.nodes.items():
-        cl.boxes.append(_Box(pid(name), [name, node_detail(n)], n.kind, dashed=not n.blocking))
+        cl.boxes.append(_Box(pid(name), node_label(n, agents), n.kind, dashed=not n.blocking))
     for name, n in g.nodes.items():
         r = n.routing
-        if r.kind == "next":
+        if r.kind == "end" and name not in arrives:
+            uses_end = True
+            cl.edges.append(_Edge(pid(name), end_id))
+        elif r.kind == "next":
             for t in r.targets:
                 uses_end |= t == END
                 cl.edges.append(_Edge(pid(name), end_id if t == END else pid(t)))
@@ -216,31 +300,38 @@ def _build(program: ProgramIR, gname: str, prefix: str, seen: set[str]) -> _Clus
                 uses_end |= route.target == END
                 cl.edges.append(_Edge(pid(name), end_id if route.target == END else pid(route.target), label))
         elif r.kind == "fanout":
+            texts = branch_labels(r.branches)
             for i, b in enumerate(r.branches):
                 label = "send"
                 if b.foreach is not None:
                     label += f" for {b.foreach.var} in {abbreviate(expr_text(b.foreach.source))}"
                 if b.target_kind == "agent":
                     bid = "a_" + _safe(prefix + f"{name}_{i}")
-                    cl.boxes.append(_Box(bid, [f"agent {b.target}"] + ([f"→ {b.output}"] if b.output else []),
-                                         "agentbranch"))
+                    lines = wrap(b.target) + ["subagent (branch)"] + (wrap(texts[i]) if texts[i] else [])
+                    lines += _agent_lines(b.target, agents)
+                    lines += [f"→ {b.output}"] if b.output else []
+                    cl.boxes.append(_Box(bid, lines, "agentbranch"))
                     cl.edges.append(_Edge(pid(name), bid, label, dotted=True))
                 else:
+                    if texts[i]:
+                        label += " " + texts[i]
                     cl.edges.append(_Edge(pid(name), pid(b.target), label, dotted=True))
         if n.kind == "subgraph" and n.graph in program.graphs and n.graph not in seen:
             seen.add(n.graph)
-            sub = _build(program, n.graph, prefix + _safe(n.graph) + "__", seen)
+            sub = _build(program, n.graph, prefix + _safe(n.graph) + "__", seen, agents)
             sub.title = f"subgraph {n.graph}"
             cl.clusters.append(sub)
         if n.kind == "subgraph" and n.graph in program.graphs:
-            callee_start = "n_" + _safe(prefix + _safe(n.graph) + "__" + program.graphs[n.graph].start)
+            callee_start = "x_" + _safe(prefix + _safe(n.graph) + "__") + "start"
             cl.edges.append(_Edge(pid(name), callee_start, "runs", dotted=True))
     for jid, j in g.joins.items():
         if j.node is not None:
             jbox = pid(j.node)  # a join node is drawn as the node itself
+            box = next(b for b in cl.boxes if b.id == jbox)
+            box.label = box.label[:1] + _join_lines(j, _static_branches(g, j))
         else:
             jbox = "j_" + _safe(prefix + jid)
-            cl.boxes.append(_Box(jbox, [join_label(j)], "joinpoint"))
+            cl.boxes.append(_Box(jbox, _join_lines(j, _static_branches(g, j)), "joinpoint"))
             uses_end |= j.target == END
             cl.edges.append(_Edge(jbox, end_id if j.target == END else pid(j.target)))
         fork = g.nodes.get(j.fork)
@@ -297,7 +388,7 @@ def _m_box(b: _Box) -> str:
     if b.shape == "end":
         return f'{b.id}(["{text}"])'
     if b.shape == "joinpoint":
-        return f'{b.id}(("{text}"))'
+        return f'{b.id}[/"{text}"\\]'
     if b.shape == "agentbranch":
         return f'{b.id}[["{text}"]]'
     open_, close = _MERMAID_SHAPES.get(b.shape, ('["', '"]'))
@@ -324,14 +415,15 @@ def _m_cluster(cl: _Cluster, indent: str, out: list[str], dashed: list[str]) -> 
         out.append(indent + _m_edge(e))
 
 
-def to_mermaid(program: ProgramIR, graph: str | None = None) -> str:
-    """A Mermaid ``flowchart TD`` of ``graph`` (default: the entry graph).
+def to_mermaid(program: ProgramIR, graph: str | None = None, *, agents: AgentInfo | None = None) -> str:
+    """A Mermaid ``flowchart TD`` of ``graph`` (default: the entry graph);
+    ``agents`` (:data:`AgentInfo`) adds sub-agents' models and tools.
 
     Raises:
         KeyError: ``graph`` is not a graph of the program.
     """
     name = _pick(program, graph)
-    cl = _build(program, name, "", {name})
+    cl = _build(program, name, "", {name}, agents)
     out = ["flowchart TD", f"  %% graph {name} ({program.hash})"]
     dashed: list[str] = []
     _m_cluster(cl, "  ", out, dashed)
@@ -353,8 +445,10 @@ def _d_cluster(cl: _Cluster, indent: str, out: list[str]) -> None:
         attrs = {"label": "\n".join(b.label)}
         if b.shape in ("start", "end"):
             attrs.update(shape="oval", style="filled", fillcolor="lightgrey")
-        elif b.shape == "joinpoint":
-            attrs.update(shape="doublecircle")
+        elif b.shape in ("joinpoint", "join"):
+            # compact: a small rounded box, not a circle sized by its label
+            attrs.update(shape="box", style="rounded,filled", fillcolor="lightyellow", fontsize="10",
+                         margin="0.08,0.03", height="0.3")
         elif b.shape == "agentbranch":
             attrs.update(shape="box3d")
         else:
@@ -379,15 +473,16 @@ def _d_cluster(cl: _Cluster, indent: str, out: list[str]) -> None:
         out.append(f"{indent}{e.src} -> {e.dst}{suffix}")
 
 
-def to_dot(program: ProgramIR, graph: str | None = None) -> str:
-    """A Graphviz ``digraph`` of ``graph`` (default: the entry graph).
+def to_dot(program: ProgramIR, graph: str | None = None, *, agents: AgentInfo | None = None) -> str:
+    """A Graphviz ``digraph`` of ``graph`` (default: the entry graph);
+    ``agents`` (:data:`AgentInfo`) adds sub-agents' models and tools.
 
     Raises:
         KeyError: ``graph`` is not a graph of the program.
     """
     name = _pick(program, graph)
-    cl = _build(program, name, "", {name})
-    out = [f"digraph {_d_quote(name)} {{", f"  // {program.hash}", "  rankdir=TB",
+    cl = _build(program, name, "", {name}, agents)
+    out = [f"digraph {_d_quote(name)} {{", f"  // {program.hash}", "  rankdir=TB", '  fontname="Helvetica"',
            '  node [fontname="Helvetica"]', '  edge [fontname="Helvetica"]']
     _d_cluster(cl, "  ", out)
     out.append("}")

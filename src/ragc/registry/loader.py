@@ -1,10 +1,15 @@
 """Finding and loading ``registry.toml`` into a :class:`Registry`, with
 diagnostics that point into the TOML.
 
-Search order (as the seed Rustagent's config): an explicit ``--registry
-FILE``, else ``./registry.toml``, else ``$XDG_CONFIG_HOME/ragc/registry.toml``
+Search order: an explicit ``--registry FILE``, else ``registry.toml`` in
+the current directory or the nearest parent that has one -- walking up as
+cargo does for ``Cargo.toml`` and git for ``.git``, and stopping at the
+directory that holds ``.git`` (the project root) or at the filesystem root
+--, else ``$XDG_CONFIG_HOME/ragc/registry.toml``
 (``~/.config/ragc/registry.toml`` when ``XDG_CONFIG_HOME`` is unset). None
-found: an empty registry and warning ``W0801``.
+found: an empty registry and warning ``W0801``. :func:`project_root` is the
+directory of the registry found walking up (the CLI keeps its default
+journal, ``.ragc/runs.sqlite``, there).
 
 A broken registry never raises: TOML syntax errors (``E0801``), unknown keys
 (``E0802``), wrong types or values (``E0803``), bad durations (``E0804``) and
@@ -84,23 +89,56 @@ def config_path() -> Path:
     return root / "ragc" / REGISTRY_FILE
 
 
+def search_dirs(cwd: Path) -> list[Path]:
+    """``cwd`` (absolute) and its parents, nearest first, up to and including
+    the first one that holds ``.git`` (a file or a directory: worktrees and
+    submodules have a ``.git`` file), else up to the filesystem root."""
+    here = Path(os.path.abspath(cwd))
+    out = []
+    for d in (here, *here.parents):
+        out.append(d)
+        if (d / ".git").exists():
+            break
+    return out
+
+
+def find_upward(cwd: Path) -> Path | None:
+    """The nearest ``registry.toml`` in :func:`search_dirs` of ``cwd``, or ``None``."""
+    for d in search_dirs(cwd):
+        if (d / REGISTRY_FILE).is_file():
+            return d / REGISTRY_FILE
+    return None
+
+
+def project_root(cwd: Path) -> Path:
+    """The project's root directory: where :func:`find_upward` found
+    ``registry.toml``, else ``cwd`` itself."""
+    found = find_upward(cwd)
+    return found.parent if found is not None else Path(os.path.abspath(cwd))
+
+
 def find_registry(explicit: Path | None, cwd: Path) -> Path | None:
-    """The registry file to use.
+    """The registry file to use (the search order of the module docs).
 
     Args:
         explicit: ``--registry FILE``; returned as given (even if missing:
             :func:`load_registry` then reports it).
-        cwd: the directory searched for ``registry.toml``.
+        cwd: the directory where the upward search for ``registry.toml`` starts.
 
     Returns:
         The path, or ``None`` when no registry exists in the search order.
     """
     if explicit is not None:
         return Path(explicit)
-    for candidate in (Path(cwd) / REGISTRY_FILE, config_path()):
-        if candidate.is_file():
-            return candidate
-    return None
+    found = find_upward(cwd)
+    if found is not None:
+        return found
+    return config_path() if config_path().is_file() else None
+
+
+def _searched(cwd: Path) -> str:
+    dirs = search_dirs(cwd)
+    return str(dirs[0]) if len(dirs) == 1 else f"{dirs[0]}` and its parents up to `{dirs[-1]}"
 
 
 def _display(path: Path, cwd: Path) -> str:
@@ -434,7 +472,7 @@ def load_registry(path: Path | str | None = None, *, cwd: Path | None = None,
         load = RegistryLoad(reg, None)
         load.diagnostics.append(Diagnostic(
             "W0801", Severity.WARNING, "no registry found; checking against an empty registry", None,
-            notes=(f"looked for `{cwd / REGISTRY_FILE}` and `{config_path()}`",),
+            notes=(f"looked for `{REGISTRY_FILE}` in `{_searched(cwd)}`, and for `{config_path()}`",),
             help="pass one with `--registry FILE`"))
         if discover_agents:
             disc = discover(cwd, cwd)

@@ -285,7 +285,7 @@ class Engine:
                 changes = []
             detail = ("; ".join(changes[:6]) + (" ..." if len(changes) > 6 else "")) if changes else "its IR differs"
             raise RunError("E0913", f"the graph changed since run {run_id} started: {detail}", kind="input",
-                           hint="resume with --force (force=True) to continue with the new graph")
+                           hint="to continue with the new graph, resume with `force=True`")
         return info
 
     async def resume(self, run_id: str, *, answer: Any = _MISSING, force: bool = False,

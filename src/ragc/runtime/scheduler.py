@@ -660,7 +660,12 @@ class Run:
         tracker = JoinTracker(cj, n, fut)
         emit = self.emit
         if emit is not None:
-            emit(E.FanOutStarted(self.run_id, _now(), cn.name, act_id, n, cj.id if join is not None else None))
+            # what tells the branches apart in the live view: the payload, else the `for` item
+            shown = [v.get("payload") if b.payload is not None else (v.get(b.foreach_var or "item")
+                                                                     if b.foreach_src is not None else None)
+                     for b, v in specs]
+            emit(E.FanOutStarted(self.run_id, _now(), cn.name, act_id, n, cj.id if join is not None else None,
+                                 E.branch_labels([b.target for b, _ in specs], shown)))
         recorded = self.replay.joins.get(act_id) if self.replay is not None else None
         if recorded is not None and recorded.get("outcome") == "error":
             jn = frame.graph.nodes.get(cj.node) if (join is not None and cj.node) else None

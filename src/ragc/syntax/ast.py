@@ -284,12 +284,16 @@ class ForClause:
 @dataclass(frozen=True, slots=True)
 class SendEntry:
     """One entry of a ``send``: ``target { payload }`` optionally followed by a
-    ``for`` clause (dynamic fan-out: one branch per element)."""
+    ``for`` clause (dynamic fan-out: one branch per element).
+
+    ``mapping``: upstream's ``send target "name"`` (a named input mapping,
+    which ragc does not have: the checker reports ``E0294``); else ``None``."""
 
     target: Ident
     payload: ObjectV | None
     loop: ForClause | None
     span: Span
+    mapping: Str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,12 +409,18 @@ class SchemaBlock:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """``channel NAME REDUCER { options }``."""
+    """``channel NAME REDUCER { options }``.
+
+    ``args``: upstream's reducer arguments written after the reducer
+    (``channel usage aggregate "usage_delta"``), string and number literals;
+    ``ragc.syntax.upstream`` maps the one form ragc has a meaning for and the
+    checker reports the rest (``E0293``)."""
 
     name: Ident
     reducer: Ident
     options: ObjectV | None
     span: Span
+    args: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,8 +210,11 @@ class AstBuilder:
         return A.ObjectType(fields, _is(c[-1], "QMARK"), self.span(c[0], c[-1]))
 
     def r_channel(self, c):
-        options = c[3] if len(c) > 3 else None
-        return A.Channel(self.ident(c[1]), self.ident(c[2]), options, self.span(c[0], c[-1]))
+        c = _flat(c)
+        rest = [x for x in c[3:] if x is not None]
+        options = rest[-1] if rest and isinstance(rest[-1], A.ObjectV) else None
+        args = tuple(x for x in rest if isinstance(x, (A.Str, A.Int, A.Float)))
+        return A.Channel(self.ident(c[1]), self.ident(c[2]), options, self.span(c[0], c[-1]), args)
 
     def r_edge(self, c):
         return A.Edge(self.ident(c[1]), self.ident(c[3]), False, self.span(c[0], c[-1]))
@@ -247,6 +250,12 @@ class AstBuilder:
         c = _flat(c)
         entries = tuple(x for x in c if isinstance(x, A.SendEntry))
         return A.Send(entries, "sends", self.span(c[0], c[-1]))
+
+    def r_sends_entry(self, c):
+        return c[1]
+
+    def r_sends_mapping(self, c):
+        return A.SendEntry(self.ident(c[1]), None, None, self.span(c[0], c[-1]), self.string(c[2]))
 
     def r_send_entry(self, c):
         payload = next((x for x in c[1:] if isinstance(x, A.ObjectV)), None)
@@ -358,6 +367,13 @@ class AstBuilder:
         key = c[0]
         key_node: A.Ident | A.Str = self.string(key) if key.type == "STRING" else self.ident(key)
         return A.Pair(key_node, c[-1], len(c) == 3, self.span(c[0], c[-1]))
+
+    def r_pair_allow(self, c):
+        """Upstream's ``parent allow ["a", "b"]`` (in ``steering``): the pair
+        ``parent: { allow: [...] }``."""
+        inner = A.Pair(self.ident(c[1]), c[2], False, self.span(c[1], c[-1]))
+        return A.Pair(self.ident(c[0]), A.ObjectV((inner,), self.span(c[1], c[-1])), False,
+                      self.span(c[0], c[-1]))
 
     def r_call(self, c):
         c = _flat(c)

@@ -43,6 +43,7 @@ import re
 from dataclasses import replace
 
 from ragc.syntax import ast as A
+from ragc.syntax.upstream import desugar
 
 KIND_ALIASES = {"sub_agent": "subagent", "graph": "subgraph"}
 REDUCER_ALIASES = {"overwrite": "last", "last_value": "last", "topic": "append",
@@ -67,7 +68,9 @@ def canonicalize(module: A.Module) -> A.Module:
 
     Returns:
         A new module; comments and the module span are kept as they are.
+        Upstream's spellings are rewritten first (:func:`ragc.syntax.upstream.desugar`).
     """
+    module = desugar(module)
     return A.Module(tuple(_graph(g) for g in module.graphs), module.comments, module.span)
 
 
@@ -199,7 +202,9 @@ def _node(node: A.Node) -> A.Node:
             items.append(f)
         elif isinstance(item, A.Send):
             entries = tuple(_send_entry(e) for e in item.entries)
-            items.append(A.Send(entries, "list", item.span))
+            # upstream's `send x "mapping"` has no canonical spelling: keep its `sends` form
+            spelling = "sends" if any(e.mapping is not None for e in entries) else "list"
+            items.append(A.Send(entries, spelling, item.span))
         elif isinstance(item, A.JoinRef):
             items.append(A.JoinRef(item.target, _join_block(item.block), item.span))
         elif isinstance(item, A.Routes):
@@ -220,7 +225,7 @@ def _node(node: A.Node) -> A.Node:
 def _send_entry(e: A.SendEntry) -> A.SendEntry:
     payload = _value(e.payload) if e.payload is not None else None
     loop = A.ForClause(e.loop.var, _value(e.loop.source), e.loop.span) if e.loop is not None else None
-    return A.SendEntry(e.target, payload, loop, e.span)
+    return A.SendEntry(e.target, payload, loop, e.span, e.mapping)
 
 
 # --------------------------------------------------------------------------- graphs
@@ -233,11 +238,11 @@ def _graph(g: A.Graph) -> A.Graph:
             items.append(_node(item))
         elif isinstance(item, A.Channel):
             reducer = item.reducer
-            alias = REDUCER_ALIASES.get(reducer.name)
+            alias = REDUCER_ALIASES.get(reducer.name) if not item.args else None  # args belong to the word written
             if alias is not None:
                 reducer = A.Ident(alias, reducer.span)
             options = _value(item.options) if item.options is not None else None
-            items.append(A.Channel(item.name, reducer, options, item.span))
+            items.append(A.Channel(item.name, reducer, options, item.span, item.args))
         elif isinstance(item, A.Edge):
             items.append(A.Edge(item.source, item.target, False, item.span))
         elif isinstance(item, A.JoinDecl):

@@ -411,6 +411,8 @@ class _Printer:
             return self._schema(item.which, item.span, item.fields, indent, suffix)
         if isinstance(item, A.Channel):
             head = f"channel {item.name.name} {item.reducer.name}"
+            for arg in item.args:  # upstream's reducer arguments, kept for the checker's E0293
+                head += " " + (quote(arg.value) if isinstance(arg, A.Str) else number(arg))
             if item.options is None:
                 return self._hoist(item.span.offset, item.span.end_offset, indent) + [_INDENT * indent + head + suffix]
             return self._keyed(item.span, head, item.options, indent, suffix, settings=False)
@@ -534,6 +536,8 @@ class _Printer:
 
     def _entry_inline(self, e: A.SendEntry) -> str | None:
         out = e.target.name
+        if e.mapping is not None:  # upstream's named input mapping (E0294), only in the `sends` form
+            return out + " " + quote(e.mapping.value)
         if e.payload is not None:
             flat = self._inline(e.payload)
             if flat is None:
@@ -550,6 +554,8 @@ class _Printer:
         """One send entry: ``target { payload } for VAR in SOURCE``."""
         pad = _INDENT * indent
         head = lead + e.target.name
+        if e.mapping is not None:
+            head += " " + quote(e.mapping.value)
         exclude = []
         if e.payload is not None:
             exclude.append((e.payload.span.offset, e.payload.span.end_offset))

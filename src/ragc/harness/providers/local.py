@@ -265,7 +265,9 @@ def template_tools(tools: list[ToolSpec]) -> list[dict[str, Any]]:
 
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(text)
+        # strict=False: small models put raw newlines in JSON strings (the code of a
+        # write_file call); Python's json accepts control characters in strings then
+        value = json.loads(text, strict=False)
     except json.JSONDecodeError:
         from ragc.harness.providers.react import _first_json_object
 
@@ -330,7 +332,7 @@ def parse_tool_calls(text: str, tool_names: set[str]) -> tuple[str, list[ToolCal
 
 def _json_objects(text: str) -> list[tuple[int, dict[str, Any]]]:
     """Every top-level ``{...}`` in ``text`` that parses as a JSON object, with its offset."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)  # raw newlines in strings, as in _json_object
     out: list[tuple[int, dict[str, Any]]] = []
     i = text.find("{")
     while i != -1:

@@ -56,7 +56,8 @@ def parse_arguments(text: Any) -> tuple[dict[str, Any], str | None]:
     if text is None or not text.strip():
         return {}, None
     try:
-        value = json.loads(text)
+        # strict=False: some compatible servers pass a model's raw newlines inside strings through
+        value = json.loads(text, strict=False)
     except json.JSONDecodeError:
         return {}, text
     return (value, None) if isinstance(value, dict) else ({}, text)

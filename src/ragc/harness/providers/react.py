@@ -92,7 +92,7 @@ def _first_json_object(text: str) -> dict[str, Any] | None:
                 depth -= 1
                 if depth == 0:
                     try:
-                        value = json.loads(text[start:i + 1])
+                        value = json.loads(text[start:i + 1], strict=False)
                     except json.JSONDecodeError:
                         break
                     if isinstance(value, dict):
@@ -149,7 +149,8 @@ def parse_react_step(text: str, tools: list[ToolSpec]) -> ReactStep:
     if not args_text:
         return step
     try:
-        value = json.loads(args_text)
+        # strict=False: a raw newline inside a string (code in write_file) is kept, not refused
+        value = json.loads(args_text, strict=False)
     except json.JSONDecodeError:
         value = _first_json_object(args_text)
     if isinstance(value, dict):

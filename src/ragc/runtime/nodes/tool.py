@@ -32,6 +32,18 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
     return _pending(cn, prog)
 
 
+def tool_failure(name: str, content: str, limit: int = 500) -> str:
+    """``tool `NAME` failed: why`` from a failed tool result's text, saying
+    it once: the harness's own ``NAME failed: `` prefix is dropped, and a
+    text that already names the tool (``tool `NAME` timed out ...``) is kept."""
+    text = content[:limit]
+    if text.startswith(f"tool `{name}` "):
+        return text
+    if text.startswith(f"{name} failed: "):
+        text = text[len(name) + len(" failed: "):]
+    return f"tool `{name}` failed: {text}"
+
+
 def _single(cn: "CNode", prog: "CProgram") -> Any:
     ir = cn.ir
     name = ir.tool
@@ -44,7 +56,7 @@ def _single(cn: "CNode", prog: "CProgram") -> Any:
             raise cn.error("E0908", f"node `{cn.name}`: `args` must be an object", kind="expression")
         res = await h.call_tool(name, arguments, key="t1", sources=act.run.sources, **harness_kwargs(act))
         if res.is_error:
-            raise cn.error("E0909", f"node `{cn.name}`: tool `{name}` failed: {res.content[:500]}", kind="tool",
+            raise cn.error("E0909", f"node `{cn.name}`: {tool_failure(name, res.content)}", kind="tool",
                            retryable=True)
         return NodeOutput(res.value if res.value is not None else res.content)
 

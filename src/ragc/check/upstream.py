@@ -1,0 +1,105 @@
+"""Precise diagnostics for upstream constructs that have no ragc meaning.
+
+:mod:`ragc.syntax.upstream` rewrites every upstream (TinyAgents) spelling that
+has a ragc equivalent before the checker runs; what is left here is what ragc
+cannot honour. Each gets its own code saying what is unsupported and why,
+instead of the generic "unknown field" or "unknown kind" (``docs/upstream.md``
+lists them all):
+
+* ``E0290`` a checkpoint policy other than ``inherit``/``always`` (graph item
+  or ``defaults`` key): ragc journals every node completion, always;
+* ``E0291`` a graph ``interrupt`` policy other than ``manual``: a ragc
+  interrupt always persists the run and stops until answered;
+* ``E0292`` ``kind repl_agent``: ragc runs no scripts;
+* ``E0293`` reducer arguments other than ``aggregate "NAME"``;
+* ``E0294`` a named input mapping (``input "NAME"``, ``send x "NAME"``):
+  ragc payloads and inputs are objects written in the file;
+* ``E0295`` a ``steering { ... }`` block (upstream rejected it too).
+"""
+
+from __future__ import annotations
+
+from ragc.check.context import Ctx
+from ragc.diagnostics.model import Applicability, Suggestion
+from ragc.syntax import ast as A
+from ragc.syntax.upstream import CHECKPOINT_HONOURED, INTERRUPT_HONOURED
+
+UPSTREAM_GRAPH_ITEMS = frozenset({"checkpoint", "interrupt"})
+"""Graph items of upstream that :func:`graph_item` reports (after the rewrite
+removed the ones ragc honours)."""
+
+
+def _word(v) -> str:
+    if isinstance(v, A.Path) and not v.segments:
+        return v.root.name
+    if isinstance(v, A.Str):
+        return v.value
+    return "?"
+
+
+def checkpoint_policy(ctx: Ctx, key_span, value) -> None:
+    """``E0290`` for ``checkpoint X`` that ragc cannot honour."""
+    ctx.bag.error("E0290", f"checkpoint policy `{_word(value)}` is not supported", value.span,
+                  "ragc cannot honour this policy",
+                  help="ragc journals every node completion before its successors start (upstream's "
+                       "`always`); remove the setting, or write `checkpoint always` to say so",
+                  suggestions=(Suggestion("use `always`", value.span, "always", Applicability.MAYBE_INCORRECT),))
+
+
+def graph_item(ctx: Ctx, f: A.Field) -> bool:
+    """Report an upstream graph item left after the rewrite; ``True`` when
+    ``f`` was one (so the caller does not also call it unknown)."""
+    key = f.key.name
+    if key == "checkpoint":
+        if _word(f.value) not in CHECKPOINT_HONOURED:
+            checkpoint_policy(ctx, f.key.span, f.value)
+        return True
+    if key == "interrupt":
+        if _word(f.value) not in INTERRUPT_HONOURED:
+            ctx.bag.error("E0291", f"interrupt policy `{_word(f.value)}` is not supported", f.value.span,
+                          "ragc cannot honour this policy",
+                          help="a ragc `interrupt` node always persists the run and stops until "
+                               "`ragc resume RUN --answer ...` (upstream's `manual`); to continue without a "
+                               "person, give the interrupt node a `timeout` and a `default` answer")
+        return True
+    return False
+
+
+def repl_agent(ctx: Ctx, node: A.Node, kind_field: A.Field) -> None:
+    """``E0292`` for ``kind repl_agent``."""
+    ctx.bag.error("E0292", f"`repl_agent` node `{node.name.name}` is not supported", kind_field.value.span,
+                  "ragc runs no scripts",
+                  help="a `.rag` file can do nothing its registry does not grant: register the script's "
+                       'logic as a Python function and use `kind function` with `function "NAME"`, or use '
+                       "`kind agent` with `tools`")
+
+
+def reducer_args(ctx: Ctx, ch: A.Channel) -> None:
+    """``E0293`` for reducer arguments the rewrite did not map."""
+    if not ch.args:
+        return
+    span = ch.args[0].span
+    if len(ch.args) > 1:
+        last = ch.args[-1].span
+        span = type(span)(span.file, span.offset, last.end_offset, span.line, span.column, last.end_line,
+                          last.end_column)
+    ctx.bag.error("E0293", f"reducer arguments are not supported (channel `{ch.name.name}`)", span,
+                  "arguments to the reducer",
+                  help="ragc reducers take no arguments; `aggregate \"NAME\"` means the custom reducer "
+                       "NAME (`channel c NAME`), and a barrier is a `join`")
+
+
+def input_mapping(ctx: Ctx, value: A.Str, where: str) -> None:
+    """``E0294`` for a named input mapping (a string where ragc wants an object)."""
+    ctx.bag.error("E0294", f"named input mappings are not supported ({where})", value.span,
+                  "a mapping name",
+                  help="ragc has no registry of input mappings: write the input as an object, "
+                       'e.g. `{ topic: state.topic }`')
+
+
+def steering(ctx: Ctx, f: A.Field) -> None:
+    """``E0295`` for a ``steering { ... }`` block."""
+    ctx.bag.error("E0295", "`steering` is not supported", f.key.span, "declarative steering",
+                  help="ragc has no steering policy for child agents (upstream parsed this block and its "
+                       "compiler rejected it too); remove the block",
+                  suggestions=(Suggestion("remove the block", f.span, "", Applicability.MAYBE_INCORRECT),))

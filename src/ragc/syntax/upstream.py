@@ -1,0 +1,378 @@
+"""Upstream's spellings, mapped to the ragc construct with the same meaning.
+
+ragc's language comes from TinyAgents (formerly RustAgents), whose parser and
+compiler lived in ``src/language/`` of ``tinyhumansai/tinyagents`` up to
+commit ``bbcd0a6``. Files written for that implementation use spellings ragc
+never had. :func:`desugar` rewrites each one to the ragc form that means what
+upstream's compiler made of it; the checker checks the result (so an upstream
+file is checked like its canonical form) and :func:`ragc.syntax.canon.canonicalize`
+applies it first (so ``ragc fmt`` prints the canonical form and both lower to
+the same IR). Rewritten items keep the span of what was written; an inserted
+``kind model`` gets the node name's span.
+
+==============================================  ==========================================
+upstream (meaning, from its ``compiler.rs``)    ragc
+==============================================  ==========================================
+node without ``kind`` (``NodeSpec.kind``        ``kind model``, when every field fits a
+defaults to ``"model"``)                        model node (else ``E0202`` stays)
+``kind tool_executor``                          ``kind tool`` (runs the pending tool calls)
+``kind agent`` routing by ``tool_call`` /       ``kind model``: the split model-tools loop
+``final`` (a model-tools loop over two nodes)   of ``docs/language.md``
+``kind router`` + ``model "f"`` (the router     ``function "f"``; without ``routes`` the
+function, ``classify_reference``)               node is ``kind function``
+``kind subgraph`` + ``model "g"`` (legacy       ``graph "g"``
+subgraph reference)
+``timeout "30s"``                               ``timeout 30s`` (``timeout 30`` stays ``E0205``
+                                                with the fix ``30s``: its unit is unknown)
+``defaults { recursion_limit N }``              ``defaults { max_steps N }``
+``defaults { backoff X }``                      ``defaults { retry { backoff X } }``
+``checkpoint inherit|always`` (graph level or   removed: ragc journals every node
+in ``defaults``)                                completion, which is ``always``
+``interrupt manual`` (graph level)              removed: ragc interrupts always persist
+                                                the run and stop, which is ``manual``
+``channel c aggregate "f"`` (an aggregate       ``channel c f`` (the custom reducer ``f``)
+reducer named ``f``)
+``join [a, b] -> c`` where a source has         that ``next c`` is removed (the join
+``next c``                                      routes its sources to ``c``)
+``metadata { ... }`` on a node (free data)      the graph's ``metadata { nodes: { NODE:
+                                                { ... } } }`` (ragc keeps metadata on graphs)
+a loop graph (``tool_executor``, or ``agent``   the ``messages`` channel the split loop
+with ``tool_call``) without a ``messages``      writes (``channel messages append``
+reducer channel (upstream's whole state held    becomes ``messages``; none called
+the transcript)                                 ``messages``: one is added)
+==============================================  ==========================================
+
+What has no ragc meaning is left as written for the checker to report
+precisely: other checkpoint and interrupt policies (``E0290``, ``E0291``),
+``kind repl_agent`` (``E0292``), other reducer arguments (``E0293``), named
+input mappings (``E0294``), ``steering`` (``E0295``). ``docs/upstream.md``
+lists every construct with its status.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ragc.syntax import ast as A
+from ragc.syntax.strings import duration_seconds
+
+KIND_RENAMES = {"tool_executor": "tool"}
+LOOP_LABELS = frozenset({"tool_call", "final"})
+CHECKPOINT_HONOURED = frozenset({"inherit", "always"})
+"""Checkpoint policies ragc meets by journaling every node completion."""
+INTERRUPT_HONOURED = frozenset({"manual"})
+"""Interrupt policies ragc meets: an interrupt persists the run and stops."""
+DURATION_KEYS = frozenset({"timeout", "deadline", "initial", "max"})
+
+# Fields a node without `kind` may have and still be upstream's default model
+# node (ragc's model fields, the common ones, and upstream's own).
+MODEL_NODE_FIELDS = frozenset({"description", "timeout", "retry", "budget", "blocking", "optional", "max_visits",
+                               "output", "command", "next", "max_concurrency", "model", "system", "prompt",
+                               "tools", "temperature", "max_tokens", "metadata", "checkpoint"})
+_DURATION_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?(ms|s|m|h)\Z")
+
+
+def desugar(module: A.Module) -> A.Module:
+    """``module`` with upstream's spellings replaced (see the module docstring).
+
+    Args:
+        module: a parsed module.
+
+    Returns:
+        The same object when nothing was rewritten (so callers may compare
+        with ``is``), else a new module with the comments and span kept.
+    """
+    graphs = tuple(_graph(g) for g in module.graphs)
+    if all(a is b for a, b in zip(graphs, module.graphs)):
+        return module
+    return A.Module(graphs, module.comments, module.span)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _word(v) -> str | None:
+    if isinstance(v, A.Path) and not v.segments:
+        return v.root.name
+    return None
+
+
+def _path(name: str, span) -> A.Path:
+    return A.Path(A.Ident(name, span), (), span)
+
+
+def _point(span):
+    """An empty span where ``span`` starts: the place of an inserted item.
+    The formatter places comments by item spans, so an inserted item must
+    sit where it is inserted (its names keep a span worth pointing at)."""
+    return type(span)(span.file, span.offset, span.offset, span.line, span.column, span.line, span.column)
+
+
+def _end_point(span):
+    """An empty span just before the last character of ``span`` (its ``}``)."""
+    return type(span)(span.file, span.end_offset - 1, span.end_offset - 1, span.end_line,
+                      max(1, span.end_column - 1), span.end_line, max(1, span.end_column - 1))
+
+
+def _duration(v):
+    """``"30s"`` -> ``30s``; anything else unchanged. A bare number (``30``)
+    stays an error with a machine-applicable fix (``E0205``): upstream passed
+    the literal to its host unconverted, so its unit is not known."""
+    if isinstance(v, A.Str) and not v.triple and _DURATION_TEXT.match(v.value):
+        return A.Duration(duration_seconds(v.value), v.value, v.span)
+    return v
+
+
+def _settings(obj: A.ObjectV) -> A.ObjectV:
+    """Durations inside a settings block (``retry { initial 1 }``)."""
+    pairs = []
+    changed = False
+    for p in obj.pairs:
+        value = p.value
+        if isinstance(p.key, A.Ident) and p.key.name in DURATION_KEYS:
+            value = _duration(value)
+        if value is not p.value:
+            changed = True
+            p = A.Pair(p.key, value, p.colon, p.span)
+        pairs.append(p)
+    return A.ObjectV(tuple(pairs), obj.span) if changed else obj
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def _field(f: A.Field, key: str | None = None, value=None) -> A.Field:
+    return A.Field(A.Ident(key, f.key.span) if key else f.key, f.value if value is None else value, f.colon, f.span)
+
+
+def _node(node: A.Node, join_targets: dict[str, set[str]]) -> A.Node:
+    fields = [i for i in node.items if isinstance(i, A.Field)]
+    keys = {f.key.name for f in fields}
+    kind_field = next((f for f in fields if f.key.name == "kind"), None)
+    kind = _word(kind_field.value) if kind_field is not None else None
+    routes = next((i for i in node.items if isinstance(i, A.Routes)), None)
+    labels = {r.label.name for r in routes.routes} if routes is not None else set()
+
+    new_kind = kind
+    if kind is None and kind_field is None and keys <= MODEL_NODE_FIELDS:
+        new_kind = "model"
+    elif kind in KIND_RENAMES:
+        new_kind = KIND_RENAMES[kind]
+    elif kind == "agent" and labels & LOOP_LABELS and "max_iterations" not in keys:
+        new_kind = "model"
+    elif kind == "router" and "model" in keys and "function" not in keys and routes is None:
+        new_kind = "function"
+    rename: dict[str, str] = {}
+    if kind == "router" and "model" in keys and "function" not in keys:
+        rename["model"] = "function"
+    if kind in ("subgraph", "graph") and "model" in keys and "graph" not in keys:
+        rename["model"] = "graph"
+    drop_next = join_targets.get(node.name.name, set())
+
+    items: list = []
+    changed = False
+    if new_kind != kind and kind_field is None:
+        span = node.name.span
+        at = _point(node.items[0].span) if node.items else _end_point(node.span)
+        items.append(A.Field(A.Ident("kind", span), _path(new_kind, span), False, at))
+        changed = True
+    for item in node.items:
+        if not isinstance(item, A.Field):
+            items.append(item)
+            continue
+        key = item.key.name
+        new = item
+        if item is kind_field and new_kind != kind:
+            new = _field(item, value=_path(new_kind, item.value.span))
+        elif key in rename:
+            new = _field(item, key=rename[key])
+        elif key == "timeout":
+            value = _duration(item.value)
+            if value is not item.value:
+                new = _field(item, value=value)
+        elif key == "retry" and isinstance(item.value, A.ObjectV):
+            value = _settings(item.value)
+            if value is not item.value:
+                new = _field(item, value=value)
+        elif key == "next" and _word(item.value) in drop_next:
+            changed = True
+            continue
+        if new is not item:
+            changed = True
+        items.append(new)
+    return A.Node(node.name, tuple(items), node.span) if changed else node
+
+
+# --------------------------------------------------------------------------- graphs
+
+
+def _defaults(f: A.Field) -> A.Field:
+    """``defaults { recursion_limit backoff checkpoint timeout }`` in ragc's terms."""
+    if not isinstance(f.value, A.ObjectV):
+        return f
+    pairs: list[A.Pair] = []
+    backoff: list[A.Pair] = []
+    changed = False
+    for p in f.value.pairs:
+        key = p.key.name if isinstance(p.key, A.Ident) else None
+        if key == "recursion_limit":
+            p = A.Pair(A.Ident("max_steps", p.key.span), p.value, p.colon, p.span)
+            changed = True
+        elif key == "checkpoint" and _word(p.value) in CHECKPOINT_HONOURED:
+            changed = True
+            continue
+        elif key == "backoff":
+            backoff.append(p)
+            changed = True
+            continue
+        elif key in DURATION_KEYS:
+            value = _duration(p.value)
+            if value is not p.value:
+                p = A.Pair(p.key, value, p.colon, p.span)
+                changed = True
+        elif key == "retry" and isinstance(p.value, A.ObjectV):
+            value = _settings(p.value)
+            if value is not p.value:
+                p = A.Pair(p.key, value, p.colon, p.span)
+                changed = True
+        pairs.append(p)
+    if backoff:
+        retry_at = next((i for i, p in enumerate(pairs) if isinstance(p.key, A.Ident) and p.key.name == "retry"
+                         and isinstance(p.value, A.ObjectV)), None)
+        if retry_at is None:
+            b = backoff[0]
+            pairs.append(A.Pair(A.Ident("retry", b.key.span), A.ObjectV(tuple(backoff), b.span), False, b.span))
+        else:
+            retry = pairs[retry_at]
+            has = any(isinstance(q.key, A.Ident) and q.key.name == "backoff" for q in retry.value.pairs)
+            inner = retry.value.pairs + (() if has else tuple(backoff))
+            pairs[retry_at] = A.Pair(retry.key, A.ObjectV(inner, retry.value.span), retry.colon, retry.span)
+    if not changed:
+        return f
+    return A.Field(f.key, A.ObjectV(tuple(pairs), f.value.span), f.colon, f.span)
+
+
+def _join_targets(g: A.Graph) -> dict[str, set[str]]:
+    """Source node -> targets of the top-level joins it feeds (its ``next``
+    to one of them is upstream's way of saying where the join goes)."""
+    out: dict[str, set[str]] = {}
+    for item in g.items:
+        if isinstance(item, A.JoinDecl):
+            for s in item.sources:
+                out.setdefault(s.name, set()).add(item.target.name)
+    return out
+
+
+def _uses_upstream_loop(g: A.Graph) -> bool:
+    """Whether ``g`` spells the model-tools loop upstream's way (a
+    ``tool_executor`` node, or an ``agent`` node routing by ``tool_call``)."""
+    for item in g.items:
+        if not isinstance(item, A.Node):
+            continue
+        kind = next((_word(f.value) for f in item.items if isinstance(f, A.Field) and f.key.name == "kind"), None)
+        if kind == "tool_executor":
+            return True
+        routes = next((i for i in item.items if isinstance(i, A.Routes)), None)
+        if kind == "agent" and routes is not None and any(r.label.name in LOOP_LABELS for r in routes.routes):
+            return True
+    return False
+
+
+def _messages_channel(g: A.Graph, items: list) -> bool:
+    """Give an upstream loop graph the ``messages`` channel ragc's split loop
+    writes to (upstream kept the transcript in its whole-state graph):
+    ``channel messages append`` becomes ``messages``; without any channel
+    called ``messages`` one is added before the first node. ``True`` when
+    ``items`` changed."""
+    channels = [i for i in items if isinstance(i, A.Channel)]
+    if any(c.reducer.name == "messages" for c in channels):
+        return False
+    named = next((c for c in channels if c.name.name == "messages"), None)
+    if named is not None:
+        if named.reducer.name != "append" or named.options is not None:
+            return False
+        at = items.index(named)
+        items[at] = A.Channel(named.name, A.Ident("messages", named.reducer.span), None, named.span)
+        return True
+    at = next((i for i, x in enumerate(items) if isinstance(x, A.Node)), len(items))
+    span = g.name.span
+    where = _point(items[at].span) if at < len(items) else _end_point(g.span)
+    items.insert(at, A.Channel(A.Ident("messages", span), A.Ident("messages", span), None, where))
+    return True
+
+
+def _node_metadata(items: list) -> bool:
+    """Move upstream's node ``metadata { ... }`` into the graph's
+    ``metadata { nodes: { NODE: { ... } } }`` (free data, kept in the IR;
+    ragc has metadata on graphs only). Left alone when the graph's metadata
+    is not an object or already has a ``nodes`` key. ``True`` when changed."""
+    moved: list[A.Pair] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, A.Node):
+            continue
+        meta = [f for f in item.items if isinstance(f, A.Field) and f.key.name == "metadata"
+                and isinstance(f.value, A.ObjectV)]
+        if len(meta) != 1:
+            continue
+        moved.append(A.Pair(A.Ident(item.name.name, item.name.span), _data(meta[0].value), True, meta[0].span))
+        items[i] = A.Node(item.name, tuple(x for x in item.items if x is not meta[0]), item.span)
+    if not moved:
+        return False
+    graph_meta = next((i for i, x in enumerate(items) if isinstance(x, A.Field) and x.key.name == "metadata"), None)
+    first = moved[0].span
+    nodes = A.Pair(A.Ident("nodes", first), A.ObjectV(tuple(moved), first), True, first)
+    if graph_meta is None:
+        at = next((i for i, x in enumerate(items) if isinstance(x, (A.Node, A.Channel))), len(items))
+        where = _point(items[at].span) if at < len(items) else first
+        items.insert(at, A.Field(A.Ident("metadata", first), A.ObjectV((nodes,), where), False, where))
+        return True
+    f = items[graph_meta]
+    if not isinstance(f.value, A.ObjectV) or any(p.key_name == "nodes" for p in f.value.pairs):
+        raise _Keep
+    items[graph_meta] = A.Field(f.key, A.ObjectV(f.value.pairs + (nodes,), f.value.span), f.colon, f.span)
+    return True
+
+
+class _Keep(Exception):
+    """A rewrite that cannot be done without a clash: keep the graph as written."""
+
+
+def _data(obj: A.ObjectV) -> A.ObjectV:
+    """Upstream wrote metadata as settings (``owner "x"``); as data it is ``owner: "x"``."""
+    return A.ObjectV(tuple(A.Pair(p.key, _data(p.value) if isinstance(p.value, A.ObjectV) else p.value, True, p.span)
+                           for p in obj.pairs), obj.span)
+
+
+def _graph(g: A.Graph) -> A.Graph:
+    join_targets = _join_targets(g)
+    items: list = []
+    changed = _uses_upstream_loop(g)
+    for item in g.items:
+        new = item
+        if isinstance(item, A.Node):
+            new = _node(item, join_targets)
+        elif isinstance(item, A.Field):
+            key = item.key.name
+            if key == "checkpoint" and _word(item.value) in CHECKPOINT_HONOURED:
+                changed = True
+                continue
+            if key == "interrupt" and _word(item.value) in INTERRUPT_HONOURED:
+                changed = True
+                continue
+            if key == "defaults":
+                new = _defaults(item)
+        elif isinstance(item, A.Channel) and item.reducer.name == "aggregate" and len(item.args) == 1 \
+                and isinstance(item.args[0], A.Str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item.args[0].value):
+            arg = item.args[0]
+            new = A.Channel(item.name, A.Ident(arg.value, arg.span), item.options, item.span)
+        if new is not item:
+            changed = True
+        items.append(new)
+    if changed and _uses_upstream_loop(g):
+        _messages_channel(g, items)
+    before = list(items)
+    try:
+        changed = _node_metadata(items) or changed
+    except _Keep:
+        items = before
+    return A.Graph(g.name, tuple(items), g.span) if changed else g
