@@ -236,3 +236,13 @@ async def test_a_path_entry_that_is_home_or_a_parent_does_not_expose_it(ws: Path
     monkeypatch.setenv("PATH", f"{ws.parent}{os.pathsep}/{os.pathsep}" + os.environ["PATH"])
     r = await run(ws, "python3 -c \"print(open('../outside/secret.txt').read())\"")
     assert not leaked(r) and r.value["exit_code"] != 0
+
+
+def test_policy_narrowing_keeps_the_stricter_sandbox_settings():
+    a = PolicyEntry(run_command=RunCommandPolicy(network=True, env=("A", "B"), memory_mb=0, sandbox="auto"))
+    b = PolicyEntry(run_command=RunCommandPolicy(network=False, env=("B",), memory_mb=512, workspace="read-only"))
+    rc = a.narrowed_by(b).run_command
+    assert rc.network is False and rc.env == ("B",) and rc.memory_mb == 512 and rc.workspace == "read-only"
+    assert rc.sandbox == "auto"  # b says nothing: a's word stands
+    off = a.narrowed_by(PolicyEntry(run_command=RunCommandPolicy(sandbox="require"))).run_command
+    assert off.sandbox == "require" and off.memory_mb == 4096

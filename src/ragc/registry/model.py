@@ -266,8 +266,9 @@ class RunCommandPolicy(_Entry):
     TERM, LANG, LC_*, TZ); every other variable, API keys included, is removed."""
     read_only: tuple[str, ...] = ()
     """Extra host paths visible (read-only) inside the sandbox."""
-    memory_mb: int | None = Field(4096, ge=16)
-    """Address-space limit of a command in MiB (``prlimit --as``)."""
+    memory_mb: int | None = Field(4096, ge=0)
+    """Address-space limit of a command in MiB (``prlimit --as``); ``0``: none
+    (runtimes that reserve large address spaces, such as the JVM or Go, may need it)."""
     cpu_seconds: int | None = Field(None, ge=1)
     """CPU-time limit of a command in seconds (``prlimit --cpu``)."""
 
@@ -327,7 +328,8 @@ class PolicyEntry(_Entry):
                                                       else "read-write"),
                                            env=tuple(x for x in rc_a.env if x in rc_b.env),
                                            read_only=tuple(x for x in rc_a.read_only if x in rc_b.read_only),
-                                           memory_mb=least(rc_a.memory_mb, rc_b.memory_mb),
+                                           # 0 means no limit: the other policy's limit wins
+                                           memory_mb=least(rc_a.memory_mb or None, rc_b.memory_mb or None) or 0,
                                            cpu_seconds=least(rc_a.cpu_seconds, rc_b.cpu_seconds))
         return PolicyEntry(
             allow_tools=allow(self.allow_tools, other.allow_tools),
