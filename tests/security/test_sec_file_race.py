@@ -86,3 +86,38 @@ def test_open_walk_refuses_every_way_out(ws: Path):
         fd, got = w.open_file(good)
         os.close(fd)
         assert got == rel
+
+
+def test_list_files_never_lists_an_outside_directory_swapped_in(ws: Path):
+    """`race` swaps between an inside directory and a link to the outside one:
+    the listing is of the inside directory or refused, never of `outside/`."""
+    (ws / "race").mkdir()
+    (ws / "race" / "inside.txt").write_text("x")
+    stop = threading.Event()
+    swaps = [0]
+
+    def swap() -> None:
+        while not stop.is_set():
+            os.rename(ws / "race", ws / ".race-dir")
+            os.symlink(ws.parent / "outside", ws / "race")
+            os.unlink(ws / "race")
+            os.rename(ws / ".race-dir", ws / "race")
+            swaps[0] += 1
+
+    reg = ToolRegistry(Registry(), Workspace(ws))
+    leaks = [0]
+
+    async def lists() -> None:
+        for _ in range(2000):
+            r = await reg.call("list_files", {"path": "race", "recursive": True})
+            if "secret.txt" in r.content or "Makefile" in r.content:
+                leaks[0] += 1
+
+    t = threading.Thread(target=swap, daemon=True)
+    t.start()
+    try:
+        anyio.run(lists)
+    finally:
+        stop.set()
+        t.join()
+    assert leaks[0] == 0 and swaps[0] > 50

@@ -228,32 +228,53 @@ def _write_file(ws: Workspace, args: WriteFileArgs) -> ToolResult:
 
 
 def _list_files(ws: Workspace, args: ListFilesArgs, max_entries: int) -> ToolResult:
-    base = ws.resolve(args.path, must_exist=True)
-    if not base.is_dir():
-        raise ToolError(f"`{args.path}` is a file, not a directory")
+    """List a directory opened without a race (:meth:`Workspace.open_dir`),
+    walked by descriptor (:func:`os.fwalk`, symlinked directories not
+    entered); symlinks that lead outside are left out."""
+    try:
+        top, rel = ws.open_dir(args.path)
+    except FileNotFoundError:
+        raise ToolError(f"`{args.path}` does not exist", kind="not_found") from None
+    except NotADirectoryError:
+        raise ToolError(f"`{args.path}` is a file, not a directory") from None
+    base = ws.root if rel == "." else ws.root / rel
+
+    def shown(p: Path) -> bool:  # a symlink is listed only when it stays inside
+        try:
+            return not p.is_symlink() or ws.contains(p.resolve())
+        except (OSError, RuntimeError):
+            return False
+
     entries: list[str] = []
     truncated = False
-    if args.recursive:
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
-            for fn in sorted(filenames):
-                p = Path(dirpath) / fn
-                if p.is_symlink() and not ws.contains(p.resolve()):
+    try:
+        if args.recursive:
+            for dirpath, dirnames, filenames, _fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+                dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
+                here = base / dirpath
+                for fn in sorted(filenames):
+                    p = here / fn
+                    if not shown(p):
+                        continue
+                    entries.append(ws.relative(Path(os.path.normpath(p))))
+                    if len(entries) >= max_entries:
+                        truncated = True
+                        break
+                if truncated:
+                    break
+        else:
+            with os.scandir(top) as it:
+                children = sorted(it, key=lambda e: e.name)
+            for entry in children:
+                p = base / entry.name
+                if not shown(p):
                     continue
-                entries.append(ws.relative(p))
+                entries.append(ws.relative(p) + ("/" if entry.is_dir() else ""))
                 if len(entries) >= max_entries:
                     truncated = True
                     break
-            if truncated:
-                break
-    else:
-        for child in sorted(base.iterdir(), key=lambda p: p.name):
-            if child.is_symlink() and not ws.contains(child.resolve()):
-                continue
-            entries.append(ws.relative(child) + ("/" if child.is_dir() else ""))
-            if len(entries) >= max_entries:
-                truncated = True
-                break
+    finally:
+        os.close(top)
     lines = entries or ["(empty directory)"]
     content = "\n".join(lines)
     if truncated:
