@@ -246,3 +246,12 @@ def test_policy_narrowing_keeps_the_stricter_sandbox_settings():
     assert rc.sandbox == "auto"  # b says nothing: a's word stands
     off = a.narrowed_by(PolicyEntry(run_command=RunCommandPolicy(sandbox="require"))).run_command
     assert off.sandbox == "require" and off.memory_mb == 4096
+
+
+async def test_wrappers_run_only_allowed_programs(ws: Path):
+    allow = DEFAULT_ALLOW + ("timeout", "env", "xargs")
+    ok = await run(ws, "timeout 5 ls", allow=allow)
+    assert ok.value["exit_code"] == 0 and "README.md" in ok.value["stdout"], ok.content
+    for cmd in ("timeout 5 sh -c id", "env FOO=1 sh -c id", "xargs -0 sh"):
+        r = await run(ws, cmd, allow=allow)
+        assert r.is_error and "`sh` is not an allowed program" in r.content, (cmd, r.content)

@@ -27,6 +27,7 @@ model can act on.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ragc.harness.tools.sandbox import SandboxError, Workspace
@@ -54,6 +55,8 @@ REFUSED_OPTIONS = {
 }
 """Options refused per program (exact, or as the head of a glued short
 option such as ``-RIn``), with the reason shown to the model."""
+
+_NUMBER = re.compile(r"^\+?\d+(\.\d+)?[smhd]?$")
 
 GIT_CONFIG_READS = frozenset({"--get", "--get-all", "--get-regexp", "--list", "-l", "--show-origin", "--name-only"})
 
@@ -168,9 +171,13 @@ def _check(ws: Workspace, cwd: Path, argv: list[str], allow: tuple[str, ...] | N
             i = end
         i += 1
     if name in WRAPPER_PROGRAMS:
-        rest = [a for a in argv[1:] if not a.startswith("-")]
-        if rest:
-            _check(ws, cwd, rest, allow, depth + 1)
+        # the wrapped program: the first word that is no option, no `VAR=value`
+        # (env) and no number or duration (timeout, nice)
+        for i, a in enumerate(argv[1:], start=1):
+            if a.startswith("-") or "=" in a or _NUMBER.match(a):
+                continue
+            _check(ws, cwd, argv[i:], allow, depth + 1)
+            break
 
 
 def _check_git(argv: list[str]) -> None:
