@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ragc.harness.tools import os_sandbox
+
 WORKFLOW = """graph g {
   channel out last
   start a
@@ -27,6 +29,8 @@ def ragc(cwd: Path, *argv: str, sandbox_off: bool = True) -> subprocess.Complete
     env = {**os.environ, "PYTHONPATH": src, "NO_COLOR": "1"}
     if sandbox_off:
         env["RAGC_SANDBOX"] = "off"
+    else:
+        env.pop("RAGC_SANDBOX", None)
     return subprocess.run([sys.executable, "-m", "ragc", *argv], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=120)
 
@@ -53,8 +57,9 @@ def test_check_and_run_say_there_is_no_sandbox(project: Path):
     trusted = ragc(project, "run", "g.rag", "--json")
     assert trusted.returncode == 0, trusted.stderr
     assert "hello.txt" in json.loads(trusted.stdout.splitlines()[-1])["state"]["out"]["stdout"]
-    with_sandbox = ragc(project, "check", "g.rag", sandbox_off=False)
-    assert "W0960" not in with_sandbox.stdout + with_sandbox.stderr
+    if os_sandbox.status().available:  # a machine with bubblewrap: no warning
+        with_sandbox = ragc(project, "check", "g.rag", sandbox_off=False)
+        assert "W0960" not in with_sandbox.stdout + with_sandbox.stderr
 
 
 def test_untrusted_runs_refuse_commands_without_a_sandbox(project: Path):
