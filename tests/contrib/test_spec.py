@@ -36,7 +36,7 @@ def test_odd_plans_from_small_models_still_give_text_fields():
 
 
 def test_planned_checks_become_run_checks_entries_and_trivial_commands_are_dropped():
-    spec = spec_from_plan({"goal": "g", "plan": {"tasks": [
+    spec = spec_from_plan({"goal": "write fib.py that prints 0 1 1 2", "plan": {"tasks": [
         {"title": "Write fib", "description": "d", "files": ["/fib.py", "./fib.py"], "command": "python3 fib.py",
          "expect": "0 1 1 2"},
         {"title": "Say hi", "description": "d", "files": [], "command": "echo done", "expect": "done"},
@@ -53,7 +53,7 @@ def _spec(*titles):
 
 
 def test_without_a_command_expect_is_file_content_and_python_files_must_run():
-    spec = spec_from_plan({"goal": "g", "plan": {"tasks": [
+    spec = spec_from_plan({"goal": "a hello file, and a fib.py that prints 0 1 1", "plan": {"tasks": [
         {"title": "Write hello", "description": "d", "files": ["hello.txt"], "command": "", "expect": "Hello, ragc!"},
         {"title": "Write fib", "description": "d", "files": ["fib.py"], "command": "", "expect": "0\n1\n1"},
         {"title": "Write two", "description": "d", "files": ["a.py", "b.py"], "command": "", "expect": ""},
@@ -62,6 +62,30 @@ def test_without_a_command_expect_is_file_content_and_python_files_must_run():
     assert hello["checks"] == [{"file": "hello.txt", "contains": "Hello, ragc!"}]
     assert fib["checks"] == [{"file": "fib.py"}, {"command": "python3 fib.py", "expect": "0\n1\n1"}]
     assert two["checks"] == [{"file": "a.py"}, {"file": "b.py"}, {"command": "python3 b.py"}, {"command": "python3 a.py"}]
+
+
+def test_output_the_goal_does_not_promise_is_not_required_and_commands_the_goal_names_are():
+    # real plans of Qwen2.5-Coder-1.5B: `python3 calc.py` "must print 5" for a module that only
+    # defines add(), so the task could never pass; the goal's own test command was not a check
+    goal = ("Fix the bug in calc.py so that add(2, 3) returns 5. The tests in test_calc.py must pass "
+            "(run python3 test_calc.py).")
+    spec = spec_from_plan({"goal": goal, "plan": {"tasks": [
+        {"title": "Fix the bug in calc.py", "description": "d", "files": ["calc.py"], "command": "python3 calc.py",
+         "expect": "5"},
+        {"title": "Run the tests", "description": "d", "files": [], "command": "", "expect": ""}]}})
+    fix, run = spec["tasks"]
+    assert fix["checks"] == [{"file": "calc.py"}, {"command": "python3 calc.py"}]
+    assert run["checks"] == [{"command": "python3 test_calc.py"}]
+    assert run["acceptance_criteria"][-1] == "`python3 test_calc.py` succeeds"
+    # a command the plan already checks is not added twice; one the goal promises output of keeps it
+    spec = spec_from_plan({"goal": "Write count.py that prints the number of lines, then run python3 count.py",
+                           "plan": {"tasks": [{"title": "t", "description": "d", "files": ["count.py"],
+                                               "command": "python3 count.py", "expect": "7"}]}})
+    assert spec["tasks"][0]["checks"] == [{"file": "count.py"}, {"command": "python3 count.py", "expect": "7"}]
+    spec = spec_from_plan({"goal": "Create config.json", "plan": {"tasks": [
+        {"title": "t", "description": "d", "files": ["config.json"], "command": "", "expect": '"name": "demo"'}]}})
+    assert spec["tasks"][0]["checks"] == [{"file": "config.json", "contains": '"name": "demo"'},
+                                          {"command": "python3 -m json.tool config.json"}]
 
 
 def test_files_named_in_a_task_become_checks_when_the_plan_lists_none():

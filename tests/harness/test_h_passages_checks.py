@@ -110,11 +110,28 @@ async def test_run_checks_runs_file_and_command_checks_under_the_run_command_pol
     assert [r["passed"] for r in bad.value["results"]] == [False, False, False, True, False]
     details = [r["detail"] for r in bad.value["results"]]
     assert details[0] == "missing.py does not exist"
-    assert details[1].startswith("the output does not show '0 1 1 2 3 5 8'")
+    assert details[1] == "it printed '0\\n1\\n1\\n2\\n3'; it must print '0 1 1 2 3 5 8'"
     assert "not an allowed program" in details[2], "commands obey the policy's allow list"
     assert details[4] == "a check needs `file` or `command`"
     empty = await tool.invoke(RunChecksArgs(checks=[]))
     assert empty.value == {"passed": False, "results": []}, "nothing checked is not a pass"
+
+
+async def test_a_failed_command_check_shows_the_exception_and_its_line_not_a_cut_traceback(tmp_path, monkeypatch):
+    # the worker of plan_and_execute rewrote the same fib.py six times: the check's message was
+    # the head of a traceback cut before its last line, the one that says what is wrong
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    (tmp_path / "fib.py").write_text("import sys\n\n\ndef fib(n):\n    return n\n\n\n"
+                                     "if __name__ == '__main__':\n    n = int(sys.argv[1])\n    print(fib(n))\n")
+    tool = make_builtin("run_checks", name="run_checks", workspace=Workspace(tmp_path),
+                        run_policy=RunCommandPolicy(allow=("python3",), timeout=10.0))
+    res = await tool.invoke(RunChecksArgs.model_validate({"checks": [{"command": "python3 fib.py", "expect": "0 1 1"}]}))
+    assert res.value["results"][0]["detail"] == (
+        "exit code 1, expected 0; error: IndexError: list index out of range "
+        "(at fib.py line 9: n = int(sys.argv[1])); it printed nothing; it must print '0 1 1'")
+    (tmp_path / "fib.py").write_text("import sys\nsys.stderr.write('bad input\\n')\nsys.exit(2)\n")
+    res = await tool.invoke(RunChecksArgs.model_validate({"checks": [{"command": "python3 fib.py"}]}))
+    assert res.value["results"][0]["detail"] == "exit code 2, expected 0; error: bad input; it printed nothing"
 
 
 def test_ranking_from_many_threads_at_once_gives_the_same_answer():

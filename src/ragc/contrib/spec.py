@@ -56,6 +56,12 @@ that runs one of them is dropped."""
 MAX_TASKS = 12
 MAX_LEARNING_CHARS = 300
 BLOCK_AFTER = 2
+# A goal that promises output says so with one of these words; without one, what a planned
+# command "must print" is the planning model's guess (a module of functions prints nothing).
+PRINT_WORDS = re.compile(r"\b(print|prints|printed|output|outputs|show|shows|display|displays|echo|echoes)\b",
+                         re.IGNORECASE)
+# a command the goal itself asks to run ("run python3 test_calc.py")
+GOAL_COMMAND = re.compile(r"\b(python3? +[\w./-]+\.py(?: +(?:-[\w=-]+|\d+|[\w-]*[./][\w./-]*\w))*)")
 """Attempts of a task after which a worker's ``blocked`` signal stops the loop
 for a human (an earlier one is retried once: small models say blocked at the
 first missing file)."""
@@ -102,19 +108,23 @@ def _rel(path: Any) -> str:
     return p
 
 
-def _checks_from(raw: dict[str, Any]) -> list[dict[str, Any]]:
+def _checks_from(raw: dict[str, Any], goal: str = "") -> list[dict[str, Any]]:
     """The machine-checkable acceptance checks of a planned task: ``files``
     that must exist, and a ``command`` that must succeed and print
     ``expect``; ``checks`` already in the run_checks format are kept. Without
     a command, each ``.py`` file must run (``python3 FILE`` exits 0; the
     first one must print ``expect``), and for a task without one ``expect``
-    is text its first file must contain. A command of
+    is text its first file must contain; a ``.json`` file must parse. A command of
     :data:`TRIVIAL_PROGRAMS` proves nothing and is dropped. (When
     no file is listed, :func:`_task_from` adds the files the title and
-    description name.)"""
+    description name.) When ``goal`` is given and promises no output
+    (:data:`PRINT_WORDS`), a command's ``expect`` is dropped: it is the
+    planning model's guess, and a check that can never pass is as wrong as
+    one that always does."""
     out: list[dict[str, Any]] = []
     files = [_rel(f) for f in _as_list(raw.get("files")) if _rel(f)]
     command, expect = _text(raw.get("command")), _text(raw.get("expect"))
+    guessed_output = bool(goal) and not PRINT_WORDS.search(goal)
     for f in files:
         out.append({"file": f})
     programs = [f for f in files if f.endswith(".py")]
@@ -127,6 +137,8 @@ def _checks_from(raw: dict[str, Any]) -> list[dict[str, Any]]:
         # no program to print it: the text the task promises is in its (first) file
         out[0] = {"file": files[0], "contains": expect}
         expect = ""
+    # a JSON file the task writes must parse (python3 -m json.tool exits 1 on invalid JSON)
+    out.extend({"command": f"python3 -m json.tool {f}"} for f in files if f.endswith(".json"))
     commands = [(command, expect)]
     for c in raw.get("checks") or []:
         if isinstance(c, dict) and c.get("file") and _rel(c["file"]):
@@ -142,7 +154,7 @@ def _checks_from(raw: dict[str, Any]) -> list[dict[str, Any]]:
         if program in TRIVIAL_PROGRAMS:
             continue
         check: dict[str, Any] = {"command": command}
-        if _text(expect):
+        if _text(expect) and not guessed_output:
             check["expect"] = _text(expect)
         out.append(check)
     seen: list[dict[str, Any]] = []
@@ -158,7 +170,7 @@ def _describe(check: dict[str, Any]) -> str:
     return f"{check['file']} exists" + (f" and contains {check['contains']!r}" if check.get("contains") else "")
 
 
-def _task_from(raw: Any, index: int) -> dict[str, Any]:
+def _task_from(raw: Any, index: int, goal: str = "") -> dict[str, Any]:
     """One planned task, from whatever shape the planning model produced:
     a string, or an object with title/name/task, description/details,
     acceptance_criteria/criteria/acceptance, and the checkable ``files``,
@@ -168,7 +180,7 @@ def _task_from(raw: Any, index: int) -> dict[str, Any]:
         title = _text(raw.get("title") or raw.get("name") or raw.get("task") or raw.get("description"))
         description = _text(raw.get("description") or raw.get("details")) or title
         criteria = _as_list(raw.get("acceptance_criteria") or raw.get("criteria") or raw.get("acceptance"))
-        checks = _checks_from(raw)
+        checks = _checks_from(raw, goal)
         if not any("file" in c for c in checks):
             # the files the task names must exist, when the plan listed none
             named = [c.path for c in find_citations(f"{title} {description}") if "://" not in c.path]
@@ -205,7 +217,8 @@ def spec_from_plan(input: dict[str, Any]) -> dict[str, Any]:
     Returns:
         A spec dict in the Rustagent format, every task ``pending``
         (at most :data:`MAX_TASKS` tasks; an empty plan gives one task, the
-        goal itself).
+        goal itself). A Python command the goal names (``run python3
+        test_calc.py``) becomes a check of the last task.
     """
     goal = str(input.get("goal") or "").strip()
     plan = input.get("plan")
@@ -219,9 +232,16 @@ def spec_from_plan(input: dict[str, Any]) -> dict[str, Any]:
         raw_tasks = plan
     else:
         raw_tasks = _as_list(plan)
-    tasks = [_task_from(t, i) for i, t in enumerate(raw_tasks[:MAX_TASKS], start=1)]
+    tasks = [_task_from(t, i, goal) for i, t in enumerate(raw_tasks[:MAX_TASKS], start=1)]
     if not tasks:
-        tasks = [_task_from({"title": goal or "Goal", "description": goal}, 1)]
+        tasks = [_task_from({"title": goal or "Goal", "description": goal}, 1, goal)]
+    # the commands the goal itself names must succeed when the last task is done, whatever
+    # checks the planning model wrote
+    for command in dict.fromkeys(m.strip() for m in GOAL_COMMAND.findall(goal)):
+        last = tasks[-1]
+        if not any(c.get("command") == command for t in tasks for c in t["checks"]):
+            last["checks"].append({"command": command})
+            last["acceptance_criteria"].append(_describe({"command": command}))
     name = _slug(name or goal)
     return {
         "name": name,
@@ -277,7 +297,7 @@ def _failed_summary(check: Any) -> str:
     if not results:
         return "no acceptance check was run"
     bad = [r for r in results if not r.get("passed")]
-    return "; ".join(f"{r.get('check')}: {' '.join(str(r.get('detail') or '').split())[:160]}" for r in bad)
+    return "; ".join(f"{r.get('check')}: {' '.join(str(r.get('detail') or '').split())[:400]}" for r in bad)
 
 
 def spec_record(input: dict[str, Any]) -> dict[str, Any]:

@@ -105,6 +105,52 @@ def _read_checked_file(ws: Workspace, path: str) -> str | None:
         return fh.read(MAX_CHECKED_FILE_BYTES).decode("utf-8", errors="replace")
 
 
+def command_failure(code: Any, expected_code: int, stdout: str, stderr: str, expect: str | None) -> str:
+    """What a failed command check tells the worker, most telling part first:
+    the exit code, the error (a Python traceback's exception line and the
+    source line it points at, which a head-truncated stderr would cut off),
+    what the command printed and what it must print.
+
+    Args:
+        code: the exit code (``None`` when it did not run).
+        expected_code: the exit code the check wants.
+        stdout / stderr: the command's output (text).
+        expect: the tokens the output must show, in order (or ``None``).
+    """
+    parts = []
+    if code != expected_code:
+        parts.append(f"exit code {code}, expected {expected_code}")
+    error = _error_summary(stderr)
+    if error:
+        parts.append(f"error: {error}")
+    shown = stdout.strip()
+    parts.append(f"it printed {shown[:240]!r}" + (" [...]" if len(shown) > 240 else "") if shown
+                 else "it printed nothing")
+    if expect:
+        parts.append(f"it must print {expect!r}")
+    return "; ".join(parts)
+
+
+def _error_summary(stderr: str) -> str:
+    """The exception line of a Python traceback with its innermost source
+    location (``IndexError: ... (at fib.py line 11: n = int(sys.argv[1]))``),
+    or the last lines of any other error output."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    if any(ln.startswith("Traceback (most recent call last)") for ln in lines):
+        where = ""
+        for i in range(len(lines) - 1, -1, -1):
+            m = re.match(r'\s*File "([^"]+)", line (\d+)', lines[i])
+            if m:
+                source = lines[i + 1].strip() if i + 1 < len(lines) - 1 else ""
+                where = f" (at {m.group(1).rsplit('/', 1)[-1]} line {m.group(2)}" + (f": {source}" if source else "") + ")"
+                break
+        return lines[-1].strip() + where
+    tail = " / ".join(ln.strip() for ln in lines[-3:])
+    return tail[-300:]
+
+
 async def run_checks(ws: Workspace, args: RunChecksArgs, run_command: RunCommand, command_args: type) -> ToolResult:
     """Run ``args.checks`` in order; every check runs (one failing does not
     stop the rest), so the worker sees all that is missing.
@@ -132,10 +178,9 @@ async def run_checks(ws: Workspace, args: RunChecksArgs, run_command: RunCommand
                 out = str(value.get("stdout") or "")
                 if res.is_error and code is None:
                     detail = res.content
-                elif code != check.exit_code:
-                    detail = f"exit code {code}, expected {check.exit_code}\n{res.content}"
-                elif check.expect and not expect_matches(check.expect, out):
-                    detail = f"the output does not show {check.expect!r}\n{res.content}"
+                elif code != check.exit_code or (check.expect and not expect_matches(check.expect, out)):
+                    detail = command_failure(code, check.exit_code, out, str(value.get("stderr") or ""),
+                                             check.expect)
                 else:
                     passed, detail = True, f"exit code {code}"
             elif check.file:

@@ -1,0 +1,1 @@
+"""``ragc lsp``: the language server (pygls). See ``docs/lsp.md``."""
