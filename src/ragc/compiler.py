@@ -244,13 +244,16 @@ def _compile_registry_graph(name: str, registry: Registry, untrusted: bool, stac
         return cache[name]
     from ragc.ir.lower import lower_registry_graph
 
+    from ragc.registry.files import ReferencedFileError, describe, read_referenced_text
+
     entry = registry.graphs[name]
-    path = registry.resolve_path(entry.path)
     out = {"graphs": {}, "refs": None, "diagnostics": [], "sources": {}, "errors": True, "notes": (), "cycle": None}
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        out["notes"] = (f"cannot read `{path}`: {e}",)
+        # regular files only, bounded: a FIFO or /dev/zero there must not hang or exhaust the check
+        path = registry.resolve_path(entry.path) if "\x00" not in entry.path else Path(entry.path)
+        text = read_referenced_text(path)
+    except ReferencedFileError as e:
+        out["notes"] = (f"`{describe(entry.path)}` {e.reason}",)
         cache[name] = out
         return out
     sub = compile_source(text, str(path), registry, untrusted=untrusted, lower=False,

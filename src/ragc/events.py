@@ -301,11 +301,13 @@ def event_type(ev: Event) -> str:
 
 def to_json(ev: Event) -> dict[str, Any]:
     """A JSON-ready dict: ``{"type": ..., **fields}``."""
+    from ragc.registry.secrets import redact_value
+
     out: dict[str, Any] = {"type": event_type(ev)}
     for f in dataclasses.fields(ev):
         v = getattr(ev, f.name)
         out[f.name] = list(v) if isinstance(v, tuple) else v
-    return out
+    return redact_value(out)  # a secret quoted by a tool result or a provider error stays out of --json
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -177,20 +177,33 @@ async def test_run_command_allowlist_and_no_shell(ws: Path):
     assert escape.is_error
 
 
+def processes_with(token: str) -> list[int]:
+    """Host pids whose command line contains ``token`` (a sandboxed command
+    sees its own PID namespace, so the pids it prints are not the host's)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    if token.encode() in fh.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 async def test_run_command_timeout_kills_the_process_group(ws: Path):
+    token = f"ragc-grandchild-{os.getpid()}-{time.time_ns()}"
     script = ("import subprocess, sys, time; "
-              "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+              f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60) # {token}']); "
               "print(p.pid, flush=True); time.sleep(60)")
     tools = registry_for(ws, policy=policy(PY, timeout=0.5))
     started = time.monotonic()
     r = await tools.call("run_command", {"command": f'{PY} -c "{script}"'})
     assert time.monotonic() - started < 5
     assert r.is_error and r.value["timed_out"] is True and "timeout" in r.content
-    child = int(r.value["stdout"].split()[0])
-    for _ in range(50):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
+    for _ in range(100):
+        if not processes_with(token):
             break
         await anyio.sleep(0.05)
     else:

@@ -67,7 +67,8 @@ def test_no_registry_is_an_empty_one_with_a_warning(tmp_path):
 
 def test_repository_registry_loads_clean():
     load = load_registry(ROOT / "registry.toml", cwd=ROOT)
-    assert load.diagnostics == [] and load.ok
+    # W0960 (no OS sandbox for its run_command tools) depends on the machine: tests/security
+    assert [d for d in load.diagnostics if d.code != "W0960"] == [] and load.ok
     assert "default" in load.registry.models and "research_agent" in load.registry.agents
 
 
@@ -109,8 +110,8 @@ def test_wrong_type_points_at_the_value(tmp_path):
 def test_bad_duration(tmp_path):
     write(tmp_path / "registry.toml", '[tools.shell]\nbuiltin = "run_command"\ntimeout = "two minutes"\n')
     load = load_registry(None, cwd=tmp_path)
-    assert codes_at(load) == [("E0804", 3, 11)]
-    assert load.diagnostics[0].message == "invalid duration `two minutes`"
+    assert [c for c in codes_at(load) if c[0] != "W0960"] == [("E0804", 3, 11)]  # W0960: machine-dependent
+    assert next(d for d in load.diagnostics if d.code == "E0804").message == "invalid duration `two minutes`"
 
 
 def test_missing_key_points_at_the_table_and_drops_the_entry(tmp_path):

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -339,6 +342,9 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     else:
         listeners.append(ProgressPrinter(sys.stderr, verbose=settings.verbose))
     started = time.monotonic()
+    # SIGTERM stops a run as Ctrl-C does: journaled `cancelled`, lease released
+    in_main = threading.current_thread() is threading.main_thread()
+    previous_term = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         if view is not None:
             view.__enter__()
@@ -361,10 +367,15 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         _render_run_error(e, sources, sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        # `cancelled`, not `interrupted`: that word means a run waiting for a human
         if run_id is not None and engine.store is not None:
-            sys.stderr.write(f"stopped; what completed is journaled. Continue with:\n  ragc resume {run_id}\n")
-        raise
+            sys.stderr.write(f"cancelled; what completed is journaled. Continue with:\n  ragc resume {run_id}\n")
+        else:
+            sys.stderr.write("cancelled\n")
+        return 130
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous_term)
         if engine.store is not None:
             engine.store.close()
     wall = time.monotonic() - started
@@ -396,6 +407,12 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         sys.stderr.write(_summary(result, wall) + "\n")
         sys.stderr.write(f"  = help: after fixing the cause, `ragc resume {result.run_id}` continues the run\n")
     return EXIT_ERRORS
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    # the Ctrl-C path, not an exception raised at an arbitrary point: asyncio's
+    # SIGINT handler cancels the run's task, which journals `cancelled`
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _quote(s: str) -> str:
@@ -588,9 +605,11 @@ def cmd_runs_list(args: Any) -> int:
             raise  # a journal named on the command line must exist
         store, missing = None, str(e)  # no journal yet: no runs (a corrupt one is still an error)
     runs = store.list_runs(args.limit) if store is not None else []
+    statuses = {r.id: _status_of(store, r) for r in runs}
     if args.json:
         for r in runs:
-            sys.stdout.write(json.dumps({"run_id": r.id, "graph": r.graph, "status": r.status, "created": r.created,
+            sys.stdout.write(json.dumps({"run_id": r.id, "graph": r.graph, "status": statuses[r.id],
+                                         "journal_status": r.status, "created": r.created,
                                          "updated": r.updated, "usage": r.usage, "parent": r.parent}) + "\n")
         return EXIT_OK
     if not runs:
@@ -604,14 +623,50 @@ def cmd_runs_list(args: Any) -> int:
         table.add_column(col, no_wrap=True, overflow="fold" if col == "graph" else "ignore")
     for r in runs:
         u = r.usage or {}
-        style = {"completed": "green", "failed": "red", "interrupted": "yellow"}.get(r.status, "")
-        table.add_row(r.id, r.graph, f"[{style}]{r.status}[/]" if style else r.status, str(u.get("steps", "-")),
+        st = statuses[r.id]
+        style = STATUS_STYLES.get(st, "")
+        table.add_row(r.id, r.graph, f"[{style}]{st}[/]" if style else st, str(u.get("steps", "-")),
                       str(u.get("model_calls", "-")), f"${u['cost_usd']:.4f}" if u.get("cost_usd") else "-",
                       _when(r.created), _when(r.updated))
     tty = sys.stdout.isatty()
     Console(file=sys.stdout, highlight=False, width=None if tty else 200,
             color_system="auto" if _color(sys.stdout) else None).print(table)
+    stopped = [r for r in runs if statuses[r.id] in ("crashed", "cancelled")]
+    if stopped:
+        sys.stdout.write(f"continue a {statuses[stopped[0].id]} run with: ragc resume {stopped[0].id}\n")
     return EXIT_OK
+
+
+STATUS_STYLES = {"completed": "green", "failed": "red", "waiting": "yellow", "crashed": "red bold",
+                 "cancelled": "magenta", "running": "cyan"}
+
+
+def _status_of(store: Any, info: Any) -> str:
+    """The operator's status of a run (:func:`ragc.runtime.journal.display_status`):
+    ``crashed`` for a ``running`` run whose owner is gone, ``waiting`` for
+    one waiting for a human."""
+    from ragc.runtime.journal import display_status
+
+    lease = store.lease(info.id) if info.status == "running" else None
+    return display_status(info, lease)
+
+
+def _resume_hint(store: Any, info: Any, status: str) -> str | None:
+    """What ``runs show`` says about continuing the run (``None`` when
+    nothing: completed, or running with a live owner)."""
+    if status == "crashed":
+        lease = store.lease(info.id)
+        who = f"process {lease.pid} on {lease.host} is gone" if lease else "its process ended without a word"
+        return f"  crashed: {who}; continue with: ragc resume {info.id}\n"
+    if status == "cancelled":
+        return f"  cancelled; continue with: ragc resume {info.id}\n"
+    if status == "failed":
+        return f"  after fixing the cause, continue with: ragc resume {info.id}\n"
+    if status == "running":
+        lease = store.lease(info.id)
+        if lease is not None:
+            return f"  running in process {lease.pid} on {lease.host}\n"
+    return None
 
 
 def cmd_runs_show(args: Any) -> int:
@@ -635,6 +690,7 @@ def cmd_runs_show(args: Any) -> int:
                 item.update(answer=p.get("value"))
             steps.append(item)
     effects = sum(1 for r in records if r.kind == "effect")
+    status = _status_of(store, info)
     state = None
     state_note = None
     try:
@@ -644,14 +700,18 @@ def cmd_runs_show(args: Any) -> int:
     except (CliError, Exception) as e:  # noqa: BLE001 - the rest of the report is still useful
         state_note = f"state not available: {e}"
     if args.json:
-        out = {"run_id": info.id, "graph": info.graph, "status": info.status, "created": info.created,
+        out = {"run_id": info.id, "graph": info.graph, "status": status, "journal_status": info.status,
+               "created": info.created,
                "updated": info.updated, "source": info.source, "parent": info.parent, "usage": info.usage,
                "error": info.error, "interrupt": info.interrupt, "output": info.output, "steps": steps,
                "effects": effects, "state": state}
         sys.stdout.write(json.dumps(out, ensure_ascii=False, default=str) + "\n")
         return EXIT_OK
     w = sys.stdout.write
-    w(f"run {info.id}  graph {info.graph}  status {info.status}\n")
+    w(f"run {info.id}  graph {info.graph}  status {status}\n")
+    hint = _resume_hint(store, info, status)
+    if hint:
+        w(hint)
     w(f"  started {_when(info.created)}  updated {_when(info.updated)}")
     w(f"  source {info.source}\n" if info.source else "\n")
     if info.parent:
@@ -738,10 +798,12 @@ def cmd_runs_events(args: Any) -> int:
             if not getattr(args, "follow", False):
                 return EXIT_OK
             now = store.get_run(info.id)
-            if now is None or now.status not in LIVE_STATUSES:
+            # a `running` run whose owner died is `crashed`: stop following it
+            status = _status_of(store, now) if now is not None else "gone"
+            if now is None or status not in LIVE_STATUSES:
                 if store.last_seq(info.id) == last:  # nothing arrived after the status changed
                     if not args.json and not settings.quiet:
-                        sys.stderr.write(f"run {info.id} is {now.status if now else 'gone'}\n")
+                        sys.stderr.write(f"run {info.id} is {status}\n")
                     return EXIT_OK
                 continue
             time.sleep(FOLLOW_POLL_S)

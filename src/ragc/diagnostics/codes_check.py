@@ -890,6 +890,27 @@ path = "missing.rag"
 path = "helper.rag"
 graph = "nope"
 """, "toml"),
+    _e("E0890", "registry file unsafe to read",
+       "A file the registry names (`[graphs.*] path`, an agent's `system_file`, a scripted model's "
+       "`script`, `AGENT.md`) is not a regular text file: a FIFO or a device (which would block "
+       "or never end), a directory, a file over 4 MiB, a NUL byte in its name or its text. It is "
+       "judged by `stat` and never read.",
+       """
+[graphs.helper]
+path = "/dev/zero"
+""", "toml"),
+    _e("E0891", "secret with a control character",
+       "The value of a `${VAR}` in a secret field (`api_key`, `api_keys`) has a control character "
+       "other than a trailing newline (which is removed, with warning W0891), or a key written "
+       "in the registry has one. `ragc check` reports it for variables set at check time; a run "
+       "refuses the value. No message shows it: secrets are redacted by value from every error, event and "
+       "journal record.",
+       """
+[models.remote]
+provider = "openai"
+model = "gpt-4o-mini"
+api_key = "sk-abc\\u0001def"
+""", "toml"),
     _e("W0801", "no registry found",
        "No registry was given and none was found (`registry.toml` in the current directory or a "
        "parent up to the project root, then `~/.config/ragc/registry.toml`); the workflow is "

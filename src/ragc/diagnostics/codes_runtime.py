@@ -254,4 +254,37 @@ graph g {
   node a { kind model prompt "hi" }
 }
 """),
+    _e("E0960", "run owned by another process",
+       "Another live process holds the run's lease in the journal: it is executing the run now. Two "
+       "processes never execute one run (their model and tool calls would be made twice). The message "
+       "names the owner's pid and host; wait for it, or stop it. A lease whose process died (or whose "
+       "heartbeat stopped for 15 s) is stale and taken over by the next `ragc resume`.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+    _e("E0961", "run cancelled",
+       "The run was stopped by Ctrl-C (SIGINT) or SIGTERM. What completed is journaled; `runs list` "
+       "shows it as `cancelled` and `ragc resume RUN` continues it.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+    CodeInfo("W0960", "warning", "no OS sandbox for commands",
+             "The registry defines a command tool (`run_command`, `run_checks`) and this machine has no "
+             "OS sandbox (bubblewrap missing, or unable to create namespaces here; `RAGC_SANDBOX=off` "
+             "pretends so). Commands then run with the argument checks only (allowlist, paths, glued "
+             "options, `-exec`), a scrubbed environment and limits, but a program that runs code "
+             "(python, make) can read what the user can; `--untrusted` runs refuse commands unless "
+             "their policy sets `sandbox = \"off\"`. Reported by `ragc check` and `ragc run`.",
+             """
+graph g {
+  start a
+  node a { kind tool tool "run_command" args { command: "ls" } }
+}
+""", "rag"),
 )

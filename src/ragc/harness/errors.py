@@ -36,6 +36,10 @@ class HarnessError(Exception):
     kind: str = "error"
 
     def __init__(self, message: str, *, kind: str | None = None, hint: str | None = None):
+        from ragc.registry.secrets import redact
+
+        # a library's message may quote a key whole (`Illegal header value b'Bearer ...'`)
+        message, hint = redact(message), redact(hint) if hint else hint
         super().__init__(message)
         if kind is not None:
             self.kind = kind

@@ -165,11 +165,13 @@ class Harness:
             raise ConfigError(f"unknown agent `{name}`", hint=f"add [agents.{name}] to registry.toml (known: {known})")
         system = entry.system
         if entry.system_file:
+            from ragc.registry.files import ReferencedFileError, describe, read_referenced_text
+
             path = self.registry.resolve_path(entry.system_file)
             try:
-                system = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"agent `{name}`: cannot read system_file {path}: {exc.strerror}") from None
+                system = read_referenced_text(path)  # regular files only, bounded: never a FIFO or a device
+            except ReferencedFileError as exc:
+                raise ConfigError(f"agent `{name}`: system_file {describe(path)} {exc.reason}") from None
         return AgentSpec(name=name, model=entry.model, system=system, tools=list(entry.tools),
                          max_iterations=entry.max_iterations, params=dict(entry.params), citations=entry.citations)
 

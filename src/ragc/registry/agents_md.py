@@ -22,6 +22,7 @@ merges them).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from pydantic import ValidationError
 
 from ragc.diagnostics.model import Diagnostic, Label, Severity, Span
 from ragc.diagnostics.suggest import did_you_mean
+from ragc.registry.files import ReferencedFileError, read_referenced_text
 from ragc.registry.model import AgentEntry
 from ragc.registry.validation import value_message
 
@@ -152,7 +154,7 @@ def discover(base_dir: Path, display_base: Path | None = None) -> Discovered:
     show_base = display_base or base_dir
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         md = folder / "AGENT.md"
-        if not md.is_file():
+        if not os.path.lexists(md):
             continue
         name = folder.name
         try:
@@ -160,11 +162,14 @@ def discover(base_dir: Path, display_base: Path | None = None) -> Discovered:
         except ValueError:
             shown = str(md)
         try:
-            text = md.read_text(encoding="utf-8")
+            # regular files only, bounded (a FIFO named AGENT.md must not hang `ragc check`)
+            text = read_referenced_text(md)
             tools_md = folder / "TOOLS.md"
-            tools_text = tools_md.read_text(encoding="utf-8") if tools_md.is_file() else None
-        except (OSError, UnicodeDecodeError) as e:
-            out.diagnostics.append(Diagnostic("E0806", Severity.ERROR, f"cannot read `{shown}`: {e}", None))
+            tools_text = read_referenced_text(tools_md) if os.path.lexists(tools_md) else None
+        except ReferencedFileError as e:
+            out.diagnostics.append(Diagnostic("E0890", Severity.ERROR, f"`{shown}` (or its TOOLS.md) {e.reason}",
+                                              None,
+                                              help="an agent folder holds regular text files of at most 4 MiB"))
             continue
         settings, key_lines, body, diags = parse_agent_md(text, shown)
         system = body

@@ -19,7 +19,9 @@ The offending keys (or, when an entry cannot be repaired, the entry) are
 dropped and the rest is loaded, so one typo does not hide every name of the
 registry from the checker. Cross references between entries (an agent's
 model or tools, fallbacks, policy allow lists) are checked (``E0807``), and
-so are files the registry names (``E0808``).
+so are files the registry names (``E0808`` missing; ``E0890`` a NUL byte in
+the name, a FIFO, a device, a directory or a file over 4 MiB, judged by
+``stat`` so that nothing blocks: :mod:`ragc.registry.files`).
 
 ``${VAR}`` references are left as written: :mod:`ragc.registry.env`
 substitutes them only when a run needs the value.
@@ -41,6 +43,7 @@ from ragc.diagnostics.model import Diagnostic, Label, Severity, Span
 from ragc.diagnostics.suggest import did_you_mean
 from ragc.registry.agents_md import discover
 from ragc.registry.env import malformed
+from ragc.registry.files import MAX_REFERENCED_BYTES, ReferencedFileError, check_referenced
 from ragc.registry.model import Registry
 from ragc.registry.toml_spans import TomlLocation, locate, nearest
 from ragc.registry.validation import data_path, model_at, value_message
@@ -318,12 +321,27 @@ def _files(reg: Registry, found: dict) -> list[Diagnostic]:
     def check(path: tuple, rel: str | None, what: str) -> None:
         if rel is None or "${" in rel:
             return
+        loc = found.get(path)
+        if "\x00" in rel:
+            out.append(Diagnostic("E0890", Severity.ERROR, f"{what} has a NUL byte in its name",
+                                  Label(loc.value or loc.key, "a file name cannot hold a NUL byte") if loc else None,
+                                  help="remove the `\\u0000` from the path"))
+            return
         target = reg.resolve_path(rel)
-        if not target.is_file():
-            loc = found.get(path)
-            out.append(Diagnostic("E0808", Severity.ERROR, f"{what} `{rel}` not found",
-                                  Label(loc.value or loc.key, f"no such file: {target}") if loc else None,
-                                  help="paths are relative to the registry's directory"))
+        try:
+            if not rel.strip():
+                raise ReferencedFileError("not found", missing=True)
+            check_referenced(target)
+        except ReferencedFileError as e:
+            if e.missing:
+                out.append(Diagnostic("E0808", Severity.ERROR, f"{what} `{rel}` not found",
+                                      Label(loc.value or loc.key, f"no such file: {target}") if loc else None,
+                                      help="paths are relative to the registry's directory"))
+            else:
+                out.append(Diagnostic("E0890", Severity.ERROR, f"{what} `{rel}` {e.reason}",
+                                      Label(loc.value or loc.key, "not read") if loc else None,
+                                      help=f"a registry names regular text files of at most "
+                                           f"{MAX_REFERENCED_BYTES // (1024 * 1024)} MiB"))
 
     for name, g in reg.graphs.items():
         check(("graphs", name, "path"), g.path, f"graph file of `{name}`")
@@ -332,6 +350,75 @@ def _files(reg: Registry, found: dict) -> list[Diagnostic]:
     for name, m in reg.models.items():
         if m.provider == "scripted":
             check(("models", name, "script"), m.script, f"script of model `{name}`")
+    return out
+
+
+COMMAND_BUILTINS = ("run_command", "run_checks")
+
+
+def _sandbox(reg: Registry, found: dict) -> list[Diagnostic]:
+    """``W0960`` at the first command tool (``builtin = "run_command"`` or
+    ``"run_checks"``) when this machine has no OS sandbox
+    (:mod:`ragc.registry.host_sandbox`) and the default policy does not
+    turn it off: commands then run with the argument checks only, and
+    ``--untrusted`` runs refuse them."""
+    tools = [n for n, t in reg.tools.items() if t.builtin in COMMAND_BUILTINS]
+    if not tools:
+        return []
+    rc = reg.policy("default").run_command
+    if rc is not None and rc.sandbox == "off":
+        return []
+    from ragc.registry.host_sandbox import status
+
+    st = status()
+    if st.available:
+        return []
+    path = ("tools", tools[0], "builtin")
+    loc = found.get(path) or nearest(found, path)
+    span = loc.value if (loc and loc.value is not None and path in found) else (loc.key if loc else None)
+    refused = rc is not None and rc.sandbox == "require"
+    return [Diagnostic("W0960", Severity.WARNING,
+                       f"no OS sandbox on this machine ({st.reason}): "
+                       + ("the policy requires one, so commands are refused" if refused else
+                          "commands run with the argument checks only, and `--untrusted` runs refuse them"),
+                       Label(span, f"tool `{tools[0]}` runs commands") if span else None,
+                       help="install bubblewrap (`apt-get install bubblewrap`); see docs/security.md")]
+
+
+def _secret_values(reg: Registry, found: dict) -> list[Diagnostic]:
+    """``E0891`` for an ``api_key``/``api_keys`` value with a control
+    character: written so in the TOML, or in a ``${VAR}`` that is set now
+    (an unset one is the run's business). The message never shows the value;
+    a trailing newline alone is not reported here (a run strips it, with
+    warning W0891)."""
+    from ragc.registry.env import UnsetVariable, substitute
+    from ragc.registry.secrets import SecretValueError, remember, validate_secret
+
+    out: list[Diagnostic] = []
+    for name, m in reg.models.items():
+        values = [(("models", name, "api_key"), "api_key", m.api_key)]
+        values += [(("models", name, "api_keys", i), f"api_keys[{i}]", k) for i, k in enumerate(m.api_keys)]
+        for path, key, value in values:
+            if not value:
+                continue
+            try:
+                actual = substitute(value, os.environ)
+            except UnsetVariable:
+                continue
+            try:
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the trailing newline is reported by the run that strips it
+                    validate_secret(actual, where=f"model `{name}`: {key}")
+            except SecretValueError as e:
+                remember(actual)
+                loc = found.get(path) or nearest(found, path)
+                span = loc.value if (loc and loc.value is not None and path in found) else (loc.key if loc else None)
+                out.append(Diagnostic("E0891", Severity.ERROR, str(e).replace(" (E0891)", ""),
+                                      Label(span, "this secret") if span else None,
+                                      help="set the key alone, without control characters; the value is "
+                                           "never shown"))
     return out
 
 
@@ -424,6 +511,8 @@ def load_registry(path: Path | str | None = None, *, cwd: Path | None = None,
     load.diagnostics += _refs(reg, found, file, agent_files)
     load.diagnostics += _files(reg, found)
     load.diagnostics += _variables(reg, found)
+    load.diagnostics += _secret_values(reg, found)
+    load.diagnostics += _sandbox(reg, found)
     load.diagnostics.sort(key=Diagnostic.sort_key)
     load.registry = reg
     return load

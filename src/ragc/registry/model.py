@@ -252,6 +252,25 @@ class RunCommandPolicy(_Entry):
     allow: tuple[str, ...] | None = None
     timeout: Seconds = 60.0
     max_output_bytes: int = Field(64 * 1024, ge=1024)
+    sandbox: Literal["auto", "require", "off"] | None = None
+    """The OS sandbox (bubblewrap, ``docs/security.md``): ``auto`` uses it
+    when the machine has it, ``require`` refuses commands without it,
+    ``off`` never uses it. Unset: ``auto`` for trusted runs, ``require``
+    for ``--untrusted`` runs."""
+    network: bool = False
+    """Whether commands keep the network inside the sandbox."""
+    workspace: Literal["read-write", "read-only"] = "read-write"
+    """Whether commands may write the workspace (inside the sandbox)."""
+    env: tuple[str, ...] = ()
+    """Names of environment variables commands see (besides PATH, HOME,
+    TERM, LANG, LC_*, TZ); every other variable, API keys included, is removed."""
+    read_only: tuple[str, ...] = ()
+    """Extra host paths visible (read-only) inside the sandbox."""
+    memory_mb: int | None = Field(4096, ge=0)
+    """Address-space limit of a command in MiB (``prlimit --as``); ``0``: none
+    (runtimes that reserve large address spaces, such as the JVM or Go, may need it)."""
+    cpu_seconds: int | None = Field(None, ge=1)
+    """CPU-time limit of a command in seconds (``prlimit --cpu``)."""
 
 
 class PolicyEntry(_Entry):
@@ -301,7 +320,17 @@ class PolicyEntry(_Entry):
         else:
             run_command = RunCommandPolicy(allow=allow(rc_a.allow, rc_b.allow),
                                            timeout=min(rc_a.timeout, rc_b.timeout),
-                                           max_output_bytes=min(rc_a.max_output_bytes, rc_b.max_output_bytes))
+                                           max_output_bytes=min(rc_a.max_output_bytes, rc_b.max_output_bytes),
+                                           # the narrower policy's word on the sandbox, when it says one
+                                           sandbox=rc_b.sandbox if rc_b.sandbox is not None else rc_a.sandbox,
+                                           network=rc_a.network and rc_b.network,
+                                           workspace=("read-only" if "read-only" in (rc_a.workspace, rc_b.workspace)
+                                                      else "read-write"),
+                                           env=tuple(x for x in rc_a.env if x in rc_b.env),
+                                           read_only=tuple(x for x in rc_a.read_only if x in rc_b.read_only),
+                                           # 0 means no limit: the other policy's limit wins
+                                           memory_mb=least(rc_a.memory_mb or None, rc_b.memory_mb or None) or 0,
+                                           cpu_seconds=least(rc_a.cpu_seconds, rc_b.cpu_seconds))
         return PolicyEntry(
             allow_tools=allow(self.allow_tools, other.allow_tools),
             deny_tools=tuple(dict.fromkeys(self.deny_tools + other.deny_tools)),

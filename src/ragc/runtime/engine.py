@@ -6,8 +6,10 @@ registry, functions and store, and starts any number of runs:
 
 * :meth:`Engine.start` validates the input, creates the run row (the input
   and the IR are stored once, here), and executes a first leg.
-* :meth:`Engine.resume` checks that the run can continue (known, not
-  completed, not running in another live process, same IR hash unless
+* :meth:`Engine.resume` claims the run's lease (one owner per run:
+  :class:`~ragc.runtime.journal.LeaseKeeper`, ``E0960`` when another live
+  process holds it), checks that the run can continue (known, not
+  completed, same IR hash unless
   ``force``), journals an interrupt ``answer`` if one is given (validated
   against the options, ``E0911``), and executes a new leg in replay mode
   (:mod:`ragc.runtime.replay`).
@@ -39,7 +41,8 @@ from ragc.runtime.errors import RunError
 from ragc.runtime.functions import FunctionTable
 from ragc.runtime.inputs import MAX_REPORTED_PROBLEMS, output_problems, validate_input
 from ragc.runtime.irdiff import summarize_change
-from ragc.runtime.journal import Batch, MemoryStore, RunInfo, Store, StoreError, dumps, new_run_row
+from ragc.runtime.journal import (Batch, LeaseHeld, LeaseKeeper, MemoryStore, RunInfo, Store, StoreError, dumps,
+                                  new_run_row)
 from ragc.runtime.recorder import EventBus, Recorder
 from ragc.runtime.replay import ReplayIndex, build_index
 from ragc.runtime.scheduler import Caps, Run, RunOutcome
@@ -94,18 +97,6 @@ class RunResult:
         if self.interrupt is not None:
             out["interrupt"] = self.interrupt
         return out
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 class Engine:
@@ -198,6 +189,13 @@ class Engine:
             policy = self.registry.policy("default")
             if self.untrusted:
                 policy = policy.narrowed_by(self.registry.policy("untrusted"))
+                rc = policy.run_command
+                if rc is None or rc.sandbox is None:
+                    # untrusted commands run only in the OS sandbox unless a policy says otherwise
+                    from ragc.registry.model import RunCommandPolicy
+
+                    rc = (rc or RunCommandPolicy()).model_copy(update={"sandbox": "require"})
+                    policy = policy.model_copy(update={"run_command": rc})
             return Harness(self.registry, workspace=self.workspace, policy=policy, functions=self.functions)
 
         return make
@@ -242,8 +240,29 @@ class Engine:
                 await store.commit(Batch(run_row=new_run_row(info, self.ir_json, validated)))
             except StoreError as e:
                 raise RunError("E0915", f"cannot start the run: {e}", kind="journal") from None
+            keeper = self._claim(rid)
             recorder = Recorder(store, rid)
+            return await self._leg(rid, validated, recorder, None, resumed=False, listeners=listeners, keeper=keeper)
         return await self._leg(rid, validated, recorder, None, resumed=False, listeners=listeners)
+
+    def _claim(self, run_id: str) -> LeaseKeeper:
+        """Become the run's only owner (its lease in the journal).
+
+        Raises:
+            RunError: ``E0960`` (a live process owns it), ``E0915`` (the
+                journal cannot be written).
+        """
+        assert self.store is not None
+        try:
+            return LeaseKeeper(self.store, run_id)
+        except LeaseHeld as e:
+            h = e.holder
+            since = time.strftime("%H:%M:%S", time.localtime(h.acquired))
+            raise RunError("E0960", f"run {run_id} is being run by process {h.pid} on {h.host} (since {since})",
+                           kind="input", hint=f"wait for it to end, or stop it (`kill {h.pid}` on {h.host}); "
+                                              "a lease whose process died is taken over") from None
+        except StoreError as e:
+            raise RunError("E0915", f"cannot claim run {run_id}: {e}", kind="journal") from None
 
     def _meta(self, **extra: Any) -> dict[str, Any]:
         return {"pid": os.getpid(), "host": socket.gethostname(), "untrusted": self.untrusted, **extra}
@@ -259,11 +278,6 @@ class Engine:
         if info.status == "completed":
             raise RunError("E0915", f"run {run_id} already completed", kind="input",
                            hint=f"fork it to run again from a step: `ragc runs fork {run_id} --step N`")
-        meta = info.meta or {}
-        if (info.status == "running" and not force and meta.get("host") == socket.gethostname()
-                and isinstance(meta.get("pid"), int) and meta["pid"] != os.getpid() and _pid_alive(meta["pid"])):
-            raise RunError("E0915", f"run {run_id} is still running in process {meta['pid']}", kind="input",
-                           hint="wait for it, or pass --force if that process is not running this run")
         if info.ir_hash != self.program.hash and not force:
             try:
                 changes = summarize_change(ProgramIR.model_validate_json(info.ir_json or "{}"), self.program)
@@ -280,13 +294,29 @@ class Engine:
 
         Args:
             answer: the answer to the pending interrupt (if any).
-            force: resume even if the graph changed (or another live process
-                seems to run it).
+            force: resume even if the graph changed (never while another
+                live process owns the run: that is ``E0960``).
 
         Raises:
             RunError: ``E0913`` (graph changed), ``E0911`` (answer not an
-                option), ``E0915`` (unknown, completed or busy run).
+                option), ``E0960`` (another live process owns the run),
+                ``E0915`` (unknown or completed run, journal problem).
         """
+        if self.store is not None and self.store.get_run(run_id, full=False) is not None:
+            # the lease first, then what the run reached: of two resumes started
+            # together, the second is refused before it reads a record
+            keeper = self._claim(run_id)
+        else:
+            keeper = None
+        try:
+            return await self._resume_owned(run_id, answer, force, listeners, keeper)
+        except BaseException:
+            if keeper is not None:
+                keeper.release()
+            raise
+
+    async def _resume_owned(self, run_id: str, answer: Any, force: bool,
+                            listeners: Iterable[Callable[[E.Event], None]], keeper: LeaseKeeper | None) -> RunResult:
         info = self._check_resumable(run_id, force)
         store = self.store
         assert store is not None
@@ -321,7 +351,8 @@ class Engine:
             updates["ir_json"] = self.ir_json
         items.append(("resumed", "", {"leg": legs, "forced": bool(force), "ir_hash": self.program.hash}))
         recorder.defer(items, updates)
-        return await self._leg(run_id, info.input or {}, recorder, replay, resumed=True, listeners=listeners)
+        return await self._leg(run_id, info.input or {}, recorder, replay, resumed=True, listeners=listeners,
+                               keeper=keeper)
 
     def fork(self, run_id: str, step: int) -> str:
         """Copy run ``run_id`` up to record ``step`` into a new run; returns its id.
@@ -366,7 +397,32 @@ class Engine:
         return await run.execute()
 
     async def _leg(self, run_id: str, input: dict[str, Any], recorder: Recorder | None, replay: ReplayIndex | None,
-                   *, resumed: bool, listeners: Iterable[Callable[[E.Event], None]]) -> RunResult:
+                   *, resumed: bool, listeners: Iterable[Callable[[E.Event], None]],
+                   keeper: LeaseKeeper | None = None) -> RunResult:
+        """Execute one leg; the lease ``keeper`` (if any) is released when it
+        ends, however it ends. A cancelled leg (Ctrl-C, SIGTERM, a cancelled
+        task) is journaled as ``cancelled`` before the cancellation goes on."""
+        try:
+            return await self._leg_owned(run_id, input, recorder, replay, resumed=resumed, listeners=listeners)
+        except BaseException as exc:
+            if recorder is not None and _is_cancellation(exc):
+                import anyio
+
+                err = RunError("E0961", "the run was cancelled", kind="cancelled",
+                               hint=f"`ragc resume {run_id}` continues it")
+                with anyio.CancelScope(shield=True):
+                    try:
+                        await recorder.update_run(status="cancelled", error_json=dumps(err.to_dict()))
+                    except (StoreError, Exception):  # noqa: BLE001 - the lease still goes; the row says crashed
+                        pass
+            raise
+        finally:
+            if keeper is not None:
+                keeper.release()
+
+    async def _leg_owned(self, run_id: str, input: dict[str, Any], recorder: Recorder | None,
+                         replay: ReplayIndex | None, *, resumed: bool,
+                         listeners: Iterable[Callable[[E.Event], None]]) -> RunResult:
         bus = EventBus(list(listeners), recorder)
         emit = bus.emit
         run = Run(self.cprog, run_id=run_id, input=input, harness_factory=self.harness_factory(), recorder=recorder,
@@ -409,6 +465,22 @@ class Engine:
                     err = RunError("E0915", f"the run's final status could not be journaled: {e}", kind="journal")
                     status = "failed"
         return RunResult(status, run_id, output, state, outcome.usage, err, outcome.interrupt, outcome.result)
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    """Is ``exc`` a cancellation (Ctrl-C, a cancelled task) rather than a failure?"""
+    import asyncio
+
+    if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_is_cancellation(e) for e in exc.exceptions)
+    try:
+        import anyio
+
+        return isinstance(exc, anyio.get_cancelled_exc_class())
+    except Exception:  # noqa: BLE001 - outside an event loop
+        return False
 
 
 def memory_store() -> MemoryStore:

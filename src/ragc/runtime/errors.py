@@ -25,6 +25,8 @@ E0913  the graph changed since the run started (resume refused)
 E0914  a registry function or reducer could not be loaded
 E0915  the run cannot be resumed (unknown id, finished, store problem)
 E0916  the run's output does not match the types of the graph's ``output`` block
+E0960  another live process owns the run (its lease in the journal)
+E0961  the run was cancelled (Ctrl-C or SIGTERM); it stays resumable
 ====== ===================================================================
 """
 
@@ -51,6 +53,8 @@ RUNTIME_CODES: dict[str, str] = {
     "E0914": "function or reducer cannot be loaded",
     "E0915": "run cannot be resumed",
     "E0916": "run output does not match the graph's output block",
+    "E0960": "run owned by another process",
+    "E0961": "run cancelled",
 }
 """Code -> short title of every runtime error."""
 
@@ -74,6 +78,9 @@ class RunError(Exception):
     def __init__(self, code: str, message: str, *, node: str | None = None, activation: str | None = None,
                  span: SpanIR | None = None, kind: str = "error", hint: str | None = None,
                  retryable: bool = False):
+        from ragc.registry.secrets import redact
+
+        message, hint = redact(message), redact(hint) if hint else hint
         super().__init__(message)
         self.code = code
         self.message = message

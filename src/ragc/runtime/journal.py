@@ -20,6 +20,20 @@ Tables (SQLite)::
          registry, workspace, parent, meta_json)
     records(run_id, seq, activation, kind, payload_json, ts)
     events(run_id, seq, type, payload_json)
+    leases(run_id, token, pid, host, acquired, heartbeat)
+
+The ``leases`` table holds at most one owner per run: the process that
+executes it (:meth:`Store.claim_lease`, claimed in one ``BEGIN IMMEDIATE``
+transaction, so of two processes that claim together exactly one wins).
+The owner refreshes ``heartbeat`` every :data:`HEARTBEAT_S` seconds
+(:class:`LeaseKeeper`) and deletes the row when its leg ends. Every commit
+of a run this store claimed checks, in its own transaction, that the lease
+is still ours: a process suspended past the stale limit whose run was taken
+over fails its next write (``LeaseHeld``) instead of writing beside the new
+owner. A lease whose
+process is gone (same host, pid not alive) or whose heartbeat is older than
+:data:`LEASE_STALE_S` is stale: a new claim takes it over, and ``ragc runs``
+shows such a ``running`` run as ``crashed``.
 
 Record kinds (``payload`` shapes in ``docs/runtime.md``): ``node_completed``
 (result, writes as deltas, routing decision, usage), ``join_outcome``
@@ -39,12 +53,15 @@ import asyncio
 import json
 import os
 import queue
+import socket
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
+
+from ragc.registry.secrets import active as secrets_active, redact
 
 SCHEMA_VERSION = 1
 
@@ -85,6 +102,14 @@ CREATE TABLE IF NOT EXISTS events (
   payload_json TEXT NOT NULL,
   PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+  run_id TEXT PRIMARY KEY,
+  token TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  acquired REAL NOT NULL,
+  heartbeat REAL NOT NULL
+);
 """
 
 RUN_FIELDS = ("status", "updated", "error_json", "usage_json", "interrupt_json", "output_json", "meta_json",
@@ -94,6 +119,74 @@ RUN_FIELDS = ("status", "updated", "error_json", "usage_json", "interrupt_json",
 
 class StoreError(Exception):
     """The journal cannot be opened, read or written; ``str()`` is one line."""
+
+
+HEARTBEAT_S = 2.0
+"""Seconds between an owner's heartbeats."""
+
+LEASE_STALE_S = 15.0
+"""A lease whose heartbeat is older than this (seconds) is stale, whatever
+its pid: the owner hangs, or runs on another host that cannot be asked."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The owner of a run: a random ``token`` per claim, its ``pid`` and
+    ``host``, when it claimed the run and its last ``heartbeat`` (Unix
+    seconds)."""
+
+    run_id: str
+    token: str
+    pid: int
+    host: str
+    acquired: float
+    heartbeat: float
+
+    def stale(self, now: float | None = None) -> bool:
+        """Is the owner gone: a dead pid on this host, or a heartbeat older
+        than :data:`LEASE_STALE_S`?"""
+        now = time.time() if now is None else now
+        if now - self.heartbeat > LEASE_STALE_S:
+            return True
+        return self.host == socket.gethostname() and not pid_alive(self.pid)
+
+
+class LeaseHeld(StoreError):
+    """Another live process owns the run; ``holder`` is its :class:`Lease`."""
+
+    def __init__(self, holder: Lease):
+        super().__init__(f"run {holder.run_id} is being run by process {holder.pid} on {holder.host}")
+        self.holder = holder
+
+
+def pid_alive(pid: int) -> bool:
+    """Does process ``pid`` exist on this host (a zombie counts as gone)?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:  # a killed child not yet reaped by its parent is a zombie: gone
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def display_status(info: "RunInfo", lease: Lease | None) -> str:
+    """The status an operator should see: the journaled one, except that a
+    ``running`` run without a live owner is ``crashed`` and a run waiting
+    for a human (journaled ``interrupted``) is ``waiting``."""
+    if info.status == "running" and (lease is None or lease.stale()):
+        return "crashed"
+    if info.status == "interrupted":
+        return "waiting"
+    return info.status
 
 
 def _default(obj: Any) -> Any:
@@ -210,9 +303,73 @@ class Store(abc.ABC):
         """Copy run ``run_id`` and its records with ``seq <= step`` into a
         new run ``new_id`` (status ``pending``). Raises :class:`StoreError`."""
 
+    @abc.abstractmethod
+    def claim_lease(self, run_id: str, token: str, *, pid: int | None = None, host: str | None = None) -> Lease:
+        """Become the owner of ``run_id`` atomically (module docs), taking
+        over a stale lease; returns the new lease.
+
+        Raises:
+            LeaseHeld: a live process owns the run.
+            StoreError: the journal cannot be written.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, run_id: str, token: str) -> bool:
+        """Refresh the heartbeat of our lease; ``False`` if it is no longer ours."""
+
+    @abc.abstractmethod
+    def release_lease(self, run_id: str, token: str) -> None:
+        """Give up our lease of ``run_id`` (nothing if it is not ours)."""
+
+    @abc.abstractmethod
+    def lease(self, run_id: str) -> Lease | None:
+        """The current lease of ``run_id`` (live or stale), or ``None``."""
+
     def close(self) -> None:
         """Finish pending writes and release the store (no-op by default)."""
         return None
+
+
+class LeaseKeeper:
+    """Claims a run's lease and keeps its heartbeat in a daemon thread (so
+    an event loop busy with a long local model call does not let it go
+    stale); :meth:`release` stops the thread and deletes the lease.
+
+    Args:
+        store: the journal.
+        run_id: the run to own.
+
+    Raises:
+        LeaseHeld, StoreError: from :meth:`Store.claim_lease`.
+    """
+
+    def __init__(self, store: Store, run_id: str):
+        import secrets
+
+        self.store, self.run_id = store, run_id
+        self.token = secrets.token_hex(8)
+        self.lease = store.claim_lease(run_id, self.token)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"ragc-lease-{run_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                if not self.store.heartbeat(self.run_id, self.token):
+                    return
+            except StoreError:
+                continue  # a busy or briefly unwritable journal: try again at the next beat
+
+    def release(self) -> None:
+        """Stop the heartbeat and delete the lease (errors are ignored: a
+        lease left behind goes stale by itself)."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        try:
+            self.store.release_lease(self.run_id, self.token)
+        except StoreError:
+            pass
 
 
 def _run_row(info: RunInfo, ir_json: str, input_json: str) -> dict[str, Any]:
@@ -258,8 +415,38 @@ class MemoryStore(Store):
         self._runs: dict[str, dict[str, Any]] = {}
         self._records: dict[str, list[tuple]] = {}
         self._events: dict[str, list[tuple]] = {}
+        self._leases: dict[str, Lease] = {}
+        self._lease_lock = threading.Lock()
+
+    def claim_lease(self, run_id: str, token: str, *, pid: int | None = None, host: str | None = None) -> Lease:
+        with self._lease_lock:
+            held = self._leases.get(run_id)
+            if held is not None and held.token != token and not held.stale():
+                raise LeaseHeld(held)
+            now = time.time()
+            lease = Lease(run_id, token, pid if pid is not None else os.getpid(), host or socket.gethostname(), now, now)
+            self._leases[run_id] = lease
+            return lease
+
+    def heartbeat(self, run_id: str, token: str) -> bool:
+        with self._lease_lock:
+            held = self._leases.get(run_id)
+            if held is None or held.token != token:
+                return False
+            self._leases[run_id] = Lease(run_id, token, held.pid, held.host, held.acquired, time.time())
+            return True
+
+    def release_lease(self, run_id: str, token: str) -> None:
+        with self._lease_lock:
+            held = self._leases.get(run_id)
+            if held is not None and held.token == token:
+                del self._leases[run_id]
+
+    def lease(self, run_id: str) -> Lease | None:
+        return self._leases.get(run_id)
 
     def _apply(self, batch: Batch) -> None:
+        batch = _redacted(batch)
         if batch.run_row is not None:
             rid = batch.run_row["id"]
             if rid in self._runs:
@@ -349,12 +536,17 @@ class _Writer(threading.Thread):
                     break
                 items.append(nxt)
             err: BaseException | None = None
+            lost: list[BaseException | None] = [None] * len(items)
             try:
                 if conn is None:
                     conn = self.store._connect()
                 conn.execute("BEGIN IMMEDIATE")
-                for batch, _ in items:
-                    _write_batch(conn, batch)
+                for i, (batch, _) in enumerate(items):
+                    # in the same transaction: a process whose lease was taken over
+                    # (it was suspended past the stale limit) writes nothing more
+                    lost[i] = self.store._lease_lost(conn, batch)
+                    if lost[i] is None:
+                        _write_batch(conn, batch)
                 conn.execute("COMMIT")
             except BaseException as e:  # report to every waiter; keep the thread alive
                 err = e
@@ -363,13 +555,31 @@ class _Writer(threading.Thread):
                         conn.execute("ROLLBACK")
                     except sqlite3.Error:
                         pass
-            for _, done in items:
-                done(err)
+            for i, (_, done) in enumerate(items):
+                done(lost[i] or err)
         if conn is not None:
             conn.close()
 
 
+def _redacted(batch: Batch) -> Batch:
+    """``batch`` with every remembered secret (:mod:`ragc.registry.secrets`)
+    replaced in its text: nothing the journal writes holds a key."""
+    if not secrets_active():
+        return batch
+
+    def row(r: tuple) -> tuple:
+        return tuple(redact(v) if isinstance(v, str) else v for v in r)
+
+    def cols(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: redact(v) if isinstance(v, str) else v for k, v in d.items()}
+
+    return Batch(records=[row(r) for r in batch.records], events=[row(r) for r in batch.events],
+                 run_updates={rid: cols(u) for rid, u in batch.run_updates.items()},
+                 run_row=cols(batch.run_row) if batch.run_row is not None else None)
+
+
 def _write_batch(conn: sqlite3.Connection, batch: Batch) -> None:
+    batch = _redacted(batch)
     if batch.run_row is not None:
         cols = list(batch.run_row)
         conn.execute(f"INSERT INTO runs ({','.join(cols)}) VALUES ({','.join('?' * len(cols))})",
@@ -434,6 +644,9 @@ class SqliteStore(Store):
         self._read_lock = threading.Lock()
         self._writer: _Writer | None = None
         self._writer_lock = threading.Lock()
+        self._local = threading.local()
+        self._lease_conns: list[sqlite3.Connection] = []
+        self._owned: dict[str, str] = {}  # run id -> token of the leases this store claimed
         self._ensure_writer()  # started now, so the first commit does not pay for it
 
     def _connect(self) -> sqlite3.Connection:
@@ -540,6 +753,78 @@ class SqliteStore(Store):
         self.commit_sync(batch)
         return _info_from_row(row, True)
 
+    def _lease_conn(self) -> sqlite3.Connection:
+        # a connection of the calling thread's own: the claim's transaction
+        # must not interleave with the reader's or the writer's statements
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._writer_lock:
+                self._lease_conns.append(conn)
+        return conn
+
+    def _lease_lost(self, conn: sqlite3.Connection, batch: Batch) -> BaseException | None:
+        """Inside the writer's transaction: a :class:`LeaseHeld` when
+        ``batch`` writes to a run this store claimed whose lease now belongs
+        to another owner, else ``None``."""
+        owned = self._owned
+        if not owned:
+            return None
+        runs = {r[0] for r in batch.records} | {r[0] for r in batch.events} | set(batch.run_updates)
+        for rid in runs & owned.keys():
+            row = conn.execute("SELECT run_id, token, pid, host, acquired, heartbeat FROM leases WHERE run_id=?",
+                               (rid,)).fetchone()
+            if row is None or row[1] != owned[rid]:
+                if row is None:
+                    return StoreError(f"run {rid}: this process no longer holds its lease")
+                return LeaseHeld(Lease(*tuple(row)))
+        return None
+
+    def claim_lease(self, run_id: str, token: str, *, pid: int | None = None, host: str | None = None) -> Lease:
+        now = time.time()
+        lease = Lease(run_id, token, pid if pid is not None else os.getpid(), host or socket.gethostname(), now, now)
+        try:
+            conn = self._lease_conn()
+            conn.execute("BEGIN IMMEDIATE")  # the write lock first: claimers are serialized from here
+            try:
+                row = conn.execute("SELECT run_id, token, pid, host, acquired, heartbeat FROM leases WHERE run_id=?",
+                                   (run_id,)).fetchone()
+                if row is not None:
+                    held = Lease(*tuple(row))
+                    if held.token != token and not held.stale(now):
+                        raise LeaseHeld(held)
+                conn.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?)",
+                             (lease.run_id, lease.token, lease.pid, lease.host, lease.acquired, lease.heartbeat))
+                conn.execute("COMMIT")
+                self._owned[run_id] = token
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot claim run {run_id} in {self.path}: {e}") from None
+        return lease
+
+    def heartbeat(self, run_id: str, token: str) -> bool:
+        try:
+            cur = self._lease_conn().execute("UPDATE leases SET heartbeat=? WHERE run_id=? AND token=?",
+                                             (time.time(), run_id, token))
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot refresh the lease of run {run_id}: {e}") from None
+        return cur.rowcount == 1
+
+    def release_lease(self, run_id: str, token: str) -> None:
+        if self._owned.get(run_id) == token:
+            del self._owned[run_id]
+        try:
+            self._lease_conn().execute("DELETE FROM leases WHERE run_id=? AND token=?", (run_id, token))
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot release the lease of run {run_id}: {e}") from None
+
+    def lease(self, run_id: str) -> Lease | None:
+        rows = self._query("SELECT run_id, token, pid, host, acquired, heartbeat FROM leases WHERE run_id=?", (run_id,))
+        return Lease(*tuple(rows[0])) if rows else None
+
     def close(self) -> None:
         """Stop the writer thread (after pending commits) and close."""
         w = self._writer
@@ -547,6 +832,13 @@ class SqliteStore(Store):
             w.q.put(None)
             w.join(timeout=30)
         self._writer = None
+        with self._writer_lock:
+            conns, self._lease_conns = self._lease_conns, []
+        for c in conns:
+            try:
+                c.close()
+            except sqlite3.Error:
+                pass
         with self._read_lock:
             try:
                 self._read.close()

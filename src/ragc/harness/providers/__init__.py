@@ -76,11 +76,25 @@ def api_keys(name: str, entry: ModelEntry, env: Mapping[str, str]) -> list[str |
     are dropped.
 
     Raises:
-        ConfigError: an unset ``${VAR}`` (see :func:`substitute_field`).
+        ConfigError: an unset ``${VAR}`` (see :func:`substitute_field`), or
+            a value with a control character (:mod:`ragc.registry.secrets`).
     """
+    from ragc.registry.secrets import SecretValueError, validate_secret
+
     raw: list[str] = list(entry.api_keys) or ([entry.api_key] if entry.api_key else [])
-    keys = [substitute_field(name, "api_keys" if entry.api_keys else "api_key", k, env) for k in raw]
-    keys = [k for k in keys if k]
+    field = "api_keys" if entry.api_keys else "api_key"
+    keys = []
+    for k in raw:
+        value = substitute_field(name, field, k, env)
+        try:
+            # a trailing newline is stripped (with a warning); other control characters are refused,
+            # and the value is redacted from every message, event and journal record from now on
+            value = validate_secret(value, where=f"model `{name}`: {field}") if "${" in k else value
+        except SecretValueError as exc:
+            raise ConfigError(str(exc), hint=f"set the variable of `{k}` to the key alone, without control "
+                                             "characters (e.g. `export VAR=\"$(tr -d '\\r\\n' < key.txt)\"`)") from None
+        if value:
+            keys.append(value)
     return list(keys) if keys else [None]
 
 

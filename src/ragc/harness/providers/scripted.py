@@ -109,10 +109,13 @@ def load_script(path: Path) -> list[ScriptLine]:
             an unknown key, or gives no answer (``text``, ``tool_calls``,
             ``route``, ``json`` or ``error``).
     """
+    from ragc.registry.files import ReferencedFileError, describe, read_referenced_text
+
     try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read the script {path}: {e.strerror or e}",
+        raw = read_referenced_text(path)  # regular files only, bounded: never a FIFO or a device
+    except ReferencedFileError as e:
+        reason = "does not exist" if e.missing else e.reason
+        raise ConfigError(f"cannot read the script {describe(path)}: {reason}",
                           hint="`script` is relative to the registry file's directory") from None
     lines: list[ScriptLine] = []
     for number, text in enumerate(raw.splitlines(), start=1):

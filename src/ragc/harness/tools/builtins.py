@@ -41,6 +41,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import stat
 import signal as _signal
 import subprocess
@@ -53,7 +54,7 @@ from anyio.abc import ByteReceiveStream
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ragc.harness.errors import ConfigError, ToolError
-from ragc.harness.tools import checks, passages
+from ragc.harness.tools import checks, command_check, os_sandbox, passages
 from ragc.harness.tools.base import Tool
 from ragc.harness.tools.sandbox import SandboxError, Workspace, skipped_dir
 from ragc.harness.types import ToolResult
@@ -160,84 +161,120 @@ def _namesakes(ws: Workspace, path: str) -> list[str]:
 
 
 def _read_file(ws: Workspace, args: ReadFileArgs, max_bytes: int) -> ToolResult:
+    """Read a text file, opened without a race (:meth:`Workspace.open_file`):
+    regular files only (``O_NONBLOCK`` so a FIFO does not block the open),
+    at most ``max_bytes``."""
     try:
-        target = ws.resolve(args.path, must_exist=True)
-    except ToolError as exc:
-        if exc.kind != "not_found":
-            raise
+        fd, rel = ws.open_file(args.path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
         near = _namesakes(ws, args.path)
         hint = f"did you mean {' or '.join(near)}?" if near else MISSING_FILE_HINT
         raise ToolError(f"`{args.path}` does not exist ({hint})", kind="not_found") from None
-    if target.is_dir():
-        raise ToolError(f"`{args.path}` is a directory; use list_files to see its files")
-    if not target.is_file():  # a FIFO or device would block or never end
-        raise ToolError(f"`{args.path}` is not a regular file")
-    with target.open("rb") as fh:
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"`{args.path}` is a directory; use list_files to see its files")
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+            raise ToolError(f"`{args.path}` is not a regular file")
         data = fh.read(max_bytes + 1)
     if _is_binary(data[:BINARY_SNIFF_BYTES]):
         raise ToolError(f"`{args.path}` is a binary file, not text")
     truncated = len(data) > max_bytes
     text = data[:max_bytes].decode("utf-8", errors="replace")
     content = text + (f"\n[... file truncated at {max_bytes} bytes]" if truncated else "")
-    return ToolResult(content=content, value=text, sources=[ws.relative(target)])
+    return ToolResult(content=content, value=text, sources=[rel])
 
 
 def _write_file(ws: Workspace, args: WriteFileArgs) -> ToolResult:
-    target = ws.resolve(args.path)
-    if target == ws.root or target.is_dir():
-        raise ToolError(f"`{args.path}` is a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # the parent may only now exist: check again that it is still inside the workspace
-    target = ws.resolve(args.path)
-    data = args.content.encode("utf-8")
+    """Write a file atomically: a temporary file created ``O_EXCL |
+    O_NOFOLLOW`` in the parent directory (opened without a race, missing
+    directories made on the way), then renamed over the name, both relative
+    to the parent's file descriptor."""
     try:
-        mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
-    except OSError:
-        mode = None
-    # O_EXCL | O_NOFOLLOW and a random name: never write through a symlink or a
-    # file planted at a predictable name, and concurrent writes do not collide
-    tmp = target.with_name(f".{target.name}.ragc-tmp-{secrets.token_hex(6)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        dir_fd, name, rel = ws.open_parent(args.path, create=True)
+    except SandboxError:
+        raise
+    except FileExistsError:
+        raise ToolError(f"`{args.path}`: a file stands where a directory is needed") from None
+    except NotADirectoryError:
+        raise ToolError(f"`{args.path}`: a file stands where a directory is needed") from None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if mode is not None:
-                os.fchmod(fh.fileno(), mode)
-        os.replace(tmp, target)
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            raise ToolError(f"`{args.path}` is a directory")
+        mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) else None
+        data = args.content.encode("utf-8")
+        # O_EXCL | O_NOFOLLOW and a random name: never write through a symlink or a
+        # file planted at a predictable name, and concurrent writes do not collide
+        tmp = f".{name}.ragc-tmp-{secrets.token_hex(6)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666, dir_fd=dir_fd)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if mode is not None:
+                    os.fchmod(fh.fileno(), mode)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        finally:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
     finally:
-        if os.path.lexists(tmp):
-            tmp.unlink()
-    rel = ws.relative(target)
+        os.close(dir_fd)
     return ToolResult(content=f"wrote {len(data)} bytes to {rel}", value={"path": rel, "bytes": len(data)})
 
 
 def _list_files(ws: Workspace, args: ListFilesArgs, max_entries: int) -> ToolResult:
-    base = ws.resolve(args.path, must_exist=True)
-    if not base.is_dir():
-        raise ToolError(f"`{args.path}` is a file, not a directory")
+    """List a directory opened without a race (:meth:`Workspace.open_dir`),
+    walked by descriptor (:func:`os.fwalk`, symlinked directories not
+    entered); symlinks that lead outside are left out."""
+    try:
+        top, rel = ws.open_dir(args.path)
+    except FileNotFoundError:
+        raise ToolError(f"`{args.path}` does not exist", kind="not_found") from None
+    except NotADirectoryError:
+        raise ToolError(f"`{args.path}` is a file, not a directory") from None
+    base = ws.root if rel == "." else ws.root / rel
+
+    def shown(p: Path) -> bool:  # a symlink is listed only when it stays inside
+        try:
+            return not p.is_symlink() or ws.contains(p.resolve())
+        except (OSError, RuntimeError):
+            return False
+
     entries: list[str] = []
     truncated = False
-    if args.recursive:
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
-            for fn in sorted(filenames):
-                p = Path(dirpath) / fn
-                if p.is_symlink() and not ws.contains(p.resolve()):
+    try:
+        if args.recursive:
+            for dirpath, dirnames, filenames, _fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+                dirnames[:] = sorted(d for d in dirnames if not skipped_dir(d))
+                here = base / dirpath
+                for fn in sorted(filenames):
+                    p = here / fn
+                    if not shown(p):
+                        continue
+                    entries.append(ws.relative(Path(os.path.normpath(p))))
+                    if len(entries) >= max_entries:
+                        truncated = True
+                        break
+                if truncated:
+                    break
+        else:
+            with os.scandir(top) as it:
+                children = sorted(it, key=lambda e: e.name)
+            for entry in children:
+                p = base / entry.name
+                if not shown(p):
                     continue
-                entries.append(ws.relative(p))
+                entries.append(ws.relative(p) + ("/" if entry.is_dir() else ""))
                 if len(entries) >= max_entries:
                     truncated = True
                     break
-            if truncated:
-                break
-    else:
-        for child in sorted(base.iterdir(), key=lambda p: p.name):
-            if child.is_symlink() and not ws.contains(child.resolve()):
-                continue
-            entries.append(ws.relative(child) + ("/" if child.is_dir() else ""))
-            if len(entries) >= max_entries:
-                truncated = True
-                break
+    finally:
+        os.close(top)
     lines = entries or ["(empty directory)"]
     content = "\n".join(lines)
     if truncated:
@@ -269,7 +306,7 @@ def _iter_text_files(ws: Workspace, base: Path, max_file_bytes: int, exclude: tu
                     continue
                 if not p.is_file() or p.stat().st_size > max_file_bytes:
                     continue
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
                 continue
             yield p
 
@@ -338,11 +375,8 @@ def _search(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes: int,
     doc_freq: dict[str, int] = {}
     n_files = 0
     for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes, exclude), MAX_SEARCH_FILES):
-        try:
-            data = p.read_bytes()
-        except OSError:
-            continue
-        if _is_binary(data[:BINARY_SNIFF_BYTES]):
+        data = _read_listed(ws, p, max_file_bytes)
+        if data is None or _is_binary(data[:BINARY_SNIFF_BYTES]):
             continue
         n_files += 1
         text = data.decode("utf-8", errors="replace")
@@ -419,13 +453,30 @@ _PASSAGE_CACHE: dict[str, tuple[int, int, list[passages.Passage]]] = {}
 """Passages per absolute file path, with the ``(mtime_ns, size)`` they were cut from."""
 
 
-def _file_passages(ws: Workspace, p: Path) -> list[passages.Passage]:
+def _read_listed(ws: Workspace, p: Path, max_bytes: int) -> bytes | None:
+    """The bytes of a file a walk listed, opened again without a race
+    (:meth:`Workspace.open_file`): ``None`` when it is gone, is no longer a
+    regular file, leads outside or has grown past ``max_bytes``."""
+    try:
+        fd, _ = ws.open_file(ws.relative(p), os.O_RDONLY | os.O_NONBLOCK)
+    except (OSError, ToolError, ValueError):
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        data = fh.read(max_bytes + 1)
+    return data if len(data) <= max_bytes else None
+
+
+def _file_passages(ws: Workspace, p: Path, max_bytes: int = 1 << 62) -> list[passages.Passage]:
     st = p.stat()
     key = str(p)
     hit = _PASSAGE_CACHE.get(key)
     if hit is not None and hit[0] == st.st_mtime_ns and hit[1] == st.st_size:
         return hit[2]
-    data = p.read_bytes()
+    data = _read_listed(ws, p, max_bytes)
+    if data is None:
+        return []
     cut = [] if _is_binary(data[:BINARY_SNIFF_BYTES]) else passages.split(ws.relative(p), data.decode("utf-8", "replace"))
     if len(_PASSAGE_CACHE) > 4096:
         _PASSAGE_CACHE.clear()
@@ -443,7 +494,7 @@ def _search_passages(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes
     pool: list[passages.Passage] = []
     for p in itertools.islice(_iter_text_files(ws, base, max_file_bytes, exclude), MAX_SEARCH_FILES):
         try:
-            pool.extend(_file_passages(ws, p))
+            pool.extend(_file_passages(ws, p, max_file_bytes))
         except OSError:
             continue
     best = passages.rank(pool, args.query, min(args.max_results, limit))
@@ -460,33 +511,6 @@ def _search_passages(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes
 
 
 # --------------------------------------------------------------------------- run_command
-
-
-def _check_path_arguments(ws: Workspace, cwd: Path, argv: list[str]) -> None:
-    """Refuse arguments that name a path outside the workspace (a guard
-    against ``cat /etc/passwd``, ``ls ../..`` or ``cat link/passwd`` through
-    a symlink that leads out, not a jail). Every argument (and the value of
-    ``--opt=value``) is resolved as a path from ``cwd``, symlinks followed;
-    text that is not meant as a path resolves inside ``cwd`` and passes.
-
-    Raises:
-        SandboxError: an argument resolves outside the workspace.
-    """
-    for arg in argv[1:]:
-        candidates = [arg]
-        if arg.startswith("-") and "=" in arg:
-            candidates.append(arg.split("=", 1)[1])
-        for c in candidates:
-            try:
-                p = Path(c).expanduser()
-                resolved = (p if p.is_absolute() else cwd / p).resolve(strict=False)
-            except (RuntimeError, OSError, ValueError):
-                # `~user` of no such user, a symlink loop, a NUL byte
-                if c.startswith(("/", "~")):
-                    raise SandboxError(f"argument `{arg}` points outside the workspace") from None
-                continue
-            if not ws.contains(resolved):
-                raise SandboxError(f"argument `{arg}` points outside the workspace")
 
 
 async def _drain(stream: ByteReceiveStream | None, buf: bytearray, cap: int, counter: list[int]) -> None:
@@ -507,7 +531,17 @@ def _kill_group(pid: int) -> None:
 
 
 async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ...] | None, timeout_s: float,
-                       max_output: int) -> ToolResult:
+                       max_output: int, policy: RunCommandPolicy | None = None) -> ToolResult:
+    """Run one command: the checks of :mod:`~ragc.harness.tools.command_check`,
+    then the program inside the OS sandbox (:mod:`~ragc.harness.tools.os_sandbox`)
+    unless the policy turns it off, with a scrubbed environment and limits.
+
+    Raises:
+        SandboxError: the command is refused, or the policy requires the
+            sandbox and this machine has none.
+        ToolError: unparsable command, bad working directory, program not found.
+    """
+    policy = policy or RunCommandPolicy()
     try:
         argv = shlex.split(args.command)
     except ValueError as exc:
@@ -516,8 +550,7 @@ async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ..
         raise ToolError("empty command")
     program = argv[0]
     name = os.path.basename(program)
-    if allow is not None and name not in allow and not ("/" in program and program in allow):
-        raise SandboxError(f"`{name}` is not an allowed program (allowed: {', '.join(allow) or 'none'})")
+    command_check.check_allowed(program, allow)
     cwd = ws.resolve(args.working_dir, must_exist=True)
     if not cwd.is_dir():
         raise ToolError(f"working_dir `{args.working_dir}` is not a directory")
@@ -532,14 +565,34 @@ async def _run_command(ws: Workspace, args: RunCommandArgs, allow: tuple[str, ..
         if allow is not None and not (program in allow or f"./{rel}" in allow or ("/" in rel and rel in allow)):
             raise SandboxError(f"`{program}` is a workspace file, not the allowed program `{name}`; "
                                f"use the bare name, or allow the path `./{rel}` in the policy")
-    _check_path_arguments(ws, cwd, argv)
+    command_check.check_command(ws, cwd, argv, allow)
+    limits = os_sandbox.Limits(memory_mb=policy.memory_mb, cpu_seconds=policy.cpu_seconds, network=policy.network,
+                               writable=policy.workspace == "read-write", env=tuple(policy.env),
+                               read_only=tuple(policy.read_only))
+    mode = policy.sandbox or "auto"
+    jail = os_sandbox.status() if mode != "off" else None
+    if mode == "require" and not (jail and jail.available):
+        raise SandboxError(f"this policy runs commands only in the OS sandbox, and there is none here: "
+                           f"{jail.reason if jail else 'sandbox off'}")
+    # found and executable here, so a missing program is a clear error rather
+    # than an exit code of bwrap or prlimit
+    exe_path = str(cwd / program) if "/" in program else shutil.which(program)
+    if exe_path is None or not os.path.exists(exe_path):
+        raise ToolError(f"command not found: `{program}`", kind="not_found")
+    if not os.access(exe_path, os.X_OK) or os.path.isdir(exe_path):
+        raise ToolError(f"`{program}` is not executable")
+    if jail is not None and jail.available:
+        assert jail.bwrap is not None
+        launch, env = os_sandbox.wrap(argv, workspace=ws.root, cwd=cwd, limits=limits, bwrap=jail.bwrap)
+    else:
+        launch, env = os_sandbox.limit_prefix(limits) + argv, os_sandbox.command_env(str(ws.root), limits.env)
 
     stdout, stderr = bytearray(), bytearray()
     out_total, err_total = [0], [0]
     timed_out = False
     try:
-        process = await anyio.open_process(argv, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, start_new_session=True)
+        process = await anyio.open_process(launch, cwd=str(cwd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, start_new_session=True, env=env)
     except FileNotFoundError:
         raise ToolError(f"command not found: `{program}`", kind="not_found") from None
     except PermissionError:
@@ -707,7 +760,7 @@ def make_builtin(builtin: str, *, name: str, workspace: Workspace, description: 
                          policy.max_output_bytes)
 
         async def run_command(args: RunCommandArgs) -> ToolResult:
-            return await _run_command(ws, args, allow, cmd_timeout, max_output)
+            return await _run_command(ws, args, allow, cmd_timeout, max_output, policy)
 
         # the command has its own timeout and kills its process group; the
         # registry's outer timeout only needs to be a little longer

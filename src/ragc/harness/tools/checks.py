@@ -24,7 +24,9 @@ The tool's ``value`` is ``{"passed": bool, "results": [{"check", "passed",
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,6 +82,27 @@ def expect_matches(expect: str, output: str) -> bool:
 
 RunCommand = Callable[[Any], Awaitable[ToolResult]]
 """The ``run_command`` tool's ``invoke`` (takes its validated arguments)."""
+
+
+MAX_CHECKED_FILE_BYTES = 8 * 1024 * 1024
+"""The most of a file a ``{file, contains}`` check reads."""
+
+
+def _read_checked_file(ws: Workspace, path: str) -> str | None:
+    """The text of the regular file ``path`` (opened without a race:
+    :meth:`Workspace.open_file`), ``None`` when there is none.
+
+    Raises:
+        SandboxError: the path leads outside the workspace.
+    """
+    try:
+        fd, _ = ws.open_file(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        return fh.read(MAX_CHECKED_FILE_BYTES).decode("utf-8", errors="replace")
 
 
 def command_failure(code: Any, expected_code: int, stdout: str, stderr: str, expect: str | None) -> str:
@@ -161,12 +184,11 @@ async def run_checks(ws: Workspace, args: RunChecksArgs, run_command: RunCommand
                 else:
                     passed, detail = True, f"exit code {code}"
             elif check.file:
-                target = ws.resolve(check.file)
-                if not target.is_file():
+                text = _read_checked_file(ws, check.file)
+                if text is None:
                     detail = f"{check.file} does not exist"
                 elif check.contains is not None:
-                    text = target.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n")
-                    if check.contains.replace("\r\n", "\n") in text:
+                    if check.contains.replace("\r\n", "\n") in text.replace("\r\n", "\n"):
                         passed, detail = True, "found"
                     else:
                         detail = f"{check.file} does not contain {check.contains!r}"
