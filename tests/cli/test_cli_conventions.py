@@ -204,3 +204,13 @@ def test_a_broken_registry_is_located_in_run_as_in_check(project):
         text = r.out + r.err
         assert "--> registry.toml:11:1" in text and "scrpt" in text, text
         assert r.code in (1, 2) and "Traceback" not in text
+
+
+@pytest.mark.parametrize("module", ["ragc", "ragc.cli.main"])
+def test_every_entry_point_reports_an_expected_error_without_internal_error(tmp_path, module):
+    # `python -m ragc.cli.main` ran a second copy of the module, whose CliError the commands did
+    # not raise: an expected error came out as "internal error: CliError"
+    r = subprocess.run([sys.executable, "-m", module, "runs", "list", "--journal", str(tmp_path / "none.sqlite")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: no journal at") and "internal error" not in r.stderr

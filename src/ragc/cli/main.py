@@ -255,4 +255,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m ragc.cli.main` runs this file as `__main__`, a second copy of the module whose
+    # CliError is not the one the command modules raise; run the imported module's main instead
+    from ragc.cli import main as _cli
+
+    raise SystemExit(_cli.main())
