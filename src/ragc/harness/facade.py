@@ -345,7 +345,7 @@ class Harness:
             ConfigError: unknown model or tool.
         """
         client = self._client_for(spec.model, spec.tool_protocol)
-        spec, own = self._extend(spec, messages)
+        spec, messages, own = self._extend(spec, messages)
         await self.tools.prepare([n for n in spec.tools if n not in own])
         tools = [own[n].spec if n in own else spec_ for n, spec_ in
                  zip(spec.tools, self._specs_or_none(spec.tools, own))]
@@ -383,18 +383,20 @@ class Harness:
         registry_specs = iter(self.tool_specs([n for n in names if n not in own]))
         return [None if n in own else next(registry_specs) for n in names]
 
-    def _extend(self, spec: AgentSpec, messages: Sequence[Message]) -> tuple[AgentSpec, dict[str, Any]]:
+    def _extend(self, spec: AgentSpec, messages: list[Message]) -> tuple[AgentSpec, list[Message], dict[str, Any]]:
         """``spec`` with its skills (instructions appended to the system
         prompt under ``# Skill: NAME``, tools added) and its memory (the
-        recalled ``# Memory`` section appended, the memory tools added), and
-        the agent's own tools by name (:mod:`ragc.memory.agent`).
+        memory tools added), ``messages`` with the recalled ``# Memory``
+        section appended to the last one (where a small model reads it, like
+        prefetched results), and the agent's own tools by name
+        (:mod:`ragc.memory.agent`).
 
         Raises:
             ConfigError: an unknown skill or memory store, or a store that
                 cannot be opened.
         """
         if not spec.skills and not spec.memory:
-            return spec, {}
+            return spec, messages, {}
         from ragc.harness.agent import DEFAULT_SYSTEM_PROMPT
 
         system = spec.system or DEFAULT_SYSTEM_PROMPT
@@ -426,10 +428,12 @@ class Harness:
             task = next((m.content for m in messages if m.role == "user"), "")
             block = memory.recall_block(task)
             if block:
-                system += "\n\n" + block
+                messages = [m.model_copy() for m in messages] or [Message(role="user", content="")]
+                last = messages[-1]
+                messages[-1] = last.model_copy(update={"content": (last.content or "") + "\n\n" + block})
             own = memory.tools()
             tools += [t for t in own if t not in tools]
-        return spec.model_copy(update={"system": system, "tools": tools}), own
+        return spec.model_copy(update={"system": system, "tools": tools}), messages, own
 
     async def _prefetch(self, spec: AgentSpec, messages: list[Message], call_tool: Any) -> list[Message]:
         """Make ``spec.prefetch`` calls (keys ``p1``, ``p2``...) and append

@@ -3,7 +3,8 @@
 * **Recall** (:meth:`AgentMemory.recall_block`), once, before the agent's
   first model call: each store's :meth:`recall` for the agent's task (its
   first user message), rendered as a ``# Memory`` section appended to the
-  system prompt -- at most ``recall`` entries per store (working memory: all
+  agent's task (the last message before its first model call, where a small
+  model reads it, like prefetched tool results) -- at most ``recall`` entries per store (working memory: all
   of it), the whole section cut to ``recall_tokens`` tokens (the smallest of
   the agent's stores; ``chars / 4`` like :func:`ragc.harness.history.estimate_tokens`).
 * **Tools**: ``memory_save`` (text, and per kind ``tldr``, ``key``,
@@ -92,7 +93,7 @@ class AgentMemory:
         self.token_bound = min((registry.stores[n].recall_tokens for n in stores), default=0)
 
     def recall_block(self, task: str) -> str:
-        """The ``# Memory`` section for the system prompt ("" when nothing is
+        """The ``# Memory`` section for the agent's task ("" when nothing is
         remembered), bounded to ``token_bound`` tokens."""
         lines: list[str] = []
         for name, store in self.stores.items():

@@ -1,6 +1,6 @@
 """MCP tool servers, through the official ``mcp`` Python SDK (``mcp.ClientSession``
 over ``mcp.client.stdio.stdio_client`` or
-``mcp.client.streamable_http.streamablehttp_client``; no protocol code here).
+``mcp.client.streamable_http.streamable_http_client``; no protocol code here).
 
 A registry grants an MCP server as a capability (``[mcp_servers.NAME]``, or
 inline ``[tools.NAME] mcp = {...}``); a workflow names its tools as
@@ -102,8 +102,8 @@ def server_for(registry: Registry, name: str) -> tuple[str, McpServerEntry, str]
 # --------------------------------------------------------------------------- one session
 
 
-def _transport(entry: McpServerEntry, base_dir: Path) -> Any:
-    """The SDK transport context manager of ``entry``."""
+async def _open_transport(stack: AsyncExitStack, entry: McpServerEntry, base_dir: Path) -> tuple[Any, Any]:
+    """Enter the SDK transport of ``entry`` on ``stack``; its (read, write) streams."""
     if entry.command is not None:
         from mcp import StdioServerParameters
         from mcp.client.stdio import get_default_environment, stdio_client
@@ -112,11 +112,18 @@ def _transport(entry: McpServerEntry, base_dir: Path) -> Any:
         cwd = str((base_dir / entry.cwd) if entry.cwd else base_dir)
         params = StdioServerParameters(command=entry.command[0], args=list(entry.command[1:]), env=env, cwd=cwd)
         # the server's stderr would interleave with the live view; it goes to the null device
-        return stdio_client(params, errlog=open(os.devnull, "w"))  # noqa: SIM115 (closed with the process)
-    from mcp.client.streamable_http import streamablehttp_client
+        errlog = stack.enter_context(open(os.devnull, "w"))  # noqa: SIM115
+        streams = await stack.enter_async_context(stdio_client(params, errlog=errlog))
+        return streams[0], streams[1]
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
 
-    return streamablehttp_client(entry.url, headers=dict(entry.headers) or None,
-                                 timeout=entry.startup_timeout)
+    # a loopback server is never reached through an environment proxy
+    http = await stack.enter_async_context(httpx.AsyncClient(
+        headers=dict(entry.headers), timeout=httpx.Timeout(entry.startup_timeout, read=300.0),
+        mounts={"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}))
+    streams = await stack.enter_async_context(streamable_http_client(entry.url, http_client=http))
+    return streams[0], streams[1]
 
 
 def _is_disconnect(exc: BaseException) -> bool:
@@ -149,8 +156,8 @@ class _Session:
         try:
             async with AsyncExitStack() as stack:
                 # the transports open task groups: they are entered outside the timeout's cancel scope
-                streams = await stack.enter_async_context(_transport(self.entry, self.base_dir))
-                self.client = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
+                read, write = await _open_transport(stack, self.entry, self.base_dir)
+                self.client = await stack.enter_async_context(ClientSession(read, write))
                 with anyio.fail_after(self.entry.startup_timeout):
                     await self.client.initialize()
                     listed = await self.client.list_tools()
