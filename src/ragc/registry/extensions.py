@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ragc.diagnostics.model import Diagnostic, Label, Severity
 from ragc.diagnostics.suggest import did_you_mean
-from ragc.registry.model import Registry
+from ragc.registry.model import BUILTIN_TOOLS, Registry
 from ragc.registry.toml_spans import nearest
 
 
@@ -55,7 +55,8 @@ def extension_refs(reg: Registry, found: dict) -> list[Diagnostic]:
                    "add [mcp_servers.NAME] with `command` or `url`, or give `mcp = { command = [...] }` inline")
     for name, skill in reg.skills.items():
         for i, t in enumerate(skill.tools):
-            if t not in reg.tools and reg.mcp_tool(t) is None and t not in ("memory_save", "memory_search"):
+            # a skill may name a built-in directly (the harness builds it with its defaults)
+            if t not in reg.tools and reg.mcp_tool(t) is None and t not in BUILTIN_TOOLS:
                 report(("skills", name, "tools", i), t, f"the tools of skill `{name}`", sorted(reg.tools), "tool",
                        "add [tools.NAME] to registry.toml")
     return out
