@@ -72,28 +72,20 @@ def _entry_graph(module, file: str, requested: str | None) -> str | None:
     return stem if stem in names else names[0]
 
 
-def list_mcp_servers(registry: Registry, bag: DiagnosticBag) -> None:
-    """Fill ``registry.mcp_listings`` for every MCP server whose entry has
-    ``list_at_check = true`` (cached; :func:`ragc.harness.tools.mcp.list_tools_cached`),
-    so the checker validates tool names and arguments. A server that cannot
-    be listed is ``E0871`` (once per registry object)."""
-    servers = {k: e for k, e in registry.mcp_servers.items() if e.list_at_check}
-    servers.update({f"tools.{n}": t.mcp for n, t in registry.tools.items()
-                    if t.mcp is not None and not isinstance(t.mcp, str) and t.mcp.list_at_check})
-    todo = {k: e for k, e in servers.items() if k not in registry.mcp_listings}
-    if not todo:
+def install_mcp_lister(registry: Registry) -> None:
+    """Let the checker list MCP servers with ``list_at_check = true`` when a
+    workflow uses one of their tools (started once per registry object, the
+    listing cached on disk; :func:`ragc.harness.tools.mcp.list_tools_cached`).
+    The checker reports a server that cannot be listed as ``E0871``."""
+    if registry._mcp_lister is not None:
         return
-    from ragc.harness.tools.mcp import McpUnavailable, list_tools_cached
 
-    for key, entry in todo.items():
-        try:
-            tools = list_tools_cached(entry, registry.base_dir, key)
-        except McpUnavailable as exc:
-            bag.add(Diagnostic("E0871", Severity.ERROR, f"MCP server `{key}` cannot be listed: {exc}", None,
-                               help="check its `command` / `url`, or set `list_at_check = false` to check "
-                                    "tool names when the run starts the server"))
-            continue  # not recorded: tool names stay unchecked, not all reported unknown
-        registry.mcp_listings[key] = [t.to_json() for t in tools]
+    def lister(key: str, entry) -> list[dict]:
+        from ragc.harness.tools.mcp import list_tools_cached
+
+        return [t.to_json() for t in list_tools_cached(entry, registry.base_dir, key)]
+
+    registry._mcp_lister = lister
 
 
 def compile_source(text: str, file: str, registry: Registry | None, *, graph: str | None = None,
@@ -138,7 +130,7 @@ def _compile_source(text: str, file: str, registry: Registry | None, *, graph: s
     bag = DiagnosticBag()
     bag.extend(parsed.diagnostics)
     if registry is not None:
-        list_mcp_servers(registry, bag)
+        install_mcp_lister(registry)
     checked = check_module(parsed.module, registry, source=text, file=file, untrusted=untrusted, bag=bag)
     result.info = checked.info
     entry = _entry_graph(parsed.module, file, graph)

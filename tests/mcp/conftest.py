@@ -14,20 +14,14 @@ from typing import Any, Callable
 
 import pytest
 
-SERVER = Path(__file__).resolve().parent / "servers" / "notes_server.py"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mcp_test_support import SERVER  # noqa: E402
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def toml_list(items: list[str]) -> str:
-    return "[" + ", ".join(json.dumps(x) for x in items) + "]"
-
-
-def stdio_command() -> list[str]:
-    return [sys.executable, str(SERVER)]
 
 
 @pytest.fixture

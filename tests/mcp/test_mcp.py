@@ -16,7 +16,7 @@ from ragc.compiler import compile_source
 from ragc.harness.tools import mcp as mcp_mod
 from ragc.registry.loader import load_registry
 
-from conftest import stdio_command, toml_list
+from mcp_test_support import stdio_command, toml_list
 
 pytestmark = pytest.mark.timeout(120)
 

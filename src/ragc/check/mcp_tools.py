@@ -1,6 +1,8 @@
 """MCP tool names and arguments in a workflow, checked against the tools
-their server listed (``[mcp_servers.NAME] list_at_check = true``; the
-compiler fills :attr:`ragc.registry.model.Registry.mcp_listings`).
+their server listed (``[mcp_servers.NAME] list_at_check = true``: listed when a workflow first
+names one of its tools, through the lister the compiler installs,
+:meth:`ragc.registry.model.Registry.mcp_listing`). A server that cannot be
+listed is ``E0871`` at the tool name.
 
 * ``"SERVER/TOOL"`` (or a ``[tools.NAME] mcp = ...`` entry) whose tool the
   server does not list, or the server entry's ``tools`` does not grant:
@@ -26,7 +28,8 @@ from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
 
 
-def _listed(ctx: Ctx, name: str) -> tuple[str, str, dict[str, dict[str, Any]] | None, Any] | None:
+def _listed(ctx: Ctx, name: str, value: A.Value | None = None) -> tuple[str, str, dict[str, dict[str, Any]] | None,
+                                                                       Any] | None:
     reg = ctx.registry
     if reg is None:
         return None
@@ -34,7 +37,12 @@ def _listed(ctx: Ctx, name: str) -> tuple[str, str, dict[str, dict[str, Any]] | 
     if found is None:
         return None
     key, entry, remote = found
-    listing = reg.mcp_listings.get(key)
+    listing, failure = reg.mcp_listing(key, entry)
+    if failure is not None and value is not None:
+        ctx.bag.error("E0871", f"MCP server `{key}` cannot be listed: {failure}", value.span,
+                      "its tools cannot be checked",
+                      help="check its `command` / `url`, or set `list_at_check = false` to check tool names "
+                           "when the run starts the server")
     tools = {t["name"]: t for t in listing} if listing is not None else None
     return key, remote, tools, entry
 
@@ -42,7 +50,7 @@ def _listed(ctx: Ctx, name: str) -> tuple[str, str, dict[str, dict[str, Any]] | 
 def tool_name(ctx: Ctx, name: str, value: A.Value) -> bool | None:
     """Whether MCP tool ``name`` exists on its server (``E0872`` if not);
     ``None`` when ``name`` is not an MCP tool of the registry."""
-    resolved = _listed(ctx, name)
+    resolved = _listed(ctx, name, value)
     if resolved is None:
         return None
     key, remote, tools, entry = resolved

@@ -364,7 +364,8 @@ class McpServerEntry(_Entry):
     """An MCP server (``[mcp_servers.NAME]``, or inline as ``[tools.NAME] mcp =
     {...}``): exactly one of ``command`` (a stdio server: program and
     arguments, started with ``env`` added to a minimal environment and
-    ``cwd`` relative to the registry) or ``url`` (a streamable-HTTP server).
+    ``cwd`` relative to the registry; a program ``python`` or ``python3``
+    means the interpreter ragc runs in) or ``url`` (a streamable-HTTP server).
 
     ``list_at_check``: ``ragc check`` starts the server, lists its tools
     (cached for ``cache_ttl`` seconds in ``.ragc/mcp-tools.json`` next to the
@@ -439,8 +440,12 @@ class Registry(BaseModel):
     source: Path | None = Field(default=None, exclude=True)
     _mcp_listings: dict[str, list[dict[str, Any]]] = PrivateAttr(default_factory=dict)
     """Server key -> the tools it listed at check time (``name``,
-    ``description``, ``input_schema``); filled by the compiler for servers
-    with ``list_at_check = true`` (:mod:`ragc.harness.tools.mcp`)."""
+    ``description``, ``input_schema``)."""
+    _mcp_failures: dict[str, str] = PrivateAttr(default_factory=dict)
+    _mcp_lister: Any = PrivateAttr(default=None)
+    """``(key, entry) -> [tool dicts]`` that starts a server and lists it (raises
+    when it cannot); installed by the compiler (:func:`ragc.compiler.compile_source`)
+    so the registry and check stages never import the MCP client."""
 
     @property
     def base_dir(self) -> Path:
@@ -483,6 +488,24 @@ class Registry(BaseModel):
     def mcp_listings(self) -> dict[str, list[dict[str, Any]]]:
         """Check-time tool listings by server key (see ``_mcp_listings``)."""
         return self._mcp_listings
+
+    def mcp_listing(self, key: str, entry: "McpServerEntry") -> tuple[list[dict[str, Any]] | None, str | None]:
+        """``(tools, None)`` for a server with ``list_at_check = true`` (listed
+        once per registry, through the installed lister), ``(None, reason)``
+        when it cannot be listed, ``(None, None)`` when it is not to be listed."""
+        if key in self._mcp_listings:
+            return self._mcp_listings[key], None
+        if key in self._mcp_failures:
+            return None, self._mcp_failures[key]
+        if not entry.list_at_check or self._mcp_lister is None:
+            return None, None
+        try:
+            tools = list(self._mcp_lister(key, entry))
+        except Exception as exc:  # noqa: BLE001 (any failure to list is a diagnostic)
+            self._mcp_failures[key] = str(exc)
+            return None, str(exc)
+        self._mcp_listings[key] = tools
+        return tools, None
 
 
 ToolEntry.model_rebuild()

@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -110,7 +111,11 @@ async def _open_transport(stack: AsyncExitStack, entry: McpServerEntry, base_dir
 
         env = {**get_default_environment(), **entry.env}
         cwd = str((base_dir / entry.cwd) if entry.cwd else base_dir)
-        params = StdioServerParameters(command=entry.command[0], args=list(entry.command[1:]), env=env, cwd=cwd)
+        program = entry.command[0]
+        if program in ("python", "python3"):
+            # the interpreter ragc runs in: a server written in Python finds the same packages (the mcp SDK)
+            program = sys.executable
+        params = StdioServerParameters(command=program, args=list(entry.command[1:]), env=env, cwd=cwd)
         # the server's stderr would interleave with the live view; it goes to the null device
         errlog = stack.enter_context(open(os.devnull, "w"))  # noqa: SIM115
         streams = await stack.enter_async_context(stdio_client(params, errlog=errlog))
