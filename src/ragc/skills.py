@@ -22,7 +22,8 @@ A skill is used two ways:
   (:meth:`ragc.harness.Harness.run_agent`);
 * a workflow runs it as a node (``kind subagent`` with ``agent "NAME"``):
   every skill is also a registry agent of the same name (unless an agent of
-  that name exists) whose only skill is itself.
+  that name exists, or the registry lacks the skill's ``model``) whose only
+  skill is itself.
 
 Diagnostics: ``E0870`` (unreadable ``SKILL.md``, bad front matter, no
 description); unknown skill names are ``E0874`` (:mod:`ragc.registry.extensions`).
@@ -184,14 +185,15 @@ def discover_skills(base_dir: Path, display_base: Path | None = None) -> Discove
 
 def with_skills(reg: Registry, base_dir: Path, cwd: Path) -> tuple[Registry, DiscoveredSkills]:
     """``reg`` plus the skills found under ``base_dir`` (registry entries
-    win) and one agent per skill whose name no agent has (so a workflow can
-    run a skill as a ``subagent`` node)."""
+    win) and one agent per skill whose name no agent has and whose model the
+    registry has (so a workflow can run a skill as a ``subagent`` node)."""
     found = discover_skills(base_dir, cwd)
     skills = dict(found.skills)
     skills.update(reg.skills)
     agents = dict(reg.agents)
     for name, skill in skills.items():
-        if name not in agents:
+        # a skill whose model the registry lacks can still be given to agents, just not run as a node
+        if name not in agents and skill.model in reg.models:
             agents[name] = AgentEntry(model=skill.model, description=skill.description,
                                       max_iterations=skill.max_iterations, skills=(name,))
     updated = reg.model_copy(update={"skills": skills, "agents": agents})

@@ -154,6 +154,10 @@ def test_check_lists_the_server_and_validates_names_and_arguments(project):
     unknown = _check(root, AGENT_RAG.replace('kind subagent\n    agent "helper"',
                                              'kind agent\n    tools ["notes/pidd"]\n    prompt "x"'))
     assert "E0872" in [d.code for d in unknown]
+    # and the MCP tools of a registry agent a subagent node runs
+    (root / "registry.toml").write_text(CHECKED + '\n[agents.helper]\ntools = ["notes/pid", "notes/pidd"]\n')
+    (via,) = _check(root, AGENT_RAG)
+    assert via.code == "E0872" and via.primary.message == "`notes/pidd`, a tool of agent `helper`: not listed"
 
 
 def test_check_time_listings_are_cached(project, monkeypatch):

@@ -329,6 +329,10 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
                        "function": 'function "NAME"'}[req]
             ctx.bag.error("E0204", f"`{kind}` node `{info.name}` needs `{req}`", node.name.span,
                           f"no `{req}` in this node", help=f"add `{example}`")
+    if kind == "subagent" and "agent" in info.fields and as_name(info.fields["agent"].value):
+        from ragc.check.mcp_tools import agent_tools
+
+        agent_tools(ctx, info.fields["agent"].value, as_name(info.fields["agent"].value) or "")
     if kind == "tool":
         if "tool" in info.fields and as_name(info.fields["tool"].value):
             from ragc.check.mcp_tools import tool_args

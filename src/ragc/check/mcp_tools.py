@@ -47,9 +47,11 @@ def _listed(ctx: Ctx, name: str, value: A.Value | None = None) -> tuple[str, str
     return key, remote, tools, entry
 
 
-def tool_name(ctx: Ctx, name: str, value: A.Value) -> bool | None:
+def tool_name(ctx: Ctx, name: str, value: A.Value, *, via: str | None = None) -> bool | None:
     """Whether MCP tool ``name`` exists on its server (``E0872`` if not);
-    ``None`` when ``name`` is not an MCP tool of the registry."""
+    ``None`` when ``name`` is not an MCP tool of the registry. ``via``: the
+    registry agent whose tool it is (``value`` is then the agent's name in
+    the workflow, and no replacement is suggested)."""
     resolved = _listed(ctx, name, value)
     if resolved is None:
         return None
@@ -60,8 +62,10 @@ def tool_name(ctx: Ctx, name: str, value: A.Value) -> bool | None:
         guess = did_you_mean(remote, candidates)
         prefix = name[: len(name) - len(remote)]
         suggestions = (Suggestion(f"replace with `{prefix}{guess}`", value.span, f'"{prefix}{guess}"',
-                                  Applicability.MAYBE_INCORRECT),) if guess and prefix else ()
+                                  Applicability.MAYBE_INCORRECT),) if guess and prefix and via is None else ()
         why = "the registry does not grant it" if granted is not None and remote not in granted else "not listed"
+        if via is not None:
+            why = f"`{name}`, a tool of {via}: {why}"
         ctx.bag.error("E0872", f"MCP server `{key}` has no tool `{remote}`", value.span, why,
                       help=f"did you mean `{prefix}{guess}`?" if guess else
                       f"its tools: {', '.join(candidates) or 'none'}", suggestions=suggestions)
@@ -116,3 +120,19 @@ def tool_args(ctx: Ctx, tool: A.Value, args: A.Value | None, name: str) -> None:
         ctx.bag.error("E0873", f"`{name}` needs argument{'s' if len(missing) > 1 else ''} "
                       + ", ".join(f"`{m}`" for m in missing), span, "required by the tool's schema",
                       help="add " + ", ".join(f"`{m}: ...`" for m in missing) + " to `args`")
+
+
+def agent_tools(ctx: Ctx, value: A.Value, agent: str) -> None:
+    """The MCP tools of registry agent ``agent`` (its ``tools`` and its
+    skills' tools), checked like a workflow's own (``E0872`` at ``value``,
+    the agent's name in the workflow)."""
+    reg = ctx.registry
+    entry = reg.agents.get(agent) if reg is not None else None
+    if entry is None:
+        return
+    names = list(entry.tools)
+    for skill in entry.skills:
+        names += list(reg.skills[skill].tools) if skill in reg.skills else []
+    for t in dict.fromkeys(names):
+        if reg.mcp_tool(t) is not None:
+            tool_name(ctx, t, value, via=f"agent `{agent}`")

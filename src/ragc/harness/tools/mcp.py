@@ -291,8 +291,8 @@ class McpPool:
                                                     abandon_on_cancel=True)
         except BaseException as exc:  # noqa: BLE001
             leaf = _leaf(exc)
-            if isinstance(leaf, anyio.get_cancelled_exc_class()) and not session.dead:
-                raise
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise  # the caller's timeout or cancellation; the call ends in the portal by its read timeout
             if session.dead or _is_disconnect(leaf):
                 session.stop()
                 portal_stop(portal, session)
