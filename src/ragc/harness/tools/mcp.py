@@ -294,7 +294,7 @@ class McpPool:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise  # the caller's timeout or cancellation; the call ends in the portal by its read timeout
             if session.dead or _is_disconnect(leaf):
-                session.stop()
+                session.dead = True  # its event is set in the portal's loop, not from this thread
                 portal_stop(portal, session)
                 raise ToolError(f"MCP server `{key}` stopped during the call ({_describe(leaf)}); it is started "
                                 "again for the next call", kind="exception") from None
@@ -437,15 +437,12 @@ def list_tools_now(entry: McpServerEntry, base_dir: Path, key: str = "server") -
     pool = McpPool(registry)
     try:
         session = pool._start_sync(key, entry)
-        return list(session.tools.values())
+        tools = list(session.tools.values())
+        portal_stop(pool._portal, session)
+        return tools
     finally:
-        portal, cm = pool._portal, pool._portal_cm
-        if portal is not None:
-            for s in pool._sessions.values():
-                portal_stop(portal, s)
-            if "session" in locals():
-                portal_stop(portal, session)
-            cm.__exit__(None, None, None)
+        if pool._portal_cm is not None:
+            pool._portal_cm.__exit__(None, None, None)
 
 
 def list_tools_cached(entry: McpServerEntry, base_dir: Path, key: str = "server", *,
