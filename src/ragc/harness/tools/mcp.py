@@ -152,11 +152,12 @@ class _Session:
         self.client: Any = None
         self.tools: dict[str, McpToolInfo] = {}
         self.dead = False
-        self._stop = anyio.Event()
+        self._stop: Any = None  # an anyio.Event of the portal's loop, made there by main()
 
     async def main(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         from mcp import ClientSession
 
+        self._stop = anyio.Event()
         started = False
         try:
             async with AsyncExitStack() as stack:
@@ -185,8 +186,10 @@ class _Session:
                                            read_timeout_seconds=timedelta(seconds=timeout_s) if timeout_s else None)
 
     def stop(self) -> None:
+        """Let :meth:`main` leave its transport (call it in the portal's loop)."""
         self.dead = True
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
 
 
 def _describe(exc: BaseException) -> str:
