@@ -7,6 +7,9 @@ Python API (see ``docs/runtime.md``)::
     result = wf.run_sync({"question": "How are joins scheduled?"})
     print(result.status, result.output)
 
+    # or load and run in one call (``ragc.arun`` from async code)
+    result = ragc.run("workflows/research_review.rag", {"question": "..."}, registry="registry.toml")
+
 ``load`` and the other API names are imported lazily, so ``import ragc`` and
 the ``ragc`` command start fast.
 """
@@ -19,6 +22,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load": "ragc.api",
+    "run": "ragc.api",
+    "arun": "ragc.api",
     "Workflow": "ragc.api",
     "RunResult": "ragc.api",
     "RagcError": "ragc.api",

@@ -41,7 +41,7 @@ from ragc.runtime.errors import RunError
 from ragc.runtime.functions import NodeResult
 from ragc.runtime.journal import RunInfo, Store, StoreError, open_store
 
-__all__ = ["load", "Workflow", "RunResult", "RagcError", "NodeResult", "RunError"]
+__all__ = ["load", "run", "arun", "Workflow", "RunResult", "RagcError", "NodeResult", "RunError"]
 
 
 class RagcError(Exception):
@@ -118,7 +118,8 @@ def journal_spec(journal: Any, registry: Any, program: Any = None) -> Any:
     """
     if journal != "sqlite":
         return journal
-    stores = getattr(registry, "stores", None) or {}
+    # memory stores (episodic, semantic...) are not journals
+    stores = {n: s for n, s in (getattr(registry, "stores", None) or {}).items() if not getattr(s, "is_memory", False)}
     name = getattr(program.entry_graph, "store", None) if program is not None else None
     entry = stores.get(name) if name else (stores.get("default") or (next(iter(stores.values()))
                                                                        if len(stores) == 1 else None))
@@ -179,6 +180,48 @@ def load(path: str | os.PathLike, registry: Any = None, *, graph: str | None = N
     except RunError as e:
         raise RagcError(f"`{path}` cannot run: {e.message}") from None
     return Workflow(engine)
+
+
+async def arun(path: str | os.PathLike, inputs: Mapping[str, Any] | None = None, *, registry: Any = None,
+               graph: str | None = None, functions: Mapping[str, Any] | None = None, journal: Any = "sqlite",
+               workspace: str | os.PathLike | None = None, untrusted: bool = False, run_id: str | None = None,
+               on_event: Callable[[Event], None] | None = None) -> RunResult:
+    """Load the workflow at ``path`` and run it once (the journal is closed
+    afterwards); the keyword arguments are those of :func:`load` and
+    :meth:`Workflow.run`.
+
+    ::
+
+        result = await ragc.arun("workflows/review.rag", {"question": "..."})
+
+    Returns:
+        The :class:`RunResult` (a failed run does not raise; see ``status``).
+
+    Raises:
+        RagcError: the workflow or the registry has errors.
+        RunError: ``E0912`` for an invalid input, ``E0915`` for a taken id.
+    """
+    wf = load(path, registry, graph=graph, functions=functions, journal=journal, workspace=workspace,
+              untrusted=untrusted)
+    try:
+        return await wf.run(inputs, run_id=run_id, on_event=on_event)
+    finally:
+        wf.close()
+
+
+def run(path: str | os.PathLike, inputs: Mapping[str, Any] | None = None, **kw: Any) -> RunResult:
+    """:func:`arun` from synchronous code (starts an event loop; call
+    :func:`arun` from async code instead).
+
+    ::
+
+        result = ragc.run("workflows/review.rag", {"question": "..."}, registry="registry.toml")
+        print(result.status, result.output)
+
+    Raises:
+        RagcError, RunError: see :func:`arun`.
+    """
+    return anyio.run(lambda: arun(path, inputs, **kw))
 
 
 class Workflow:

@@ -72,6 +72,22 @@ def _entry_graph(module, file: str, requested: str | None) -> str | None:
     return stem if stem in names else names[0]
 
 
+def install_mcp_lister(registry: Registry) -> None:
+    """Let the checker list MCP servers with ``list_at_check = true`` when a
+    workflow uses one of their tools (started once per registry object, the
+    listing cached on disk; :func:`ragc.harness.tools.mcp.list_tools_cached`).
+    The checker reports a server that cannot be listed as ``E0871``."""
+    if registry._mcp_lister is not None:
+        return
+
+    def lister(key: str, entry) -> list[dict]:
+        from ragc.harness.tools.mcp import list_tools_cached
+
+        return [t.to_json() for t in list_tools_cached(entry, registry.base_dir, key)]
+
+    registry._mcp_lister = lister
+
+
 def compile_source(text: str, file: str, registry: Registry | None, *, graph: str | None = None,
                    untrusted: bool = False, lower: bool = True, _stack: tuple = (),
                    _cache: dict | None = None) -> CompileResult:
@@ -113,6 +129,8 @@ def _compile_source(text: str, file: str, registry: Registry | None, *, graph: s
         return result
     bag = DiagnosticBag()
     bag.extend(parsed.diagnostics)
+    if registry is not None:
+        install_mcp_lister(registry)
     checked = check_module(parsed.module, registry, source=text, file=file, untrusted=untrusted, bag=bag)
     result.info = checked.info
     entry = _entry_graph(parsed.module, file, graph)

@@ -80,6 +80,23 @@ def _toml_codes(code: str, example: str, tmp_path: Path, monkeypatch) -> set[str
         (agent / "AGENT.md").write_text("\n".join(lines) + "\n")
         (tmp_path / "registry.toml").write_text('[models.default]\nprovider = "local"\n')
         return {d.code for d in load_registry(None, cwd=tmp_path).diagnostics}
+    if code == "E0870":
+        skill = tmp_path / "skills" / "summarize"
+        skill.mkdir(parents=True)
+        lines = [ln[2:] if ln.startswith("# ") else ln[1:] for ln in example.strip().splitlines()[1:]]
+        (skill / "SKILL.md").write_text("\n".join(lines) + "\n")
+        return {d.code for d in load_registry(None, cwd=tmp_path).diagnostics}
+    if code in ("E0871", "E0872", "E0873"):
+        # the MCP examples: a real server (tests/mcp/servers) and the workflow in the comment line
+        import sys
+
+        server = HERE.parent / "mcp" / "servers" / "notes_server.py"
+        text = example.replace('["python", "notes_server.py"]', f'["{sys.executable}", "{server}"]')
+        graph = next(ln[2:] for ln in example.splitlines() if ln.startswith("# graph"))
+        (tmp_path / "registry.toml").write_text(text)
+        load = load_registry(tmp_path / "registry.toml", cwd=tmp_path)
+        r = compile_source(graph, "g.rag", load.registry)
+        return {d.code for d in load.diagnostics} | {d.code for d in r.diagnostics}
     (tmp_path / "registry.toml").write_text(example)
     load = load_registry(tmp_path / "registry.toml", cwd=tmp_path)
     codes = {d.code for d in load.diagnostics}

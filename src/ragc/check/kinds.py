@@ -329,7 +329,17 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
                        "function": 'function "NAME"'}[req]
             ctx.bag.error("E0204", f"`{kind}` node `{info.name}` needs `{req}`", node.name.span,
                           f"no `{req}` in this node", help=f"add `{example}`")
+    if kind == "subagent" and "agent" in info.fields and as_name(info.fields["agent"].value):
+        from ragc.check.mcp_tools import agent_tools
+
+        agent_tools(ctx, info.fields["agent"].value, as_name(info.fields["agent"].value) or "")
     if kind == "tool":
+        if "tool" in info.fields and as_name(info.fields["tool"].value):
+            from ragc.check.mcp_tools import tool_args
+
+            args_field = info.fields.get("args")
+            tool_args(ctx, info.fields["tool"].value, args_field.value if args_field is not None else None,
+                      as_name(info.fields["tool"].value) or "")
         if "args" in info.fields and "tool" not in info.fields:
             ctx.bag.error("E0208", "`args` without `tool`", info.fields["args"].key.span, "arguments for no tool",
                           help='name the tool with `tool "NAME"`, or remove `args` to run the pending tool '

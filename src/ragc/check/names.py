@@ -55,7 +55,14 @@ def unknown(ctx: Ctx, code: str, message: str, span: Span, label: str, name: str
 def registry_name(ctx: Ctx, table: str, name: str, value: A.Value, *, extra: Iterable[str] = ()) -> bool:
     """Whether ``name`` is an entry of registry ``table`` (or in ``extra``);
     reports the table's unknown-name code otherwise. Always true when the
-    registry is unavailable."""
+    registry is unavailable. An MCP tool is checked against its server's
+    listing (:mod:`ragc.check.mcp_tools`)."""
+    if table == "tools" and ctx.registry is not None:
+        from ragc.check.mcp_tools import tool_name
+
+        verdict = tool_name(ctx, name, value)
+        if verdict is not None:
+            return verdict
     if ctx.registry is None or name in getattr(ctx.registry, table) or name in extra:
         return True
     code, word = REGISTRY_CODES[table]

@@ -120,7 +120,8 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
                 nu = Use("models", fb, u.span, u.node, f"the fallbacks of model `{u.name}`", u.branch)
                 out.append(nu)
                 queue.append(nu)
-    return [u for u in out if u.name and u.name in getattr(reg, u.table)]
+    return [u for u in out if u.name and (u.name in getattr(reg, u.table)
+                                          or (u.table == "tools" and reg.mcp_tool(u.name) is not None))]
 
 
 def _allow_list(v: A.Value) -> list[tuple[str, A.Value]]:

@@ -33,6 +33,11 @@ def _model(name: str, registry: Any) -> str:
 
 def _tool(name: str, registry: Any) -> str:
     entry = registry.tools.get(name) if registry is not None else None
+    served = registry.mcp_tool(name) if registry is not None and hasattr(registry, "mcp_tool") else None
+    if served is not None:
+        key, server, remote = served
+        where = " ".join(server.command) if server.command else server.url
+        return f"tool {name}: `{remote}` of MCP server `{key}` ({where}; a separate process)"
     if entry is None:
         return f"tool {name}"
     if entry.builtin:

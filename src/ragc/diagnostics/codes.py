@@ -35,6 +35,7 @@ AREA_MODULES: tuple[str, ...] = (
     "ragc.diagnostics.codes_syntax",  # E00xx / W00xx (syntax and limits)
     "ragc.diagnostics.codes_check",  # E01xx..E08xx (checker and registry)
     "ragc.diagnostics.codes_runtime",  # E09xx / W09xx (run time)
+    "ragc.diagnostics.codes_extensions",  # E0870..E0879 (MCP servers, memory stores, skills)
 )
 """Modules whose ``CODES`` tuples make up the catalogue; a missing module
 (an area not built yet) is skipped."""

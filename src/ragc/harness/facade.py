@@ -173,7 +173,8 @@ class Harness:
             except ReferencedFileError as exc:
                 raise ConfigError(f"agent `{name}`: system_file {describe(path)} {exc.reason}") from None
         return AgentSpec(name=name, model=entry.model, system=system, tools=list(entry.tools),
-                         max_iterations=entry.max_iterations, params=dict(entry.params), citations=entry.citations)
+                         max_iterations=entry.max_iterations, params=dict(entry.params), citations=entry.citations,
+                         memory=list(entry.memory), skills=list(entry.skills))
 
     def restore(self, responses: Sequence[ModelResponse]) -> None:
         """Give the journaled model replies of a resumed run to the providers
@@ -260,7 +261,7 @@ class Harness:
                         emit: EventSink | None = None, node: str | None = None, activation: str | None = None,
                         run_id: str = "", raw_arguments: str | None = None,
                         allowed: Sequence[str] | None = None, max_result_bytes: int | None = None,
-                        sources: SourceLedger | None = None) -> ToolResult:
+                        sources: SourceLedger | None = None, extra: Mapping[str, Any] | None = None) -> ToolResult:
         """One tool call, exactly once under ``key``.
 
         A failed call (unknown tool, invalid arguments, sandbox violation,
@@ -272,6 +273,10 @@ class Harness:
             max_result_bytes: bound of the text the model sees (default 16 KiB).
             sources: the run's ledger; the result's ``sources`` (a replayed
                 result's too) are added to it.
+            extra: the caller's own tools (an agent's memory tools); while
+                one runs, :data:`ragc.memory.agent.CALL_ORIGIN` holds
+                ``run_id/activation/key``, the identity a memory save is
+                deduplicated by on resume.
 
         Raises:
             BudgetExceeded: from the budget guard.
@@ -293,8 +298,19 @@ class Harness:
             emit(ev.ToolCallStarted(run_id=run_id, ts=time.time(), node=node, activation=activation, tool=name,
                                     call=key, arguments=dict(arguments or {})))
         started = time.monotonic()
-        result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed,
-                                       max_bytes=max_result_bytes)
+        token = None
+        if extra and name in extra:
+            from ragc.memory.agent import CALL_ORIGIN
+
+            token = CALL_ORIGIN.set(f"{run_id}/{activation or node or ''}/{key}")
+        try:
+            result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed,
+                                           max_bytes=max_result_bytes, extra=extra)
+        finally:
+            if token is not None:
+                from ragc.memory.agent import CALL_ORIGIN
+
+                CALL_ORIGIN.reset(token)
         # `sources` only when there are some: records of other tools stay as they were
         await effects.put(key, "tool", result.model_dump(mode="json", exclude=None if result.sources else {"sources"}))
         if sources is not None and not result.is_error:
@@ -331,10 +347,14 @@ class Harness:
             ConfigError: unknown model or tool.
         """
         client = self._client_for(spec.model, spec.tool_protocol)
-        tools = self.tool_specs(spec.tools)
+        spec, messages, own = self._extend(spec, messages)
+        await self.tools.prepare([n for n in spec.tools if n not in own])
+        tools = [own[n].spec if n in own else spec_ for n, spec_ in
+                 zip(spec.tools, self._specs_or_none(spec.tools, own))]
         window = self._context_window(spec.model)
         result_limit = result_bytes_for(window)
-        signal_tools = frozenset(n for n in spec.tools if self.tools.get(n).kind == "builtin:signal_completion")
+        signal_tools = frozenset(n for n in spec.tools
+                                 if n not in own and self.tools.get(n).kind == "builtin:signal_completion")
 
         async def complete(request: ModelRequest, key: str) -> ModelResponse:
             return await self._complete(client, spec.model, request, effects=effects, key=key, budget=budget,
@@ -346,7 +366,7 @@ class Harness:
             return await self.call_tool(call.name, call.arguments, effects=effects, key=key, budget=budget, emit=emit,
                                         node=node, activation=activation, run_id=run_id,
                                         raw_arguments=call.raw_arguments, allowed=allowed,
-                                        max_result_bytes=result_limit, sources=ledger)
+                                        max_result_bytes=result_limit, sources=ledger, extra=own)
 
         if spec.prefetch:
             messages = await self._prefetch(spec, messages, call_tool)
@@ -360,6 +380,62 @@ class Harness:
                                         f"returned: {', '.join(checked.unverified)}"))
             result = result.model_copy(update={"text": checked.text})
         return result
+
+    def _specs_or_none(self, names: Sequence[str], own: Mapping[str, Any]) -> list[ToolSpec | None]:
+        registry_specs = iter(self.tool_specs([n for n in names if n not in own]))
+        return [None if n in own else next(registry_specs) for n in names]
+
+    def _extend(self, spec: AgentSpec, messages: list[Message]) -> tuple[AgentSpec, list[Message], dict[str, Any]]:
+        """``spec`` with its skills (instructions appended to the system
+        prompt under ``# Skill: NAME``, tools added) and its memory (the
+        memory tools added), ``messages`` with the recalled ``# Memory``
+        section appended to the last one (where a small model reads it, like
+        prefetched results), and the agent's own tools by name
+        (:mod:`ragc.memory.agent`).
+
+        Raises:
+            ConfigError: an unknown skill or memory store, or a store that
+                cannot be opened.
+        """
+        if not spec.skills and not spec.memory:
+            return spec, messages, {}
+        from ragc.harness.agent import DEFAULT_SYSTEM_PROMPT
+
+        system = spec.system or DEFAULT_SYSTEM_PROMPT
+        tools = list(spec.tools)
+        for name in spec.skills:
+            skill = self.registry.skills.get(name)
+            if skill is None:
+                known = ", ".join(sorted(self.registry.skills)) or "none"
+                raise ConfigError(f"agent `{spec.name}`: unknown skill `{name}`", hint=f"known skills: {known}")
+            system += f"\n\n# Skill: {name}\n{skill.description}" + (f"\n\n{skill.instructions}"
+                                                                       if skill.instructions else "")
+            tools += [t for t in skill.tools if t not in tools]
+        own: dict[str, Any] = {}
+        if spec.memory:
+            import sqlite3
+
+            from ragc.memory.agent import AgentMemory
+            from ragc.memory.search import EmbeddingUnavailable
+
+            for name in spec.memory:
+                entry = self.registry.stores.get(name)
+                if entry is None or not entry.is_memory:
+                    raise ConfigError(f"agent `{spec.name}`: `{name}` is not a memory store",
+                                      hint='add [stores.NAME] kind = "episodic" (or semantic, working, memory_files)')
+            try:
+                memory = AgentMemory(spec.name, spec.memory, self.registry)
+            except (sqlite3.Error, EmbeddingUnavailable, OSError) as exc:
+                raise ConfigError(f"agent `{spec.name}`: its memory cannot be opened: {exc}") from None
+            task = next((m.content for m in messages if m.role == "user"), "")
+            block = memory.recall_block(task)
+            if block:
+                messages = [m.model_copy() for m in messages] or [Message(role="user", content="")]
+                last = messages[-1]
+                messages[-1] = last.model_copy(update={"content": (last.content or "") + "\n\n" + block})
+            own = memory.tools()
+            tools += [t for t in own if t not in tools]
+        return spec.model_copy(update={"system": system, "tools": tools}), messages, own
 
     async def _prefetch(self, spec: AgentSpec, messages: list[Message], call_tool: Any) -> list[Message]:
         """Make ``spec.prefetch`` calls (keys ``p1``, ``p2``...) and append
@@ -383,6 +459,7 @@ class Harness:
         """Close providers and the HTTP client this harness created. The
         embedded local model stays loaded for other harnesses in the process
         (:func:`ragc.harness.providers.local.unload_all` frees it)."""
+        await self.tools.aclose()
         await self._layer.aclose()
         if self._own_http and self._http is not None:
             await self._http.aclose()

@@ -285,6 +285,10 @@ class AgentSpec(BaseModel):
     result is appended to the last user message (``docs/providers.md``, "Prefetch")."""
     citations: Literal["off", "mark", "remove"] = "off"
     """The citation guard on the final answer (:mod:`ragc.harness.citations`)."""
+    memory: list[str] = Field(default_factory=list)
+    """Memory stores recalled into the prompt and offered as tools (``docs/memory.md``)."""
+    skills: list[str] = Field(default_factory=list)
+    """Skills whose instructions and tools the agent gets (``docs/registry.md``, "Skills")."""
 
 
 StopReason = Literal["final", "max_iterations", "loop_detected", "budget", "signal_completion"]

@@ -9,7 +9,7 @@ agent ``NAME``:
 * optional front matter: ``AGENT.md`` may start with a block of
   ``key: value`` lines between two ``---`` lines, setting the other agent
   keys (``model``, ``prompt``, ``description``, ``tools``,
-  ``max_iterations``, ``output``). Values are a quoted or bare string, an
+  ``max_iterations``, ``output``, ``memory``, ``skills``). Values are a quoted or bare string, an
   integer, or a list ``[a, "b"]``. Without front matter the agent uses the
   defaults of :class:`ragc.registry.model.AgentEntry` (model ``"default"``,
   no tools, 8 iterations).
@@ -36,7 +36,7 @@ from ragc.registry.model import AgentEntry
 from ragc.registry.validation import value_message
 
 AGENTS_DIR = ".agents"
-FRONT_MATTER_KEYS = ("model", "prompt", "description", "tools", "max_iterations", "output")
+FRONT_MATTER_KEYS = ("model", "prompt", "description", "tools", "max_iterations", "output", "memory", "skills")
 
 _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*?)\s*$")
 
@@ -128,7 +128,7 @@ def parse_agent_md(text: str, file: str) -> tuple[dict, dict[str, int], str, lis
                 "known keys: " + ", ".join(f"`{k}`" for k in FRONT_MATTER_KEYS)))
             continue
         value = _value(raw)
-        if key == "tools" and not isinstance(value, list):
+        if key in ("tools", "memory", "skills") and not isinstance(value, list):
             value = [value]
         settings[key] = value
         key_lines[key] = i + 1

@@ -297,7 +297,7 @@ def _refs(reg: Registry, found: dict, file: str, agent_files: dict[str, Path]) -
         if agent.model not in reg.models:
             report(("agents", name, "model"), agent.model, "models", where)
         for i, tool in enumerate(agent.tools):
-            if tool not in reg.tools:
+            if tool not in reg.tools and reg.mcp_tool(tool) is None:
                 report(("agents", name, "tools", i), tool, "tools", where)
         for i, pre in enumerate(agent.prefetch):
             if pre.tool not in reg.tools:
@@ -310,7 +310,7 @@ def _refs(reg: Registry, found: dict, file: str, agent_files: dict[str, Path]) -
         for key, table in (("allow_tools", "tools"), ("deny_tools", "tools"), ("allow_models", "models"),
                            ("allow_agents", "agents"), ("allow_functions", "functions")):
             for i, n in enumerate(getattr(pol, key) or ()):
-                if n not in getattr(reg, table):
+                if n not in getattr(reg, table) and not (table == "tools" and reg.mcp_tool(n) is not None):
                     report(("policies", pname, key, i), n, table, f"`{key}` of policy `{pname}`")
     return out
 
@@ -448,6 +448,20 @@ def _variables(reg: Registry, found: dict) -> list[Diagnostic]:
 # --------------------------------------------------------------------------- entry point
 
 
+def _add_skills(load: RegistryLoad, base_dir: Path, cwd: Path, found: dict) -> None:
+    """Skills discovered under ``base_dir`` added to ``load.registry``, and
+    the extension tables' cross-references checked (:mod:`ragc.skills`,
+    :mod:`ragc.registry.extensions`)."""
+    from ragc.registry.extensions import extension_refs
+    from ragc.skills import with_skills
+
+    reg, disc = with_skills(load.registry, base_dir, cwd)
+    load.registry = reg
+    load.diagnostics += disc.diagnostics
+    load.sources.update(disc.sources)
+    load.diagnostics += extension_refs(reg, found)
+
+
 def load_registry(path: Path | str | None = None, *, cwd: Path | None = None,
                   discover_agents: bool = True) -> RegistryLoad:
     """Find, read and validate the registry.
@@ -479,6 +493,7 @@ def load_registry(path: Path | str | None = None, *, cwd: Path | None = None,
             load.registry = reg.model_copy(update={"agents": dict(disc.agents)})
             load.diagnostics += disc.diagnostics
             load.sources.update(disc.sources)
+            _add_skills(load, cwd, cwd, {})
         return load
 
     file = _display(found_path, cwd)
@@ -508,6 +523,10 @@ def load_registry(path: Path | str | None = None, *, cwd: Path | None = None,
         reg = reg.model_copy(update={"agents": merged})
         load.diagnostics += disc.diagnostics
         load.sources.update(disc.sources)
+    load.registry = reg
+    if discover_agents:
+        _add_skills(load, reg.base_dir, cwd, found)
+        reg = load.registry
     load.diagnostics += _refs(reg, found, file, agent_files)
     load.diagnostics += _files(reg, found)
     load.diagnostics += _variables(reg, found)

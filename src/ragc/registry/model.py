@@ -30,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ragc.syntax.strings import duration_seconds
 
@@ -135,17 +135,21 @@ class ToolEntry(_Entry):
     ``write_file``, ``list_files``, ``search``, ``run_command``,
     ``signal_completion``), ``python`` (``"package.module:function"``; its
     JSON schema is derived from the signature and docstring by pydantic) or
-    ``mcp`` (a server command, later).
+    ``mcp`` (an MCP server: an inline :class:`McpServerEntry` table, or the
+    name of an ``[mcp_servers.NAME]`` entry; ``mcp_tool`` names the server's
+    tool when it is not ``NAME``; see ``docs/providers.md``, "MCP tool servers").
 
     ``config`` is passed to the tool (e.g. ``root`` for a file tool, or
     ``allow`` for ``run_command``); ``timeout`` is in seconds per call."""
 
     builtin: str | None = None
     python: str | None = None
-    mcp: str | None = None
+    mcp: "McpServerEntry | str | None" = None
     description: str | None = None
     timeout: Seconds = 60.0
     config: dict[str, Any] = Field(default_factory=dict)
+    mcp_tool: str | None = None
+    """The tool's name on its MCP server (default: the registry name)."""
 
     @field_validator("builtin")
     @classmethod
@@ -207,6 +211,12 @@ class AgentEntry(_Entry):
     citations: CitationMode = "off"
     """The citation guard on the agent's answer: ``mark`` or ``remove`` file paths it
     cites that no tool of the run returned (``docs/providers.md``, "Citation guard")."""
+    memory: tuple[str, ...] = ()
+    """Memory stores (``[stores.NAME]`` of a memory kind) recalled into the prompt and
+    offered through the ``memory_save`` / ``memory_search`` tools (``docs/memory.md``)."""
+    skills: tuple[str, ...] = ()
+    """Skills (``[skills.NAME]`` or ``skills/NAME/SKILL.md``) whose instructions and
+    tools the agent is given (``docs/registry.md``, "Skills")."""
 
 
 class ReducerEntry(_Entry):
@@ -225,13 +235,39 @@ class FunctionEntry(_Entry):
     description: str | None = None
 
 
-class StoreEntry(_Entry):
-    """``[stores.NAME]``: ``kind = "sqlite"`` with ``path`` (default
-    ``.ragc/runs.sqlite``), or ``"memory"``; ``postgres`` is reserved."""
+MEMORY_KINDS = ("memory_files", "episodic", "semantic", "working")
+"""Store kinds that are agent memory, not run journals (``docs/memory.md``)."""
 
-    kind: Literal["sqlite", "memory", "postgres"] = "sqlite"
+
+class StoreEntry(_Entry):
+    """``[stores.NAME]``: a run journal, ``kind = "sqlite"`` with ``path``
+    (default ``.ragc/runs.sqlite``), or ``"memory"``; ``postgres`` is
+    reserved. Or an agent memory (``docs/memory.md``): ``kind =
+    "memory_files"`` (a folder ``folder`` of ``.md`` entries),
+    ``"episodic"``, ``"semantic"`` or ``"working"`` (SQLite file ``path``,
+    default ``.ragc/memory.sqlite``).
+
+    Memory keys: ``capacity`` (entries kept per agent; the entry with the
+    lowest retention score is evicted), ``half_life`` (seconds; recency
+    decays as ``0.5 ** (age / half_life)``), ``recall`` (entries recalled
+    into the prompt at most), ``recall_tokens`` (token bound of the recalled
+    text), ``embedding`` (``"auto"``: the embedding model when installed,
+    else lexical BM25; ``"lexical"``; ``"minilm"``: required)."""
+
+    kind: Literal["sqlite", "memory", "postgres", "memory_files", "episodic", "semantic", "working"] = "sqlite"
     path: str | None = None
     url: str | None = None
+    folder: str | None = None
+    capacity: int | None = Field(None, ge=1, le=1_000_000)
+    half_life: Seconds | None = None
+    recall: int = Field(5, ge=0, le=100)
+    recall_tokens: int = Field(400, ge=0, le=32_000)
+    embedding: Literal["auto", "lexical", "minilm"] = "auto"
+
+    @property
+    def is_memory(self) -> bool:
+        """Whether this store is an agent memory (not a run journal)."""
+        return self.kind in MEMORY_KINDS
 
 
 class GraphEntry(_Entry):
@@ -353,6 +389,55 @@ class PolicyEntry(_Entry):
         )
 
 
+class McpServerEntry(_Entry):
+    """An MCP server (``[mcp_servers.NAME]``, or inline as ``[tools.NAME] mcp =
+    {...}``): exactly one of ``command`` (a stdio server: program and
+    arguments, started with ``env`` added to a minimal environment and
+    ``cwd`` relative to the registry; a program ``python`` or ``python3``
+    means the interpreter ragc runs in) or ``url`` (a streamable-HTTP server).
+
+    ``list_at_check``: ``ragc check`` starts the server, lists its tools
+    (cached for ``cache_ttl`` seconds in ``.ragc/mcp-tools.json`` next to the
+    registry) and validates tool names and ``args`` against their schemas.
+    ``startup_timeout``: seconds to start and initialise a session.
+    ``tools``: the server's tools a workflow may use (``None``: all)."""
+
+    command: tuple[str, ...] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    list_at_check: bool = False
+    cache_ttl: Seconds = 600.0
+    startup_timeout: Seconds = 20.0
+    tools: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> "McpServerEntry":
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an MCP server needs exactly one of `command = [PROGRAM, ARGS...]` (stdio) "
+                             "or `url = \"http://...\"` (streamable HTTP)")
+        if self.command is not None and not self.command:
+            raise ValueError("`command` is empty: give the program and its arguments")
+        return self
+
+
+class SkillEntry(_Entry):
+    """``[skills.NAME]`` (or a ``skills/NAME/SKILL.md`` folder): a named,
+    documented bundle of instructions and tools an agent is given with
+    ``skills = ["NAME"]``, or that a workflow runs as a ``subagent`` node
+    (``agent "NAME"``). ``instructions`` is appended to the agent's system
+    prompt under a ``# Skill: NAME`` heading; ``tools`` are added to its
+    tools; ``model`` is the model a skill node runs with."""
+
+    description: str
+    instructions: str = ""
+    tools: tuple[str, ...] = ()
+    model: str = "default"
+    max_iterations: int = Field(8, ge=1, le=1000)
+
+
 class WorkspaceEntry(_Entry):
     """``[workspace]``: ``root`` (relative to the current directory when the
     run starts; default ``"."``) confines every file and shell tool."""
@@ -378,8 +463,18 @@ class Registry(BaseModel):
     graphs: dict[str, GraphEntry] = Field(default_factory=dict)
     policies: dict[str, PolicyEntry] = Field(default_factory=dict)
     workspace: WorkspaceEntry = Field(default_factory=WorkspaceEntry)
+    mcp_servers: dict[str, McpServerEntry] = Field(default_factory=dict)
+    skills: dict[str, SkillEntry] = Field(default_factory=dict)
 
     source: Path | None = Field(default=None, exclude=True)
+    _mcp_listings: dict[str, list[dict[str, Any]]] = PrivateAttr(default_factory=dict)
+    """Server key -> the tools it listed at check time (``name``,
+    ``description``, ``input_schema``)."""
+    _mcp_failures: dict[str, str] = PrivateAttr(default_factory=dict)
+    _mcp_lister: Any = PrivateAttr(default=None)
+    """``(key, entry) -> [tool dicts]`` that starts a server and lists it (raises
+    when it cannot); installed by the compiler (:func:`ragc.compiler.compile_source`)
+    so the registry and check stages never import the MCP client."""
 
     @property
     def base_dir(self) -> Path:
@@ -398,3 +493,48 @@ class Registry(BaseModel):
     def names(self, table: str) -> list[str]:
         """Sorted entry names of one table (``"models"``, ``"tools"``...)."""
         return sorted(getattr(self, table))
+
+    def mcp_tool(self, name: str) -> "tuple[str, McpServerEntry, str] | None":
+        """The MCP server behind tool ``name``: ``(server key, entry, the
+        tool's name on the server)`` for a ``[tools.NAME]`` entry with ``mcp``
+        (inline: key ``tools.NAME``; by name: that server's key) or for
+        ``"SERVER/TOOL"`` with ``SERVER`` in ``[mcp_servers]``; ``None``
+        otherwise (also for ``mcp = "X"`` naming no server)."""
+        entry = self.tools.get(name)
+        if entry is not None:
+            if entry.mcp is None:
+                return None
+            if isinstance(entry.mcp, str):
+                server = self.mcp_servers.get(entry.mcp)
+                return (entry.mcp, server, entry.mcp_tool or name) if server is not None else None
+            return (f"tools.{name}", entry.mcp, entry.mcp_tool or name)
+        server_key, sep, tool = name.partition("/")
+        if sep and tool and server_key in self.mcp_servers:
+            return (server_key, self.mcp_servers[server_key], tool)
+        return None
+
+    @property
+    def mcp_listings(self) -> dict[str, list[dict[str, Any]]]:
+        """Check-time tool listings by server key (see ``_mcp_listings``)."""
+        return self._mcp_listings
+
+    def mcp_listing(self, key: str, entry: "McpServerEntry") -> tuple[list[dict[str, Any]] | None, str | None]:
+        """``(tools, None)`` for a server with ``list_at_check = true`` (listed
+        once per registry, through the installed lister), ``(None, reason)``
+        when it cannot be listed, ``(None, None)`` when it is not to be listed."""
+        if key in self._mcp_listings:
+            return self._mcp_listings[key], None
+        if key in self._mcp_failures:
+            return None, self._mcp_failures[key]
+        if not entry.list_at_check or self._mcp_lister is None:
+            return None, None
+        try:
+            tools = list(self._mcp_lister(key, entry))
+        except Exception as exc:  # noqa: BLE001 (any failure to list is a diagnostic)
+            self._mcp_failures[key] = str(exc)
+            return None, str(exc)
+        self._mcp_listings[key] = tools
+        return tools, None
+
+
+ToolEntry.model_rebuild()

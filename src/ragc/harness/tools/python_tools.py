@@ -103,10 +103,13 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     return summary, args
 
 
-def load_callable(ref: str, functions: Mapping[str, Callable] | None = None) -> Callable:
+def load_callable(ref: str, functions: Mapping[str, Callable] | None = None, *,
+                  base_dir: Any = None) -> Callable:
     """The function named by ``ref``: ``"package.module:function"`` (imported;
     ``function`` may be dotted, e.g. ``Class.method``), or a bare name looked
-    up in ``functions`` (callables given to the harness).
+    up in ``functions`` (callables given to the harness). ``base_dir`` (the
+    registry's directory) is put on ``sys.path`` first, as for
+    ``[functions.*]`` entries, so a module next to ``registry.toml`` imports.
 
     Raises:
         ConfigError: the module or attribute cannot be found, or it is not callable.
@@ -117,6 +120,13 @@ def load_callable(ref: str, functions: Mapping[str, Callable] | None = None) -> 
         raise ConfigError(f"python tool `{ref}`: expected \"package.module:function\"",
                           hint="or pass the function to the harness under this name (functions={...})")
     module_name, _, attr = ref.partition(":")
+    if base_dir is not None:
+        import sys
+        from pathlib import Path
+
+        folder = str(Path(base_dir).resolve())
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:

@@ -5,8 +5,13 @@ Name resolution (:meth:`ToolRegistry.get`): a ``[tools.NAME]`` entry
 (``builtin`` possibly under an alias with ``config``, or ``python =
 "module:function"``, or ``python = "NAME"`` for a function passed to the
 harness); else a built-in of that name with its defaults; else a function
-passed to the harness under that name. MCP tools are not supported yet
-(``ConfigError``).
+passed to the harness under that name. MCP tools (``[tools.NAME] mcp =
+...`` or ``"SERVER/TOOL"`` of an ``[mcp_servers.SERVER]``) are built from
+the server's listing by :meth:`ToolRegistry.prepare` (asynchronous: it may
+start the server), which :meth:`ToolRegistry.call` and the agent loop call
+first; their sessions are closed by :meth:`ToolRegistry.aclose`
+(:mod:`ragc.harness.tools.mcp`). Python tools import modules next to the
+registry file like ``[functions.*]`` do (its directory is put on ``sys.path``).
 
 :meth:`ToolRegistry.call` never raises for a failed call: unknown tools,
 arguments that fail validation, sandbox violations, timeouts and exceptions
@@ -89,12 +94,14 @@ class ToolRegistry:
         self.max_result_bytes = max_result_bytes
         self._tools: dict[str, Tool] = {}
         self._breakers: dict[str, CircuitBreaker] = {}
+        self._mcp: Any = None
 
     # ------------------------------------------------------------------ lookup
 
     def known(self, name: str) -> bool:
         """Is ``name`` a tool this registry can build?"""
-        return name in self.registry.tools or name in BUILTIN_NAMES or name in self.functions
+        return (name in self.registry.tools or name in BUILTIN_NAMES or name in self.functions
+                or self.registry.mcp_tool(name) is not None)
 
     def permitted(self, name: str) -> bool:
         """Does the policy allow ``name``?"""
@@ -123,11 +130,14 @@ class ToolRegistry:
                                     config=dict(entry.config), timeout_s=entry.timeout,
                                     run_policy=self.policy.run_command)
             elif entry.python:
-                fn = load_callable(entry.python, self.functions)
+                fn = load_callable(entry.python, self.functions, base_dir=self.registry.base_dir)
                 tool = python_tool(name, fn, description=entry.description, timeout_s=entry.timeout, ref=entry.python)
             else:
-                raise ConfigError(f"tool `{name}`: MCP tools are not supported yet",
-                                  hint="use a builtin or a python = \"module:function\" tool")
+                raise ConfigError(f"MCP tool `{name}` is used before its server was listed",
+                                  hint="call `await ToolRegistry.prepare([...])` first (the harness does)")
+        elif self.registry.mcp_tool(name) is not None:
+            raise ConfigError(f"MCP tool `{name}` is used before its server was listed",
+                              hint="call `await ToolRegistry.prepare([...])` first (the harness does)")
         elif name in BUILTIN_NAMES:
             tool = make_builtin(name, name=name, workspace=self.workspace, run_policy=self.policy.run_command)
         elif name in self.functions:
@@ -137,6 +147,29 @@ class ToolRegistry:
             raise ConfigError(f"unknown tool `{name}`", hint=f"add [tools.{name}] to registry.toml (known: {known})")
         self._tools[name] = tool
         return tool
+
+    async def prepare(self, names: Sequence[str]) -> None:
+        """Build the MCP tools among ``names`` (starting their servers'
+        sessions); other names are left to :meth:`get`.
+
+        Raises:
+            ConfigError: an MCP server cannot be started or lacks the tool.
+        """
+        for name in names:
+            if name in self._tools or self.registry.mcp_tool(name) is None:
+                continue
+            if self._mcp is None:
+                from ragc.harness.tools.mcp import McpPool
+
+                self._mcp = McpPool(self.registry)
+            entry = self.registry.tools.get(name)
+            self._tools[name] = await self._mcp.tool(name, timeout_s=entry.timeout if entry is not None else None)
+
+    async def aclose(self) -> None:
+        """Close the MCP sessions this registry started (idempotent)."""
+        if self._mcp is not None:
+            pool, self._mcp = self._mcp, None
+            await pool.aclose()
 
     def specs(self, names: Sequence[str]) -> list[ToolSpec]:
         """The :class:`ToolSpec` of each name, in order.
@@ -165,7 +198,8 @@ class ToolRegistry:
         return ToolResult(content=truncate_utf8(message, MAX_ERROR_BYTES, "message"), is_error=True)
 
     async def call(self, name: str, arguments: Mapping[str, Any] | None, *, raw_arguments: str | None = None,
-                   allowed: Sequence[str] | None = None, max_bytes: int | None = None) -> ToolResult:
+                   allowed: Sequence[str] | None = None, max_bytes: int | None = None,
+                   extra: Mapping[str, Tool] | None = None) -> ToolResult:
         """Validate and run one call; every failure is an error result.
 
         Args:
@@ -183,11 +217,23 @@ class ToolRegistry:
             The result; ``content`` bounded to ``max_bytes``.
         """
         granted = list(allowed) if allowed is not None else None
+        if extra and name in extra and (granted is None or name in granted):
+            return await self._run(extra[name], name, arguments, raw_arguments, max_bytes)
         if (granted is not None and name not in granted) or not self.known(name) or not self.permitted(name):
             choices = granted if granted is not None else self.names()
             choices = [c for c in choices if self.permitted(c)]
             return self._error(f"unknown tool `{name}`. Available tools: {', '.join(choices) or 'none'}")
+        if self.registry.mcp_tool(name) is not None and name not in self._tools:
+            try:
+                await self.prepare([name])
+            except ConfigError as exc:
+                return self._error(f"{name} failed: {exc}" + (f" ({exc.hint})" if exc.hint else ""))
         tool = self.get(name)
+        return await self._run(tool, name, arguments, raw_arguments, max_bytes)
+
+    async def _run(self, tool: Tool, name: str, arguments: Mapping[str, Any] | None, raw_arguments: str | None,
+                   max_bytes: int | None) -> ToolResult:
+        """Validate, call under the tool's timeout and breaker, and bound one call."""
         if raw_arguments is not None:
             return self._error(f"the arguments of `{name}` are not a JSON object: {raw_arguments[:500]!r}. "
                                "Send the arguments as a JSON object.")
