@@ -74,7 +74,9 @@ def test_output_the_goal_does_not_promise_is_not_required_and_commands_the_goal_
          "expect": "5"},
         {"title": "Run the tests", "description": "d", "files": [], "command": "", "expect": ""}]}})
     fix, run = spec["tasks"]
-    assert fix["checks"] == [{"file": "calc.py"}, {"command": "python3 calc.py"}]
+    # the goal's test command is a check of every task: "fix calc.py" is not complete while the
+    # tests fail (a real run completed it with calc.py unchanged, its own check only ran calc.py)
+    assert fix["checks"] == [{"file": "calc.py"}, {"command": "python3 calc.py"}, {"command": "python3 test_calc.py"}]
     assert run["checks"] == [{"command": "python3 test_calc.py"}]
     assert run["acceptance_criteria"][-1] == "`python3 test_calc.py` succeeds"
     # a command the plan already checks is not added twice; one the goal promises output of keeps it

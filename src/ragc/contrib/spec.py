@@ -218,7 +218,7 @@ def spec_from_plan(input: dict[str, Any]) -> dict[str, Any]:
         A spec dict in the Rustagent format, every task ``pending``
         (at most :data:`MAX_TASKS` tasks; an empty plan gives one task, the
         goal itself). A Python command the goal names (``run python3
-        test_calc.py``) becomes a check of the last task.
+        test_calc.py``) becomes a check of every task.
     """
     goal = str(input.get("goal") or "").strip()
     plan = input.get("plan")
@@ -235,13 +235,14 @@ def spec_from_plan(input: dict[str, Any]) -> dict[str, Any]:
     tasks = [_task_from(t, i, goal) for i, t in enumerate(raw_tasks[:MAX_TASKS], start=1)]
     if not tasks:
         tasks = [_task_from({"title": goal or "Goal", "description": goal}, 1, goal)]
-    # the commands the goal itself names must succeed when the last task is done, whatever
-    # checks the planning model wrote
+    # the commands the goal itself names are checks of every task, whatever checks the planning
+    # model wrote: a plan split "fix calc.py" / "run the tests" would otherwise complete its first
+    # task with calc.py still wrong (its own check only ran the module)
     for command in dict.fromkeys(m.strip() for m in GOAL_COMMAND.findall(goal)):
-        last = tasks[-1]
-        if not any(c.get("command") == command for t in tasks for c in t["checks"]):
-            last["checks"].append({"command": command})
-            last["acceptance_criteria"].append(_describe({"command": command}))
+        for task in tasks:
+            if not any(c.get("command") == command for c in task["checks"]):
+                task["checks"].append({"command": command})
+                task["acceptance_criteria"].append(_describe({"command": command}))
     name = _slug(name or goal)
     return {
         "name": name,
