@@ -255,3 +255,23 @@ async def test_wrappers_run_only_allowed_programs(ws: Path):
     for cmd in ("timeout 5 sh -c id", "env FOO=1 sh -c id", "xargs -0 sh"):
         r = await run(ws, cmd, allow=allow)
         assert r.is_error and "`sh` is not an allowed program" in r.content, (cmd, r.content)
+
+
+@needs_bwrap
+async def test_a_version_manager_shim_on_path_runs_inside_the_sandbox(ws: Path, tmp_path: Path, monkeypatch):
+    # pyenv's python3 is ROOT/shims/python3, a script that execs ROOT/libexec/pyenv: with only the
+    # shims directory bound, every `python3` check of plan_and_execute exited 127 on this machine
+    import sys
+
+    root = tmp_path / "vm"
+    (root / "shims").mkdir(parents=True)
+    (root / "libexec").mkdir()
+    real = root / "libexec" / "real-python3"
+    real.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+    shim = root / "shims" / "python3"
+    shim.write_text(f"#!/bin/sh\nexec {real} \"$@\"\n")
+    for f in (real, shim):
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{root / 'shims'}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    r = await run(ws, "python3 -c 'print(6 * 7)'")
+    assert not r.is_error and r.value["exit_code"] == 0 and r.value["stdout"].strip() == "42", r.content

@@ -102,7 +102,9 @@ def _program_dirs(workspace: Path) -> list[str]:
     ragc (a virtualenv and its base) and the directories on ``PATH``, except
     a ``PATH`` entry that is the home directory, contains it, or contains the
     workspace's parent (``PATH=~:...`` would otherwise show the whole home or
-    the projects next to the workspace)."""
+    the projects next to the workspace). For a ``PATH`` entry named
+    ``shims`` (pyenv, rbenv, asdf) its parent, the version manager's root,
+    is included too."""
     guarded = [str(Path.home().resolve()), str(workspace.parent)]
 
     def too_wide(real: str) -> bool:
@@ -110,6 +112,9 @@ def _program_dirs(workspace: Path) -> list[str]:
 
     dirs = [sys.prefix, sys.base_prefix, sys.exec_prefix]
     path_dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and os.path.isabs(d)]
+    # A version manager's shims (pyenv, rbenv, asdf: ROOT/shims/python3) are scripts that run
+    # ROOT/libexec/... and ROOT/versions/...: without ROOT, `python3` exits 127 in the sandbox.
+    path_dirs += [os.path.dirname(d.rstrip("/")) for d in path_dirs if os.path.basename(d.rstrip("/")) == "shims"]
     out: list[str] = []
     for d in dirs + path_dirs:
         try:
