@@ -73,12 +73,16 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
     assert reg is not None
     out: list[Use] = []
 
-    def agent_uses(agent: str, span: Span, node: str, branch: bool = False) -> None:
+    def agent_uses(agent: str, span: Span, node: str, branch: bool = False, model: A.Value | None = None) -> None:
         entry = reg.agents.get(agent)
         out.append(Use("agents", agent, span, node, branch=branch))
+        if model is not None:  # the node's `model` replaces the agent's registry model
+            out.append(Use("models", as_name(model) or "", model.span, node, f"agent `{agent}` on this node",
+                           branch))
         if entry is None:
             return
-        out.append(Use("models", entry.model, span, node, f"agent `{agent}`", branch))
+        if model is None:
+            out.append(Use("models", entry.model, span, node, f"agent `{agent}`", branch))
         for t in entry.tools:
             out.append(Use("tools", t, span, node, f"agent `{agent}`", branch))
 
@@ -101,7 +105,8 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
             out.append(Use("tools", as_name(v) or "", v.span, info.name))
         if k == "subagent" and "agent" in info.fields:
             v = info.fields["agent"].value
-            agent_uses(as_name(v) or "", v.span, info.name)
+            override = info.fields.get("model")
+            agent_uses(as_name(v) or "", v.span, info.name, model=override.value if override else None)
         if k in ("router", "function") and "function" in info.fields:
             v = info.fields["function"].value
             out.append(Use("functions", as_name(v) or "", v.span, info.name))
