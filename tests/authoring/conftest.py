@@ -25,7 +25,9 @@ def anyio_backend() -> str:
 def run_rag(tmp_path: Path):
     """``await run_rag(SOURCE, inputs, default=[...], fast=[...])``: write SOURCE
     to a file, load it against the repository registry with scripted local
-    models, run it with a memory journal; returns ``(result, events)``."""
+    models, run it with a journal (a SQLite file in ``tmp_path``, so a run
+    can be resumed); returns ``(result, events)``; ``run.workflow`` is the
+    last loaded workflow."""
 
     async def run(source: str, inputs: dict[str, Any] | None = None, **scripts: Any):
         path = tmp_path / "wf.rag"
@@ -33,7 +35,8 @@ def run_rag(tmp_path: Path):
         ws = tmp_path / "ws"
         ws.mkdir(exist_ok=True)
         reg = scripted_registry(tmp_path / "scripts", **scripts)
-        wf = ragc.load(path, registry=reg, journal="memory", workspace=ws)
+        wf = ragc.load(path, registry=reg, journal=tmp_path / "runs.sqlite", workspace=ws)
+        run.workflow = wf
         events = Events()
         result = await wf.run(inputs or {}, on_event=events)
         return result, events

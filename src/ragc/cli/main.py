@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "ragc.cli.fmt",  # fmt, spec
     "ragc.cli.run",  # run, resume, runs
     "ragc.cli.completion",  # completion
+    "ragc.cli.new",  # new
 )
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 3
