@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tasks.py
 
 from wfkit import Events, scripted_registry  # noqa: E402
 

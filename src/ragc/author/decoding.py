@@ -198,10 +198,11 @@ class HarnessWriter:
 
         started = time.monotonic()
         response = anyio.run(call)
-        text = response.text or ""
-        usage = getattr(response, "usage", None)
-        return Generation(text, getattr(usage, "output_tokens", 0) or 0, time.monotonic() - started,
-                          getattr(usage, "input_tokens", 0) or 0, False)
+        content = response.message.content
+        text = content if isinstance(content, str) else "".join(
+            getattr(part, "text", "") or "" for part in (content or []))
+        return Generation(text, response.usage.output_tokens, time.monotonic() - started,
+                          response.usage.input_tokens, False)
 
 
 def writer_for(registry: Any, model: str, *, constrained: bool = True, **kw: Any) -> Any:

@@ -351,6 +351,10 @@ class Registry(BaseModel):
     workspace: WorkspaceEntry = Field(default_factory=WorkspaceEntry)
 
     source: Path | None = Field(default=None, exclude=True)
+    invalid: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
+    """Table -> names of entries dropped as invalid (already reported): they
+    still count as defined, so references to them do not cascade into
+    "unknown name" errors."""
 
     @property
     def base_dir(self) -> Path:
