@@ -217,7 +217,8 @@ def _outside_allow(ctx: Ctx, g: GraphInfo, outside: dict[tuple, list[Use]]) -> N
         fixed = "[" + ", ".join(f'"{n}"' for n in current + missing_by_table[table]) + "]"
         plural = "s" if len(names) > 1 else ""
         where = f" ({via})" if via else ""
-        ctx.bag.error("E0603", f"{word}{plural} {shown} of node `{node}`{where} not in the graph's `allow {table}`",
+        ctx.bag.error("E0603", f"{word}{plural} {shown} of node `{node}`{where} {'are' if plural else 'is'} not in the graph's "
+                      f"`allow {table}`",
                       us[0].span, "excluded by the graph's `allow`",
                       secondary=tuple(Label(u.span, "also used here") for u in us[1:] if u.span != us[0].span)
                       + (Label(allow.value.span, f"the graph's `allow {table}`"),),

@@ -660,12 +660,23 @@ graph g {
     _e("E0506", "channel must use the `messages` reducer",
        "The split model/tool loop keeps the conversation in a `messages` channel: a `tool` "
        "node without `tool` runs the pending tool calls of the last assistant message of "
-       "its `output`, which must therefore be a messages channel.",
+       "its `output`, which must therefore be a messages channel. (A `tool` node without `tool` "
+       "that no `tool_call` route feeds is reported as missing `tool`, `E0204`.)",
        """
 graph g {
-  start a
+  start think
   channel log append
-  node a { kind tool  output log }
+  node think {
+    kind model
+    tools ["search"]
+    max_visits 3
+    output log
+    routes {
+      tool_call -> act
+      final -> END
+    }
+  }
+  node act { kind tool  output log  next think }
 }
 """),
     _e("W0501", "unused channel",
