@@ -13,7 +13,8 @@ to the output file at once::
      "text"}
 
 Usage: ``.venv/bin/python bench/authoring_trials.py [--out FILE] [--rounds N] [--only ID,..]``
-(run from the repository root; it uses ``registry.toml`` there).
+(run from the repository root; it uses ``registry.toml`` there);
+``--report`` prints the Markdown table of ``docs/authoring.md`` from the file.
 """
 
 from __future__ import annotations
@@ -35,13 +36,39 @@ from ragc.cli.fmt import spec_text  # noqa: E402
 from ragc.registry.loader import load_registry  # noqa: E402
 
 
+def report(path: Path) -> str:
+    """The Markdown table of the trials in ``path``: per configuration, the
+    goals tried, first-try check pass rate, pass rate after repair, and
+    fidelity (properties met over all properties of the goals tried; a file
+    that never passed check meets none)."""
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    rows = ["| decoding | goals | passes check at once | passes after repair | properties met | "
+            "tokens / goal | seconds / goal |", "|---|---|---|---|---|---|---|"]
+    for grammar in (True, False):
+        ls = [x for x in lines if x["grammar"] is grammar]
+        if not ls:
+            continue
+        n = len(ls)
+        first = sum(x["first_ok"] for x in ls)
+        ok = sum(x["ok"] for x in ls)
+        met, props = sum(x["props_met"] for x in ls), sum(x["props"] for x in ls)
+        rows.append(f"| {'grammar (llguidance)' if grammar else 'free text'} | {n} | {first}/{n} ({first / n:.0%}) | "
+                    f"{ok}/{n} ({ok / n:.0%}) | {met}/{props} ({met / max(props, 1):.0%}) | "
+                    f"{sum(x['tokens'] for x in ls) / n:.0f} | {sum(x['seconds'] for x in ls) / n:.0f} |")
+    return "\n".join(rows) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "authoring_trials.jsonl")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=600)
     ap.add_argument("--only", default="")
+    ap.add_argument("--report", action="store_true", help="print the Markdown table of --out and exit")
     args = ap.parse_args()
+    if args.report:
+        sys.stdout.write(report(args.out))
+        return 0
     load = load_registry(REPO / "registry.toml", cwd=REPO)
     reg = load.registry
     spec = spec_text(reg)

@@ -126,3 +126,36 @@ def test_an_invalid_model_entry_still_defines_its_name(tmp_path):
     codes = [d["code"] for d in json.loads(p.stdout)["diagnostics"] if d["severity"] == "error"]
     assert codes.count("E0803") == 1, codes            # the bad entry, once
     assert "E0106" not in codes and "E0807" not in codes, codes  # no "unknown model" per use
+
+
+TOOL_NODE = """graph g {
+  start read
+
+  channel out last
+
+  node read {
+    kind tool
+    tool "search"
+    args ARGS
+    output out
+    next END
+  }
+}
+"""
+
+
+def test_tool_args_are_checked_against_the_tool_schema():
+    def codes(args: str) -> list[tuple[str, str]]:
+        _, errs = errors(TOOL_NODE.replace("ARGS", args))
+        return [(d.code, d.message) for d in errs]
+
+    assert codes('{ query: "x", max_results: 3 }') == []
+    assert codes('{ query: "{{ input.q }}" }') == []
+    (unknown,) = codes('{ query: "x", max_result: 3 }')
+    assert unknown[0] == "E0296" and "max_result" in unknown[1]
+    (missing,) = codes('{ path: "src" }')
+    assert missing[0] == "E0297" and "`query`" in missing[1]
+    (wrong,) = codes('{ query: "x", max_results: "3" }')
+    assert wrong[0] == "E0298" and "integer" in wrong[1]
+    _, errs = errors(TOOL_NODE.replace("ARGS", '{ query: "x", max_result: 3 }'))
+    assert "did you mean `max_results`?" in (errs[0].help or "")

@@ -204,21 +204,15 @@ def spec_details(registry):
     """The agents' output channels and tools and each tool's argument schema
     (built as the harness builds them; a tool that cannot be built is listed
     with no arguments), for ``ragc spec``."""
-    from ragc.harness.tools.registry import ToolRegistry
-    from ragc.harness.tools.sandbox import Workspace
+    from ragc.harness.tools.registry import argument_schemas
     from ragc.syntax.spec import RegistryDetails
 
     import re
 
     agents = {name: (e.output, tuple(e.tools), tuple(dict.fromkeys(re.findall(r"input\.(\w+)", e.prompt or ""))))
               for name, e in registry.agents.items()}
-    tools = {}
-    reg = ToolRegistry(registry, Workspace(Path.cwd()))
-    for name in registry.names("tools"):
-        try:
-            tools[name] = reg.get(name).spec.parameters
-        except Exception:  # a python tool whose module is absent here: its name is still usable
-            tools[name] = {}
+    schemas = argument_schemas(registry)
+    tools = {name: schemas.get(name, {}) for name in registry.names("tools")}  # unbuildable: name only
     return RegistryDetails(agents, tools)
 
 
