@@ -72,6 +72,11 @@ def main() -> int:
     load = load_registry(REPO / "registry.toml", cwd=REPO)
     reg = load.registry
     spec = spec_text(reg)
+    # import every module the loop uses now (a compile), so that edits to the
+    # source tree during a long run cannot be picked up half-way
+    from ragc.author.loop import check_text
+
+    check_text("graph g {\n  start a\n  node a {\n    kind model\n  }\n}\n", reg)
     writers = {True: writer_for(reg, "default", constrained=True, max_tokens=args.max_tokens),
                False: writer_for(reg, "default", constrained=False, max_tokens=args.max_tokens)}
     only = {x for x in args.only.split(",") if x}

@@ -146,16 +146,16 @@ TOOL_NODE = """graph g {
 
 def test_tool_args_are_checked_against_the_tool_schema():
     def codes(args: str) -> list[tuple[str, str]]:
-        _, errs = errors(TOOL_NODE.replace("ARGS", args))
-        return [(d.code, d.message) for d in errs]
+        res, _ = errors(TOOL_NODE.replace("ARGS", args))
+        return [(d.code, d.message) for d in res.diagnostics if d.code.startswith("W029")]
 
     assert codes('{ query: "x", max_results: 3 }') == []
     assert codes('{ query: "{{ input.q }}" }') == []
     (unknown,) = codes('{ query: "x", max_result: 3 }')
-    assert unknown[0] == "E0296" and "max_result" in unknown[1]
+    assert unknown[0] == "W0290" and "max_result" in unknown[1]
     (missing,) = codes('{ path: "src" }')
-    assert missing[0] == "E0297" and "`query`" in missing[1]
+    assert missing[0] == "W0291" and "`query`" in missing[1]
     (wrong,) = codes('{ query: "x", max_results: "3" }')
-    assert wrong[0] == "E0298" and "integer" in wrong[1]
-    _, errs = errors(TOOL_NODE.replace("ARGS", '{ query: "x", max_result: 3 }'))
-    assert "did you mean `max_results`?" in (errs[0].help or "")
+    assert wrong[0] == "W0292" and "integer" in wrong[1]
+    res, _ = errors(TOOL_NODE.replace("ARGS", '{ query: "x", max_result: 3 }'))
+    assert "did you mean `max_results`?" in (res.diagnostics[0].help or "")

@@ -6,11 +6,11 @@ harness, which the checker may not import; the caller passes them
 :func:`ragc.harness.tools.registry.argument_schemas`). Without them nothing
 is checked here.
 
-Codes: ``E0296`` unknown argument (with "did you mean"), ``E0297`` missing
-required argument (with a machine-applicable insertion when ``args`` is
-written on one line... otherwise a help), ``E0298`` a literal of the wrong
-JSON type (``"3"`` for an integer). Values that are paths or templates are
-not typed until run time.
+Codes (warnings: the file still compiles; the harness ignores unknown
+arguments and fails the call on the other two at run time): ``W0290``
+unknown argument (with "did you mean"), ``W0291`` missing required
+argument, ``W0292`` a literal of the wrong JSON type (``"3"`` for an
+integer). Values that are paths or templates are not typed until run time.
 """
 
 from __future__ import annotations
@@ -65,19 +65,19 @@ def check(ctx: Ctx, g: GraphInfo, schemas: Mapping[str, Mapping[str, Any]] | Non
         for name, p in given.items():
             if name not in props:
                 guess = did_you_mean(name, list(props))
-                ctx.bag.error("E0296", f"tool `{tool}` has no argument `{name}`", p.key.span, "unknown argument",
+                ctx.bag.warning("W0290", f"tool `{tool}` has no argument `{name}`", p.key.span, "unknown argument",
                               help=f"did you mean `{guess}`?" if guess else
                               f"`{tool}` takes " + (", ".join(f"`{k}`" for k in props) or "no arguments"))
                 continue
             found = _json_type(p.value)
             if found is not None and not _accepts(props[name], found):
                 want = props[name].get("type", "a value")
-                ctx.bag.error("E0298", f"argument `{name}` of tool `{tool}` must be {want}, found {found}",
+                ctx.bag.warning("W0292", f"argument `{name}` of tool `{tool}` must be {want}, found {found}",
                               p.value.span, f"a {found}", help=f"give `{name}` a {want} value")
         missing = [r for r in schema.get("required") or () if r not in given]
         if missing:
             shown = ", ".join(f"`{m}`" for m in missing)
-            ctx.bag.error("E0297", f"tool `{tool}` needs argument{'s' if len(missing) > 1 else ''} {shown}",
+            ctx.bag.warning("W0291", f"tool `{tool}` needs argument{'s' if len(missing) > 1 else ''} {shown}",
                           info.fields["args"].key.span, "in these arguments",
                           secondary=(Label(info.fields["tool"].value.span, "the tool"),),
                           help="add " + ", ".join(f"`{m}: ...`" for m in missing) + " to `args`")

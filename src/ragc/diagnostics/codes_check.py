@@ -981,7 +981,7 @@ graph g {
 )
 
 TOOL_ARGS = (
-    _e("E0296", "unknown tool argument",
+    _e("W0290", "unknown tool argument",
        "The `args` of a `tool` node name an argument the tool's schema does not have "
        "(`ragc spec` lists each tool's arguments).",
        """
@@ -990,7 +990,7 @@ graph g {
   node a { kind tool  tool "search"  args { query: "x", max_result: 3 } }
 }
 """),
-    _e("E0297", "missing tool argument",
+    _e("W0291", "missing tool argument",
        "The tool's schema requires an argument that the node's `args` do not give.",
        """
 graph g {
@@ -998,7 +998,7 @@ graph g {
   node a { kind tool  tool "search"  args { path: "src" } }
 }
 """),
-    _e("E0298", "tool argument of the wrong type",
+    _e("W0292", "tool argument of the wrong type",
        "A literal in `args` has another JSON type than the tool's schema asks for (a string "
        "for an integer, ...). Paths and templates are typed at run time.",
        """

@@ -257,7 +257,7 @@ def _validate(data: dict, found: dict, file: str) -> tuple[Registry, list[Diagno
     for _attempt in range(8):
         try:
             reg = Registry.model_validate(work)
-            reg.invalid = {t: [n for n in data[t] if n not in getattr(reg, t)] for t in TABLES_WITH_NAMES
+            reg._invalid = {t: [n for n in data[t] if n not in getattr(reg, t)] for t in TABLES_WITH_NAMES
                            if isinstance(data.get(t), dict) and any(n not in getattr(reg, t) for n in data[t])}
             return reg, diags
         except ValidationError as e:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ragc.syntax.strings import duration_seconds
 
@@ -351,10 +351,14 @@ class Registry(BaseModel):
     workspace: WorkspaceEntry = Field(default_factory=WorkspaceEntry)
 
     source: Path | None = Field(default=None, exclude=True)
-    invalid: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
-    """Table -> names of entries dropped as invalid (already reported): they
-    still count as defined, so references to them do not cascade into
-    "unknown name" errors."""
+    _invalid: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def invalid(self) -> dict[str, list[str]]:
+        """Table -> names of entries dropped as invalid (already reported): they
+        still count as defined, so references to them do not cascade into
+        "unknown name" errors."""
+        return self._invalid
 
     @property
     def base_dir(self) -> Path:
