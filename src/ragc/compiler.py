@@ -118,6 +118,23 @@ def compile_source(text: str, file: str, registry: Registry | None, *, graph: st
             gc.enable()
 
 
+_SCHEMAS: dict[int, tuple[Registry, dict]] = {}
+
+
+def _tool_schemas(registry: Registry | None) -> dict | None:
+    """The built-in tools' argument schemas of ``registry`` (cached per
+    registry object), for checking ``tool`` nodes' ``args``."""
+    if registry is None or not registry.tools:
+        return None
+    hit = _SCHEMAS.get(id(registry))
+    if hit is None or hit[0] is not registry:
+        from ragc.harness.tools.registry import argument_schemas
+
+        hit = (registry, argument_schemas(registry, builtins_only=True))
+        _SCHEMAS[id(registry)] = hit
+    return hit[1]
+
+
 def _compile_source(text: str, file: str, registry: Registry | None, *, graph: str | None, untrusted: bool,
                     lower: bool, _stack: tuple, _cache: dict | None) -> CompileResult:
     from ragc.check.checker import check_module
@@ -131,7 +148,8 @@ def _compile_source(text: str, file: str, registry: Registry | None, *, graph: s
     bag.extend(parsed.diagnostics)
     if registry is not None:
         install_mcp_lister(registry)
-    checked = check_module(parsed.module, registry, source=text, file=file, untrusted=untrusted, bag=bag)
+    checked = check_module(parsed.module, registry, source=text, file=file, untrusted=untrusted, bag=bag,
+                           tool_schemas=_tool_schemas(registry))
     result.info = checked.info
     entry = _entry_graph(parsed.module, file, graph)
     if not parsed.module.graphs and not bag.has_errors:

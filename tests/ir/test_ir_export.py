@@ -40,7 +40,7 @@ graph main {
     join k
   }
   node k { kind model  next [f, g] }
-  node f { kind tool  tool "search"  args { q: "x" }  next j }
+  node f { kind tool  tool "search"  args { query: "x" }  next j }
   node g { kind model }
   node j { kind join  sources [f, g]  output notes  routes { ok -> log  error -> END } }
   node log { kind model  output notes  blocking false  next END }

@@ -146,7 +146,7 @@ graph g {
   }
   node k { kind model  next [c, d] }
   node c { kind model  next j }
-  node d { kind tool  tool "search"  args { q: "x" } }
+  node d { kind tool  tool "search"  args { query: "x" } }
   node j {
     kind join
     sources [c, d]

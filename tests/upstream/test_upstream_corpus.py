@@ -63,9 +63,7 @@ NOT_ACCEPTED: dict[str, tuple[frozenset[str], str]] = {
                              "`sends` whose sources also route themselves; `timeout 30` (unit unknown)"),
     # a docs fragment, not a whole program (upstream's compiler says "no `start` node" too)
     "027_support_agent.rag": (frozenset({"E0105"}), "a `defaults` example without `start` or nodes"),
-    # not yet mapped: needs an IR field and runtime support (docs/upstream.md, "Open")
-    "123_g.rag": (frozenset({"E0203"}), "`model` on a `subagent` node (a model override)"),
-    "128_g.rag": (frozenset({"E0203"}), "`model` on a `subagent` node (a model override)"),
+    # `model` on a `subagent` node (a model override) is supported since issue 12: 123_g.rag, 128_g.rag
 }
 
 ACCEPTED_DELIBERATELY: dict[str, str] = {

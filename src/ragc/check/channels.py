@@ -198,6 +198,15 @@ def _split_loop(ctx: Ctx, g: GraphInfo, info: NodeInfo, reported: set[str | None
     if out is not None and out in reported:
         return
     reported.add(out)
+    fed = any(other.routes is not None and any(r.label.name == "tool_call" and r.target.name == info.name
+                                                for r in other.routes.routes) for other in g.nodes.values())
+    if info.kind == "tool" and not fed:
+        # Most tool nodes without `tool` are a single call whose name was forgotten, not the pending-calls
+        # form: say what is missing rather than asking for a messages channel.
+        ctx.bag.error("E0204", f"`tool` node `{info.name}` needs `tool`", info.node.name.span, "no `tool` in this node",
+                      help='add `tool "NAME"` and `args { .. }`; to run the pending tool calls of a model node '
+                           "instead, make its `output` a channel with the `messages` reducer")
+        return
     f = info.fields.get("output")
     span = f.value.span if f is not None else info.node.name.span
     if out is None:

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
-from ragc.check import channels, conflicts, expressions, flow, joins, kinds, loops, names, policy, routing, schemas
+from ragc.check import channels, conflicts, expressions, flow, joins, kinds, loops, names, policy, routing, schemas, tool_args
 from ragc.check.context import Ctx
 from ragc.check.model import ModuleInfo
 from ragc.diagnostics.model import Diagnostic, DiagnosticBag
@@ -51,7 +52,8 @@ class CheckResult:
 
 
 def check_module(module: A.Module, registry: Registry | None, *, source: str = "", file: str = "<string>",
-                 untrusted: bool = False, bag: DiagnosticBag | None = None) -> CheckResult:
+                 untrusted: bool = False, bag: DiagnosticBag | None = None,
+                 tool_schemas: Mapping[str, Mapping[str, Any]] | None = None) -> CheckResult:
     """Check a parsed module.
 
     Args:
@@ -63,6 +65,8 @@ def check_module(module: A.Module, registry: Registry | None, *, source: str = "
         file: the file name used in spans.
         untrusted: also check against ``[policies.untrusted]``.
         bag: an existing bag to add to (e.g. holding parse diagnostics).
+        tool_schemas: tool name -> JSON schema of its arguments; ``tool``
+            nodes' ``args`` are checked against them (``ragc.check.tool_args``).
 
     Returns:
         A :class:`CheckResult`; never raises for bad input.
@@ -74,14 +78,15 @@ def check_module(module: A.Module, registry: Registry | None, *, source: str = "
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the passes allocate many small objects and free few of them (as the parser does)
     try:
-        return _check(module, registry, source, file, untrusted, bag if bag is not None else DiagnosticBag())
+        return _check(module, registry, source, file, untrusted, bag if bag is not None else DiagnosticBag(),
+                      tool_schemas)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _check(module: A.Module, registry: Registry | None, source: str, file: str, untrusted: bool,
-           bag: DiagnosticBag) -> CheckResult:
+           bag: DiagnosticBag, tool_schemas: Mapping[str, Mapping[str, Any]] | None = None) -> CheckResult:
     ctx = Ctx(bag, registry, source, file, untrusted)
     info = names.index_module(ctx, module)
     local_graphs = set(info.graphs)
@@ -104,6 +109,7 @@ def _check(module: A.Module, registry: Registry | None, source: str, file: str, 
         conflicts.check(ctx, g)
         loops.check(ctx, g)
         policy.check(ctx, g)
+        tool_args.check(ctx, g, tool_schemas)
     schemas.check_subgraph_inputs(ctx, info)
     loops.check_recursion(ctx, info)
     return CheckResult(info, bag.sorted())

@@ -27,7 +27,7 @@ from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
 
 KINDS = ("model", "agent", "tool", "router", "subagent", "subgraph", "interrupt", "join", "function")
-KIND_ALIASES = {"sub_agent": "subagent", "graph": "subgraph"}
+KIND_ALIASES = {"sub_agent": "subagent", "graph": "subgraph", "fork": "router"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "agent": frozenset({"model", "system", "prompt", "tools", "max_iterations", "temperature", "max_tokens"}),
     "tool": frozenset({"tool", "args", "tools"}),
     "router": frozenset({"function"}),
-    "subagent": frozenset({"agent", "input", "prompt"}),
+    "subagent": frozenset({"agent", "input", "prompt", "model"}),
     "subgraph": frozenset({"graph", "input"}),
     "interrupt": frozenset({"prompt", "options", "default"}),
     "join": frozenset({"sources", "tolerate"}),
@@ -103,7 +103,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "function": ("function",),
 }
 
-SCHEMA_KINDS = ("model", "agent")
+SCHEMA_KINDS = ("model", "agent", "subagent")
 
 BLOCK_KEYS: dict[str, dict[str, FieldSpec]] = {
     "retry": {
@@ -323,8 +323,12 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
         return
     for req in REQUIRED.get(kind, ()):
         present = info.routes is not None if req == "routes" else req in info.fields
+        if kind == "router" and req == "routes" and _routes_without_call(info):
+            # a router that only forwards (`next [a, b]`, `send [...]`, `command { goto }`): a fan-out or a
+            # fork point that calls nothing, so no node has to do useless work to start branches
+            present = True
         if not present:
-            example = {"routes": "routes { label -> NODE }", "agent": 'agent "NAME"', "graph": 'graph "NAME"',
+            example = {"routes": "routes { label -> NODE }` (or, to only fork, `next [a, b]` or `send [...]`", "agent": 'agent "NAME"', "graph": 'graph "NAME"',
                        "prompt": 'prompt "QUESTION"', "sources": "sources [a, b]",
                        "function": 'function "NAME"'}[req]
             ctx.bag.error("E0204", f"`{kind}` node `{info.name}` needs `{req}`", node.name.span,
@@ -359,6 +363,13 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
                       help='add `[models.default]` to the registry or set `model "NAME"` on the node')
 
 
+def _routes_without_call(info: NodeInfo) -> bool:
+    """Whether a router node routes by another form than ``routes``/``function``:
+    ``next``, ``send`` (with its ``join``) or ``command { goto }``."""
+    return "function" not in info.fields and (info.send is not None or "next" in info.fields
+                                              or "command" in info.fields)
+
+
 def _field_allowed(ctx: Ctx, info: NodeInfo, kind: str | None, allowed: frozenset[str] | None,
                    item: A.Field, written: str, key: str) -> bool:
     if key in FIELDS and (allowed is None or key in allowed):
@@ -367,10 +378,6 @@ def _field_allowed(ctx: Ctx, info: NodeInfo, kind: str | None, allowed: frozense
         owners = [k for k in KINDS if key in KIND_FIELDS[k]]
         if key == "output" and kind == "router":
             help_ = "a router only chooses a route; its label is not written to state"
-        elif key == "model" and kind == "subagent":
-            # upstream (TinyAgents) allowed a per-node model for a subagent; ragc has no override yet
-            help_ = ("a subagent runs with the model of its registry entry (`[agents.NAME] model`); a per-node "
-                     "model override is not supported: set it in the registry, or use `kind agent` here")
         elif owners:
             help_ = f"`{key}` is a field of " + ", ".join(f"`{k}`" for k in owners) + " nodes"
         else:
@@ -394,7 +401,7 @@ def _item_allowed(ctx: Ctx, kind: str, slot: str, item: A.OutputSchema | A.Polic
     if slot == "schema" and kind not in SCHEMA_KINDS:
         ctx.bag.error("E0203", f"`schema` is not allowed on `{kind}` nodes", _head_span(item),
                       "not a field of this kind",
-                      help="structured output (`schema`) is for `model` and `agent` nodes")
+                      help="structured output (`schema`) is for `model`, `agent` and `subagent` nodes")
         return False
     if slot == "policy" and kind != "join":
         ctx.bag.error("E0203", f"`policy` is not allowed on `{kind}` nodes", item.name.span,

@@ -65,6 +65,8 @@ def registry_name(ctx: Ctx, table: str, name: str, value: A.Value, *, extra: Ite
             return verdict
     if ctx.registry is None or name in getattr(ctx.registry, table) or name in extra:
         return True
+    if name in ctx.registry.invalid.get(table, ()):
+        return False  # defined, but invalid: the registry's diagnostic says why; do not cascade here
     code, word = REGISTRY_CODES[table]
     candidates = list(getattr(ctx.registry, table)) + list(extra)
     notes = (f"the registry is `{_shown(ctx.registry.source)}`",) if ctx.registry.source else (

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ragc.check.context import Ctx
 from ragc.check.model import GraphInfo, NodeInfo
 from ragc.check.values import as_name
-from ragc.diagnostics.model import Span
+from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
 from ragc.registry.model import PolicyEntry, Registry
 from ragc.syntax import ast as A
 
@@ -73,12 +73,16 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
     assert reg is not None
     out: list[Use] = []
 
-    def agent_uses(agent: str, span: Span, node: str, branch: bool = False) -> None:
+    def agent_uses(agent: str, span: Span, node: str, branch: bool = False, model: A.Value | None = None) -> None:
         entry = reg.agents.get(agent)
         out.append(Use("agents", agent, span, node, branch=branch))
+        if model is not None:  # the node's `model` replaces the agent's registry model
+            out.append(Use("models", as_name(model) or "", model.span, node, f"agent `{agent}` on this node",
+                           branch))
         if entry is None:
             return
-        out.append(Use("models", entry.model, span, node, f"agent `{agent}`", branch))
+        if model is None:
+            out.append(Use("models", entry.model, span, node, f"agent `{agent}`", branch))
         for t in entry.tools:
             out.append(Use("tools", t, span, node, f"agent `{agent}`", branch))
 
@@ -101,7 +105,8 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
             out.append(Use("tools", as_name(v) or "", v.span, info.name))
         if k == "subagent" and "agent" in info.fields:
             v = info.fields["agent"].value
-            agent_uses(as_name(v) or "", v.span, info.name)
+            override = info.fields.get("model")
+            agent_uses(as_name(v) or "", v.span, info.name, model=override.value if override else None)
         if k in ("router", "function") and "function" in info.fields:
             v = info.fields["function"].value
             out.append(Use("functions", as_name(v) or "", v.span, info.name))
@@ -165,6 +170,7 @@ def check(ctx: Ctx, g: GraphInfo) -> None:
                                       "does not grant", v.span, f"not granted by `[policies.{pname}]`",
                                       help="a workflow may only narrow the registry policy")
     seen: set[tuple] = set()
+    outside: dict[tuple, list[Use]] = {}
     for u in uses(ctx, g):
         key = (u.table, u.name, u.span.offset)
         if key in seen:
@@ -184,15 +190,43 @@ def check(ctx: Ctx, g: GraphInfo) -> None:
         if denied:
             continue
         if u.table in graph_allow and u.name not in graph_allow[u.table]:
-            ctx.bag.error("E0603", f"{word} `{u.name}` is not in the graph's `allow {u.table}`", u.span,
-                          "excluded by the graph's `allow`", notes=notes,
-                          secondary=(),
-                          help=f"add \"{u.name}\" to `allow {u.table}` or use an allowed {word}")
+            outside.setdefault((u.table, u.node, u.via), []).append(u)
         elif u.table == "tools" and not u.branch and u.node in node_allow and u.name not in node_allow[u.node]:
             ctx.bag.error("E0603", f"tool `{u.name}` is not in node `{u.node}`'s `allow tools`", u.span,
                           "excluded by the node's `allow`", notes=notes,
                           help=f"add \"{u.name}\" to the node's `allow tools`")
+    _outside_allow(ctx, g, outside)
     _limits(ctx, g, pols)
+
+
+def _outside_allow(ctx: Ctx, g: GraphInfo, outside: dict[tuple, list[Use]]) -> None:
+    """``E0603`` for uses outside the graph's ``allow``: one diagnostic per
+    node and agent listing every missing name, with a machine-applicable
+    fix that rewrites the ``allow`` list with every name the graph misses
+    (the same edit in each diagnostic, so ``--fix`` applies it once)."""
+    missing_by_table: dict[str, list[str]] = {}
+    for (table, _node, _via), us in outside.items():
+        for u in us:
+            if u.name not in missing_by_table.setdefault(table, []):
+                missing_by_table[table].append(u.name)
+    for (table, node, via), us in outside.items():
+        word = TABLE_WORD[table]
+        names = list(dict.fromkeys(u.name for u in us))
+        shown = ", ".join(f"`{n}`" for n in names)
+        allow = g.allows[table]
+        current = [n for n, _ in _allow_list(allow.value)]
+        fixed = "[" + ", ".join(f'"{n}"' for n in current + missing_by_table[table]) + "]"
+        plural = "s" if len(names) > 1 else ""
+        where = f" ({via})" if via else ""
+        ctx.bag.error("E0603", f"{word}{plural} {shown} of node `{node}`{where} {'are' if plural else 'is'} not in the graph's "
+                      f"`allow {table}`",
+                      us[0].span, "excluded by the graph's `allow`",
+                      secondary=tuple(Label(u.span, "also used here") for u in us[1:] if u.span != us[0].span)
+                      + (Label(allow.value.span, f"the graph's `allow {table}`"),),
+                      help=f"add {', '.join(repr(n).replace(chr(39), chr(34)) for n in names)} to `allow {table}`, "
+                           f"or use an allowed {word}",
+                      suggestions=(Suggestion(f"allow {shown}", allow.value.span, fixed,
+                                              Applicability.MACHINE_APPLICABLE),))
 
 
 LIMIT_KEYS = {

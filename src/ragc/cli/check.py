@@ -24,11 +24,14 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("check", help="check .rag files against the registry",
                               description="Check .rag files (directories: every *.rag below) and report "
                                           "every problem with its code, location and help.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".rag files or directories")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".rag files or directories (`-`: standard input)")
     _registry_arg(p)
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.add_argument("--untrusted", action="store_true",
                    help="also check against the registry's [policies.untrusted]")
+    p.add_argument("--fix", action="store_true",
+                   help="apply machine-applicable suggestions to the files (with `-`: print the fixed text) "
+                        "and list each change on stderr, then report what remains")
     p.set_defaults(handler=cmd_check)
 
     p = subparsers.add_parser("compile", help="print the compiled IR as JSON")
@@ -131,28 +134,78 @@ def _files(paths: list[str]) -> list[Path]:
 # --------------------------------------------------------------------------- commands
 
 
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+"""The file name spans use for text read from standard input."""
+
+
+def _fix(path: Path | None, text: str, result, registry, untrusted: bool, shown: str):
+    """Apply ``result``'s machine-applicable suggestions to ``text`` (rounds
+    until none applies, at most 5), write the file back (``path`` None:
+    standard input, printed to stdout instead), list each change on stderr;
+    returns the result of compiling the fixed text."""
+    from ragc.check.fixes import apply_fixes
+    from ragc.compiler import compile_source
+
+    original = text
+    for _ in range(5):
+        text, applied = apply_fixes(text, result.diagnostics, file=shown)
+        if not applied:
+            break
+        for what in applied:
+            sys.stderr.write(f"fixed {shown}:{what}\n")
+        result = compile_source(text, shown, registry, untrusted=untrusted, lower=False)
+    if path is None:
+        sys.stdout.write(text)
+    elif text != original:
+        from ragc.cli.fmt import write_atomic
+
+        try:
+            write_atomic(path, text)
+        except OSError as e:
+            raise CliError(f"cannot write `{shown}`: {e.strerror}") from None
+    return result
+
+
 def cmd_check(args) -> int:
-    """``ragc check PATH... [--registry FILE] [--format text|json] [--untrusted]``."""
-    from ragc.compiler import READ_ERROR, compile_file
+    """``ragc check PATH... [--registry FILE] [--format text|json] [--untrusted] [--fix]``;
+    ``-`` reads one file from standard input (spans name it ``<stdin>``)."""
+    from ragc.compiler import READ_ERROR, compile_file, compile_source
     from ragc.diagnostics.render import render_json, summary_line
 
-    files = _files(args.paths)
+    use_stdin = STDIN in args.paths
+    if use_stdin and len(args.paths) > 1:
+        raise CliError("`-` (standard input) cannot be mixed with other paths")
+    files = [] if use_stdin else _files(args.paths)
     load = _load_registry(args)
     diags = list(load.diagnostics)
     sources = dict(load.sources)
     io_problem = False
-    for f in files:
+    if use_stdin:
+        text = sys.stdin.read()
+        result = compile_source(text, STDIN_NAME, load.registry, untrusted=args.untrusted, lower=False)
+        if args.fix:
+            result = _fix(None, text, result, load.registry, args.untrusted, STDIN_NAME)
+        diags += result.diagnostics
+        sources.update(result.sources)
+        files = [Path(STDIN_NAME)]
+    for f in [] if use_stdin else files:
         result = compile_file(f, load.registry, untrusted=args.untrusted, lower=False)
         io_problem |= any(d.code == READ_ERROR for d in result.diagnostics)
+        if args.fix and not io_problem:
+            result = _fix(f, result.source, result, load.registry, args.untrusted, str(f))
         diags += result.diagnostics
         sources.update(result.sources)
     errors = sum(1 for d in diags if d.is_error)
     warnings = sum(1 for d in diags if d.severity.value == "warning")
     from ragc.cli.main import settings
 
+    out = sys.stderr if (use_stdin and args.fix) else sys.stdout  # stdout carries the fixed text then
     if args.format == "json":
-        json.dump(render_json(diags), sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
+        json.dump(render_json(diags), out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif use_stdin and args.fix:
+        _print_diagnostics(diags, sources, out)
     elif settings.quiet:  # errors only, no summary line
         _print_diagnostics([d for d in diags if d.is_error], sources, sys.stdout, summary=False)
     else:

@@ -34,7 +34,8 @@ def register(subparsers) -> None:
         description="Rewrite .rag files (directories: every *.rag below) in canonical form: lenient "
                     "spellings replaced, layout normalised, every comment kept. Files with syntax "
                     "errors are left alone.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help=".rag files or directories")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help=".rag files or directories (`-`: read standard input, print the canonical text)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; list the files that are not canonical and exit 1 if any")
     p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
@@ -104,11 +105,39 @@ def _reason(e: Exception) -> str:
     return str(e)
 
 
+def _fmt_stdin(args) -> int:
+    """``ragc fmt -``: standard input to canonical text on stdout (``--check``:
+    print nothing, exit 1 if it is not canonical; ``--diff``: the diff).
+    Syntax errors: diagnostics on stderr, nothing on stdout, exit 1."""
+    from ragc.diagnostics.render import render_text
+    from ragc.syntax.formatter import format_source
+
+    text = sys.stdin.read()
+    body = text[1:] if text.startswith("\ufeff") else text
+    result = format_source(body, "<stdin>")
+    if result.text is None:
+        sys.stderr.write(render_text(result.diagnostics, {"<stdin>": body}, color=_color(sys.stderr)))
+        print("error: `<stdin>` has syntax errors; not formatted", file=sys.stderr)
+        return EXIT_ERRORS
+    if args.diff:
+        sys.stdout.writelines(difflib.unified_diff(body.splitlines(keepends=True),
+                                                   result.text.splitlines(keepends=True),
+                                                   fromfile="<stdin> (original)", tofile="<stdin> (formatted)"))
+    elif not args.check:
+        sys.stdout.write(result.text)
+    return EXIT_ERRORS if args.check and result.text != text else EXIT_OK
+
+
 def cmd_fmt(args) -> int:
     """``ragc fmt PATH... [--check] [--diff]``; see the module docstring."""
     from ragc.cli.main import settings
     from ragc.diagnostics.render import render_text
     from ragc.syntax.formatter import format_source
+
+    if "-" in args.paths:
+        if len(args.paths) > 1:
+            raise CliError("`-` (standard input) cannot be mixed with other paths")
+        return _fmt_stdin(args)
 
     io_errors: list[str] = []
     files = rag_files(args.paths, io_errors)
@@ -171,6 +200,33 @@ def _kind_table():
     return KindTable(K.KINDS, frozenset(K.COMMON), fields, dict(K.REQUIRED), dict(K.KIND_ALIASES))
 
 
+def spec_details(registry):
+    """The agents' output channels and tools and each tool's argument schema
+    (built as the harness builds them; a tool that cannot be built is listed
+    with no arguments), for ``ragc spec``."""
+    from ragc.harness.tools.registry import argument_schemas
+    from ragc.syntax.spec import RegistryDetails
+
+    import re
+
+    agents = {name: (e.output, tuple(e.tools), tuple(dict.fromkeys(re.findall(r"input\.(\w+)", e.prompt or ""))))
+              for name, e in registry.agents.items()}
+    schemas = argument_schemas(registry)
+    tools = {name: schemas.get(name, {}) for name in registry.names("tools")}  # unbuildable: name only
+    return RegistryDetails(agents, tools)
+
+
+def spec_text(registry, note: str | None = None) -> str:
+    """The whole ``ragc spec`` reference for ``registry`` (None: no names)."""
+    from ragc.syntax.grammar import grammar_text
+    from ragc.syntax.spec import render_spec
+
+    if registry is None:
+        return render_spec(grammar_text(), _kind_table(), None, note)
+    names = {t: registry.names(t) for t in ("models", "tools", "agents", "graphs", "functions", "reducers")}
+    return render_spec(grammar_text(), _kind_table(), names, note, spec_details(registry))
+
+
 def cmd_spec(args) -> int:
     """``ragc spec [--registry FILE] [--lark]``."""
     from ragc.syntax.grammar import grammar_text
@@ -188,12 +244,11 @@ def cmd_spec(args) -> int:
     names = None
     note = None
     if load.registry is not None and load.path is not None:
-        reg = load.registry
-        names = {t: reg.names(t) for t in ("models", "tools", "agents", "graphs", "functions", "reducers")}
-        note = f"From `{load.display or load.path}`."
-    elif load.registry is not None:
-        names = {t: load.registry.names(t) for t in ("agents",)} if load.registry.agents else None
-    sys.stdout.write(render_spec(grammar_text(), _kind_table(), names, note))
+        sys.stdout.write(spec_text(load.registry, f"From `{load.display or load.path}`."))
+    else:
+        if load.registry is not None:
+            names = {t: load.registry.names(t) for t in ("agents",)} if load.registry.agents else None
+        sys.stdout.write(render_spec(grammar_text(), _kind_table(), names, note))
     errors = [d for d in load.diagnostics if d.is_error]
     if errors:
         sys.stderr.write(render_text(errors, load.sources, color=_color(sys.stderr)))

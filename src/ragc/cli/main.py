@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "ragc.cli.repl",  # repl
     "ragc.cli.lsp",  # lsp
     "ragc.cli.serve",  # serve
+    "ragc.cli.new",  # new
 )
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 3

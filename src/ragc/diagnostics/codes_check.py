@@ -660,12 +660,23 @@ graph g {
     _e("E0506", "channel must use the `messages` reducer",
        "The split model/tool loop keeps the conversation in a `messages` channel: a `tool` "
        "node without `tool` runs the pending tool calls of the last assistant message of "
-       "its `output`, which must therefore be a messages channel.",
+       "its `output`, which must therefore be a messages channel. (A `tool` node without `tool` "
+       "that no `tool_call` route feeds is reported as missing `tool`, `E0204`.)",
        """
 graph g {
-  start a
+  start think
   channel log append
-  node a { kind tool  output log }
+  node think {
+    kind model
+    tools ["search"]
+    max_visits 3
+    output log
+    routes {
+      tool_call -> act
+      final -> END
+    }
+  }
+  node act { kind tool  output log  next think }
 }
 """),
     _e("W0501", "unused channel",
@@ -990,4 +1001,34 @@ graph g {
 """),
 )
 
-CODES: tuple[CodeInfo, ...] = NAMES + KINDS + ROUTING + JOINS + CHANNELS + POLICY + SCHEMAS + REGISTRY + UPSTREAM
+TOOL_ARGS = (
+    _e("W0290", "unknown tool argument",
+       "The `args` of a `tool` node name an argument the tool's schema does not have "
+       "(`ragc spec` lists each tool's arguments).",
+       """
+graph g {
+  start a
+  node a { kind tool  tool "search"  args { query: "x", max_result: 3 } }
+}
+"""),
+    _e("W0291", "missing tool argument",
+       "The tool's schema requires an argument that the node's `args` do not give.",
+       """
+graph g {
+  start a
+  node a { kind tool  tool "search"  args { path: "src" } }
+}
+"""),
+    _e("W0292", "tool argument of the wrong type",
+       "A literal in `args` has another JSON type than the tool's schema asks for (a string "
+       "for an integer, ...). Paths and templates are typed at run time.",
+       """
+graph g {
+  start a
+  node a { kind tool  tool "search"  args { query: "x", max_results: "3" } }
+}
+"""),
+)
+
+CODES: tuple[CodeInfo, ...] = (NAMES + KINDS + ROUTING + JOINS + CHANNELS + POLICY + SCHEMAS + REGISTRY + UPSTREAM
+                               + TOOL_ARGS)

@@ -358,6 +358,11 @@ class Lowerer:
             self._agent_ref(kw["agent"])
             if "prompt" in f:
                 kw["prompt"] = expr(val("prompt"))
+            if "model" in f:  # per-use override of the registry agent's model
+                kw["model"] = as_name(val("model"))
+                self._model_ref(kw["model"])  # type: ignore[arg-type]
+            if info.schema is not None:
+                kw["output_schema"] = object_schema(info.schema.fields, closed=True)
         if kind in ("subagent", "subgraph", "function") and "input" in f:
             kw["input"] = expr(val("input"))
         if kind == "subgraph":

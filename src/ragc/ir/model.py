@@ -298,7 +298,8 @@ class NodeIR(_IR):
     * tool: ``tool`` and ``args``; without ``tool``, runs the pending tool
       calls of the last assistant message in ``output`` (a messages channel).
     * router: ``routing.routes`` with conditions, or ``routing.function``.
-    * subagent: ``agent`` (registry), ``input`` mapping, optional ``prompt``.
+    * subagent: ``agent`` (registry), ``input`` mapping, optional ``prompt``,
+      ``model`` (replaces the agent's registry model), ``output_schema``.
     * subgraph: ``graph`` (key into :attr:`ProgramIR.graphs`), ``input``.
     * interrupt: ``prompt`` (the question), ``options``, ``timeout_s``
       (answer deadline), ``default`` (answer used after the deadline).

@@ -244,6 +244,9 @@ def _delete(data: dict, path: tuple) -> bool:
     return False
 
 
+TABLES_WITH_NAMES = ("models", "tools", "agents", "reducers", "functions", "stores", "graphs", "policies")
+
+
 def _validate(data: dict, found: dict, file: str) -> tuple[Registry, list[Diagnostic]]:
     """Validate, dropping offending keys/entries until the rest validates."""
     diags: list[Diagnostic] = []
@@ -256,7 +259,10 @@ def _validate(data: dict, found: dict, file: str) -> tuple[Registry, list[Diagno
     reported: list[tuple] = []  # data paths already reported in earlier rounds
     for _attempt in range(8):
         try:
-            return Registry.model_validate(work), diags
+            reg = Registry.model_validate(work)
+            reg._invalid = {t: [n for n in data[t] if n not in getattr(reg, t)] for t in TABLES_WITH_NAMES
+                           if isinstance(data.get(t), dict) and any(n not in getattr(reg, t) for n in data[t])}
+            return reg, diags
         except ValidationError as e:
             # convert every error against the same data before dropping anything, so that
             # a dropped key does not change how the next error of the round is located
@@ -283,6 +289,8 @@ def _refs(reg: Registry, found: dict, file: str, agent_files: dict[str, Path]) -
     out: list[Diagnostic] = []
 
     def report(path: tuple, name: str, table: str, what: str) -> None:
+        if name in reg.invalid.get(table, ()):
+            return  # the entry exists but is invalid: reported once, where it is defined
         loc = found.get(path) or nearest(found, path)
         span = loc.value if (loc and loc.value is not None and path in found) else (loc.key if loc else None)
         candidates = reg.names(table)

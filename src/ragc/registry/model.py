@@ -475,6 +475,14 @@ class Registry(BaseModel):
     """``(key, entry) -> [tool dicts]`` that starts a server and lists it (raises
     when it cannot); installed by the compiler (:func:`ragc.compiler.compile_source`)
     so the registry and check stages never import the MCP client."""
+    _invalid: dict[str, list[str]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def invalid(self) -> dict[str, list[str]]:
+        """Table -> names of entries dropped as invalid (already reported): they
+        still count as defined, so references to them do not cascade into
+        "unknown name" errors."""
+        return self._invalid
 
     @property
     def base_dir(self) -> Path:

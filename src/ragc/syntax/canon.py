@@ -9,6 +9,7 @@ meaning. It is idempotent. The rules, each documented in ``docs/language.md``:
 written                                   canonical
 ========================================  =========================================
 ``kind sub_agent`` / ``kind graph``       ``kind subagent`` / ``kind subgraph``
+``kind fork`` (a routing-only node)       ``kind router``
 ``system`` or ``question`` (interrupt)    ``prompt`` (when the node has no ``prompt``
                                           and only one of the two)
 ``sends [ send a {..} send b {..} ]``     ``send [ a {..}, b {..} ]``
@@ -45,7 +46,7 @@ from dataclasses import replace
 from ragc.syntax import ast as A
 from ragc.syntax.upstream import desugar
 
-KIND_ALIASES = {"sub_agent": "subagent", "graph": "subgraph"}
+KIND_ALIASES = {"sub_agent": "subagent", "graph": "subgraph", "fork": "router"}
 REDUCER_ALIASES = {"overwrite": "last", "last_value": "last", "topic": "append",
                    "aggregate": "sum", "delta": "sum"}
 POLICY_ALIASES = {"first": "any"}

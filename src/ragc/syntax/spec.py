@@ -69,6 +69,46 @@ RULES = """\
   to the graph's only `messages` channel. Two parallel branches writing one `last` channel is
   an error: use `append` or a join.
 - Limits: 1 MiB per file, nesting depth 64, 10 000 nodes per graph, 100 graphs per file.
+- A fork that does no work: `kind router` with only `next [a, b]` or `send [...]` + `join X`
+  (no `routes`) calls nothing and starts the branches (`kind fork` is accepted and formatted
+  as `kind router`). `start` names one node; to start in parallel, start at such a router.
+- A `subagent` may set `model "NAME"` (replaces its registry model; the policy must grant it)
+  and `schema { field: type }` (its result is then that object: route on it with a router,
+  `when state.verdict.approve == true`).
+"""
+
+RUNTIME_RULES = """\
+## Run-time rules
+
+- `max_steps` (graph `defaults`, default 1000) counts node runs over the whole run; `max_visits N`
+  counts one node's runs. Exceeding either fails the run (`E0901`/`E0902`); an `error` route
+  does not catch it. A loop needs a way out (a route to a node outside it) and `max_visits` on
+  one of its nodes.
+- `retry { max_attempts N }` counts the first attempt: `max_attempts 3` = 1 try + 2 retries.
+  Allowed values: `backoff exponential|linear|fixed`, `jitter true|false`, `on [any, model, tool,
+  function, timeout, rate_limit, overloaded, server, network, connect, stream_cut, malformed,
+  auth, billing, context_overflow]`. Without `on`, every retryable failure is retried.
+- Join policies: `all` (default), `any` or `first` (the first success), `quorum N` (N
+  successes); `tolerate N` failures allowed. `any`/`first`/`quorum` cancel the branches still
+  running once met (their writes are dropped). Only succeeded branches' writes merge, in branch
+  order.
+- Join `timeout D` (from the fork): pending branches are cancelled and count as failed; if the
+  policy is then not met, the run fails (`E0910`), unless the join is a `kind join` node with an
+  `error` route, which is taken.
+- `blocking false`: the node runs in the background on a snapshot of the state; control goes on
+  at its `next` at once. Its writes land in the state when it ends (later nodes may not see
+  them); the run completes only after it ended. If it fails, the failure goes to `errors` and
+  the run does not fail.
+- `interrupt`: the run stops with status `interrupted` until a human answers (one of
+  `options`). After its `timeout`, resuming without an answer uses its `default`.
+- `command { update { ch: v } }` writes go through the channel's reducer (an `append` channel
+  gets `v` appended); `result` is the node's own result there.
+- `x in y`: substring when both are strings, membership in a list, key of an object.
+  `not in` is the negation.
+- `send [ t { .. } for item in state.X ]` is expanded after the sending node wrote its own
+  output, so `state.X` includes it; each branch sees `item` and `payload`.
+- Errors: a failed `subagent`/`subgraph`/`tool`/`function`/`join` node takes its `error`
+  route if it has one (`{{ error.message }}` is bound); otherwise the run fails.
 """
 
 EXAMPLE = '''\
@@ -177,8 +217,59 @@ def kinds_markdown(table: KindTable) -> str:
     return "\n".join(rows)
 
 
-def registry_markdown(names: Mapping[str, Sequence[str]] | None, note: str | None = None) -> str:
-    """The registry names section; ``names`` maps a table (``"models"``) to its names."""
+@dataclass(frozen=True)
+class RegistryDetails:
+    """What an author needs about registry entries beyond their names.
+
+    Args:
+        agents: agent name -> (output channel or None, its tools, the ``input`` keys its prompt reads).
+        tools: tool name -> JSON schema (object) of its arguments.
+    """
+
+    agents: Mapping[str, tuple[str | None, Sequence[str], Sequence[str]]]
+    tools: Mapping[str, Mapping]
+
+
+def compact_schema(schema: Mapping) -> str:
+    """A JSON schema of tool arguments in one line: ``{path: string, limit?: integer}``
+    (``?`` = not required; enums as ``"a"|"b"``)."""
+    props = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
+    parts = []
+    for name, sub in props.items():
+        if "enum" in sub:
+            t = "|".join(f'"{v}"' for v in sub["enum"])
+        else:
+            t = sub.get("type", "any")
+            if isinstance(t, list):
+                t = "|".join(t)
+            if t == "array":
+                t = f"list[{(sub.get('items') or {}).get('type', 'any')}]"
+        parts.append(f"{name}{'' if name in required else '?'}: {t}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def details_markdown(details: RegistryDetails) -> str:
+    """The agents (output channel, tools) and tools (argument schema) lines."""
+    lines = []
+    if details.agents:
+        lines += ["", "Agents (a `subagent` or a `send` target writes its answer to the agent's output "
+                  "channel, unless the node sets `output`; declare that channel):"]
+        for name, (output, tools, keys) in details.agents.items():
+            t = ", ".join(f'"{x}"' for x in tools) or "none"
+            k = ", ".join(keys) or "any"
+            lines.append(f'- "{name}": input {{ {k} }}, output `{output or "(the graph messages channel)"}`, tools {t}')
+    if details.tools:
+        lines += ["", "Tools and their `args` (a `tool` node: `tool \"NAME\"` + `args { .. }`; `?` = optional):"]
+        for name, schema in details.tools.items():
+            lines.append(f'- "{name}" {compact_schema(schema)}')
+    return "\n".join(lines)
+
+
+def registry_markdown(names: Mapping[str, Sequence[str]] | None, note: str | None = None,
+                      details: RegistryDetails | None = None) -> str:
+    """The registry names section; ``names`` maps a table (``"models"``) to its names;
+    ``details`` adds agents' output channels and tools, and tools' argument schemas."""
     lines = ["## Registry names (use them as strings)", ""]
     if note:
         lines += [note, ""]
@@ -189,11 +280,14 @@ def registry_markdown(names: Mapping[str, Sequence[str]] | None, note: str | Non
         entries = list(names.get(table, ()))
         shown = ", ".join(f'"{n}"' for n in entries) if entries else "(none)"
         lines.append(f"- {table}: {shown}")
+    if details is not None:
+        lines.append(details_markdown(details))
     return "\n".join(lines)
 
 
 def render_spec(grammar: str, kinds: KindTable | None = None,
-                registry: Mapping[str, Sequence[str]] | None = None, registry_note: str | None = None) -> str:
+                registry: Mapping[str, Sequence[str]] | None = None, registry_note: str | None = None,
+                details: RegistryDetails | None = None) -> str:
     """The whole reference as Markdown.
 
     Args:
@@ -201,6 +295,7 @@ def render_spec(grammar: str, kinds: KindTable | None = None,
         kinds: the node-kind table (omitted from the output when None).
         registry: table name -> entry names available to workflows.
         registry_note: one line about where the names come from.
+        details: agents' outputs and tools, tools' argument schemas.
     """
     parts = [
         "# The .rag workflow language (reference for writing workflows)",
@@ -217,9 +312,11 @@ def render_spec(grammar: str, kinds: KindTable | None = None,
         "",
         RULES.rstrip(),
         "",
+        RUNTIME_RULES.rstrip(),
+        "",
     ]
     if kinds is not None:
         parts += ["## Node kinds", "", kinds_markdown(kinds), ""]
     parts += ["## Example", "", "```rag", EXAMPLE.rstrip(), "```", "",
-              registry_markdown(registry, registry_note), ""]
+              registry_markdown(registry, registry_note, details), ""]
     return "\n".join(parts)

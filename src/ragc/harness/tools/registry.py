@@ -23,6 +23,7 @@ message the model can act on. Results are bounded to ``max_result_bytes``
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import anyio
@@ -269,3 +270,20 @@ class ToolRegistry:
         breaker.record_success()
         limit = min(max_bytes, self.max_result_bytes) if max_bytes else self.max_result_bytes
         return result.model_copy(update={"content": truncate_utf8(result.content, limit)})
+
+
+def argument_schemas(registry: Registry, *, builtins_only: bool = False) -> dict[str, dict[str, Any]]:
+    """Tool name -> the JSON schema (object) of its arguments, as models see
+    it, for every ``[tools.*]`` entry that can be built here (a Python tool
+    whose module cannot be imported is left out). ``builtins_only`` skips
+    Python and MCP tools (no imports: what the checker uses)."""
+    tools = ToolRegistry(registry, Workspace(Path.cwd()))
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in registry.tools.items():
+        if builtins_only and not entry.builtin:
+            continue
+        try:
+            out[name] = tools.get(name).spec.parameters
+        except Exception:  # not buildable in this environment: its name is still usable, unchecked
+            continue
+    return out

@@ -12,7 +12,9 @@ records them through the activation's effect log.
   the ``input`` of the registry agent's ``prompt`` template (``{{ input.x
   }}``; ``state`` and branch variables are visible too). A node ``prompt``
   replaces the registry prompt; without either, the mapping is sent as
-  ``key: value`` lines.
+  ``key: value`` lines. The node's ``model`` replaces the registry agent's
+  model and its ``schema`` asks the agent for a structured final answer
+  (the result is then the object, so routes and later nodes read fields).
 
 Result: the final text (the object when a schema is asked); when the loop
 ended with a ``signal_completion`` call, the signal dict instead
@@ -144,6 +146,9 @@ def build_subagent(cn: "CNode", prog: "CProgram") -> Any:
         else:
             text = input_lines(agent_input)
         spec = h.agent_spec(name)
+        if ir.model is not None or ir.output_schema is not None:
+            spec = spec.model_copy(update={"model": ir.model or spec.model,
+                                           "response_schema": ir.output_schema or spec.response_schema})
         if prefetch:
             ctx = sc.context()
             ctx["input"] = agent_input

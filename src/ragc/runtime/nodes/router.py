@@ -5,7 +5,11 @@
 * ``function "NAME"``: a registry (or API) function ``f(state, input) ->
   label`` (sync or async).
 
-The router's result is the label; it writes nothing.
+* Neither (``next [a, b]``, ``send [...]`` or ``command { goto }`` only): a
+  pure fork or forwarding point; it calls nothing and chooses no label,
+  and control leaves by its routing form.
+
+The router's result is the label (``None`` for a pure fork); it writes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
             return NodeOutput(label, label, NO_WRITE)
 
         return run_router_function
+
+    if cn.ir.routing.kind != "routes":
+        async def forward(act: "Activation") -> NodeOutput:
+            return NodeOutput(None, None, NO_WRITE)
+
+        return forward
 
     routes = cn.routes
 
