@@ -56,15 +56,15 @@ that runs one of them is dropped."""
 MAX_TASKS = 12
 MAX_LEARNING_CHARS = 300
 BLOCK_AFTER = 2
+"""Attempts of a task after which a worker's ``blocked`` signal stops the loop
+for a human (an earlier one is retried once: small models say blocked at the
+first missing file)."""
 # A goal that promises output says so with one of these words; without one, what a planned
 # command "must print" is the planning model's guess (a module of functions prints nothing).
 PRINT_WORDS = re.compile(r"\b(print|prints|printed|output|outputs|show|shows|display|displays|echo|echoes)\b",
                          re.IGNORECASE)
 # a command the goal itself asks to run ("run python3 test_calc.py")
 GOAL_COMMAND = re.compile(r"\b(python3? +[\w./-]+\.py(?: +(?:-[\w=-]+|\d+|[\w-]*[./][\w./-]*\w))*)")
-"""Attempts of a task after which a worker's ``blocked`` signal stops the loop
-for a human (an earlier one is retried once: small models say blocked at the
-first missing file)."""
 
 
 def _now() -> str:
