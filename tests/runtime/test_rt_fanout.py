@@ -57,11 +57,10 @@ async def test_quorum_3_of_10_fires_at_third_completion_and_cancels_the_rest():
     events = []
     eng = Engine(map_reduce(10, policy="quorum", quorum=3), store=store,
                  functions={"noop": lambda: None, "work": work, "combine": lambda i, s: list(s["results"])})
-    t = time.perf_counter()
     r = await eng.start({"items": list(range(10))}, listeners=[events.append])
-    wall = time.perf_counter() - t
     assert r.status == "completed", r.error
-    assert wall < 0.080, f"quorum took {wall * 1000:.1f} ms"
+    # no wall-clock bound (it failed under load): `finished` below says the join fired at the
+    # third completion (branch 3, done at 40 ms, never finished) and cancelled the rest
     assert sorted(r.state["results"]) == [1, 4, 6]
     assert r.state["results"] == [1, 4, 6]  # branch order, not completion order
     assert sorted(finished) == [1, 4, 6]  # the others never finished
