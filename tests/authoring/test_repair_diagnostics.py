@@ -66,6 +66,46 @@ def test_a_tool_node_without_tool_is_told_to_name_the_tool():
     assert "needs `tool`" in errs[0].message and "messages" not in errs[0].message
 
 
+def test_a_bare_channel_or_input_name_gets_a_sure_fix_to_its_full_path():
+    # the embedded model's `ragc new` file failed its repair rounds on `{{ findings }}` alone
+    src = """graph g {
+  input {
+    path: string
+  }
+
+  start read
+
+  channel findings append
+
+  node read {
+    kind tool
+    tool "read_file"
+    args { path: path }
+    output findings
+    next summarize
+  }
+
+  node summarize {
+    kind model
+    prompt "Summarise: {{ findings }}"
+    output findings
+  }
+}
+"""
+    res, errs = errors(src)
+    assert [(d.code, d.help) for d in errs] == [
+        ("E0114", "`path` is a run input: write `input.path`"),
+        ("E0114", "`findings` is a channel: write `state.findings`")]
+    fixed, applied = apply_fixes(src, res.diagnostics)
+    assert len(applied) == 2
+    assert "args { path: input.path }" in fixed and "{{ state.findings }}" in fixed
+    assert errors(fixed)[1] == []
+    # a name that is neither keeps its did-you-mean, which is not applied on its own
+    res, errs = errors(src.replace("{{ findings }}", "{{ finding }}"))
+    assert [d.code for d in errs] == ["E0114", "E0114"]
+    assert len(apply_fixes(src.replace("{{ findings }}", "{{ finding }}"), res.diagnostics)[1]) == 1
+
+
 def test_check_fix_rewrites_the_file_and_lists_the_changes(tmp_path):
     f = tmp_path / "a.rag"
     f.write_text(AGENT_TOOLS.replace('prompt "{{ input.question }}"', "prompt hello"), encoding="utf-8")

@@ -142,7 +142,15 @@ def _ref(ctx: Ctx, g: GraphInfo, root: str, attr: str | None, root_span: Span, a
         guess = did_you_mean(root, sorted(bound))
         suggestions: tuple[Suggestion, ...] = ()
         help_ = "paths start with " + ", ".join(f"`{b}`" for b in sorted(bound))
-        if guess:
+        inputs = g.input_fields() or {}
+        owner = "state" if declared(g, root) else "input" if root in inputs and "input" in bound else None
+        if owner is not None and owner in bound:
+            # a bare channel or input name (`{{ findings }}`) has one meaning: the fix is sure,
+            # so `ragc check --fix` and `ragc new` apply it (a small model writes this often)
+            help_ = f"`{root}` is a {'channel' if owner == 'state' else 'run input'}: write `{owner}.{root}`"
+            suggestions = (Suggestion(f"replace with `{owner}.{root}`", root_span, f"{owner}.{root}",
+                                      Applicability.MACHINE_APPLICABLE),)
+        elif guess:
             help_ = f"did you mean `{guess}`?"
             suggestions = (Suggestion(f"replace with `{guess}`", root_span, guess, Applicability.MAYBE_INCORRECT),)
         elif bare and value is not None:
