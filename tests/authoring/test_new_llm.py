@@ -14,7 +14,6 @@ from wfkit import REGISTRY_TOML, REPO, ragc_cli
 from ragc.compiler import compile_file
 from ragc.registry.loader import load_registry
 
-# not in the default run until it has been seen to pass on the embedded model (docs/authoring.md)
 pytestmark = [pytest.mark.llm, pytest.mark.authoring_llm]
 pytest.importorskip("llama_cpp", reason="ragc[local] (llama-cpp-python) is not installed")
 pytest.importorskip("llguidance", reason="llguidance is not installed")
