@@ -31,7 +31,6 @@ description); unknown skill names are ``E0874`` (:mod:`ragc.registry.extensions`
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,15 +38,13 @@ from pydantic import ValidationError
 
 from ragc.diagnostics.model import Diagnostic, Label, Severity, Span
 from ragc.diagnostics.suggest import did_you_mean
-from ragc.registry.agents_md import AGENTS_DIR
+from ragc.registry.agents_md import AGENTS_DIR, parse_front_matter
 from ragc.registry.model import AgentEntry, Registry, SkillEntry
 from ragc.registry.validation import value_message
 
 SKILLS_DIR = "skills"
 SKILL_FILE = "SKILL.md"
 FRONT_MATTER_KEYS = ("description", "tools", "model", "max_iterations")
-
-_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*?)\s*$")
 
 
 @dataclass
@@ -69,53 +66,11 @@ def _span(file: str, text: str, line_no: int) -> Span:
     return Span(file, offset, offset + max(len(line), 1), line_no, 1, line_no, max(len(line), 1) + 1)
 
 
-def _value(raw: str) -> object:
-    raw = raw.strip()
-    if raw.startswith("[") and raw.endswith("]"):
-        inner = raw[1:-1].strip()
-        return [x.strip().strip("\"'") for x in inner.split(",") if x.strip()] if inner else []
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
-        return raw[1:-1]
-    return int(raw) if re.fullmatch(r"-?[0-9]+", raw) else raw
-
-
 def parse_skill_md(text: str, file: str) -> tuple[dict, dict[str, int], str, list[Diagnostic]]:
     """``(settings, key_lines, instructions, diagnostics)`` of one ``SKILL.md``
-    (``E0870`` for a malformed or unknown front-matter line)."""
-    diags: list[Diagnostic] = []
-    lines = text.split("\n")
-    if not lines or lines[0].strip() != "---":
-        return {}, {}, text.strip(), diags
-    close = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-    if close is None:
-        diags.append(Diagnostic("E0870", Severity.ERROR, "front matter is not closed",
-                                Label(_span(file, text, 1), "opened here"), help="end it with a line `---`"))
-        return {}, {}, text.strip(), diags
-    settings: dict = {}
-    key_lines: dict[str, int] = {}
-    for i in range(1, close):
-        line = lines[i]
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if m is None:
-            diags.append(Diagnostic("E0870", Severity.ERROR, "front matter line is not `key: value`",
-                                    Label(_span(file, text, i + 1), "expected `key: value`")))
-            continue
-        key = m.group(1)
-        if key not in FRONT_MATTER_KEYS:
-            guess = did_you_mean(key, FRONT_MATTER_KEYS)
-            diags.append(Diagnostic("E0870", Severity.ERROR, f"unknown skill front matter key `{key}`",
-                                    Label(_span(file, text, i + 1), "unknown key"),
-                                    help=f"did you mean `{guess}`?" if guess else
-                                    "known keys: " + ", ".join(f"`{k}`" for k in FRONT_MATTER_KEYS)))
-            continue
-        value = _value(m.group(2))
-        if key == "tools" and not isinstance(value, list):
-            value = [value]
-        settings[key] = value
-        key_lines[key] = i + 1
-    return settings, key_lines, "\n".join(lines[close + 1:]).strip(), diags
+    (``E0870`` for a malformed or unknown front-matter line; the parser of
+    ``AGENT.md``, :func:`ragc.registry.agents_md.parse_front_matter`)."""
+    return parse_front_matter(text, file, code="E0870", keys=FRONT_MATTER_KEYS, list_keys=("tools",), what="skill")
 
 
 def _first_paragraph(text: str) -> str:

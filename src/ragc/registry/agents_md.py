@@ -83,27 +83,33 @@ def _value(raw: str) -> object:
     return _scalar(raw)
 
 
-def parse_agent_md(text: str, file: str) -> tuple[dict, dict[str, int], str, list[Diagnostic]]:
-    """Split ``AGENT.md`` into front matter and body.
+def parse_front_matter(text: str, file: str, *, code: str, keys: tuple[str, ...], list_keys: tuple[str, ...],
+                       what: str = "") -> tuple[dict, dict[str, int], str, list[Diagnostic]]:
+    """Split a Markdown file with ``---`` front matter (``AGENT.md``,
+    ``SKILL.md``) into its settings and its body.
 
     Args:
         text: the file's text.
         file: the name to put in spans.
+        code: the diagnostic code for malformed lines and unknown keys.
+        keys: the front-matter keys the file may use.
+        list_keys: keys whose single value is taken as a one-item list.
+        what: a word naming the file kind in the unknown-key message
+            (``"skill"`` gives "unknown skill front matter key").
 
     Returns:
         ``(settings, key_lines, body, diagnostics)``: the front-matter keys
-        as Python values, the 1-based line of each key, the system prompt
-        text, and ``E0809`` diagnostics for lines that are not ``key: value``
-        or name unknown keys.
+        as Python values, the 1-based line of each key, the text after the
+        front matter, and ``code`` diagnostics for an unclosed front matter,
+        lines that are not ``key: value`` and unknown keys.
     """
     diags: list[Diagnostic] = []
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
         return {}, {}, text.strip(), diags
-    try:
-        close = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
-    except StopIteration:
-        diags.append(Diagnostic("E0809", Severity.ERROR, "front matter is not closed",
+    close = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+    if close is None:
+        diags.append(Diagnostic(code, Severity.ERROR, "front matter is not closed",
                                 Label(_line_span(file, text, 1), "opened here"),
                                 help="end the front matter with a line `---`"))
         return {}, {}, text.strip(), diags
@@ -115,25 +121,31 @@ def parse_agent_md(text: str, file: str) -> tuple[dict, dict[str, int], str, lis
             continue
         m = _LINE.match(line)
         if not m:
-            diags.append(Diagnostic("E0809", Severity.ERROR, "front matter line is not `key: value`",
+            diags.append(Diagnostic(code, Severity.ERROR, "front matter line is not `key: value`",
                                     Label(_line_span(file, text, i + 1), "expected `key: value`")))
             continue
         key, raw = m.group(1), m.group(2)
-        if key not in FRONT_MATTER_KEYS:
-            guess = did_you_mean(key, FRONT_MATTER_KEYS)
+        if key not in keys:
+            guess = did_you_mean(key, keys)
             diags.append(Diagnostic(
-                "E0809", Severity.ERROR, f"unknown front matter key `{key}`",
+                code, Severity.ERROR, f"unknown {what + ' ' if what else ''}front matter key `{key}`",
                 Label(_line_span(file, text, i + 1, 1, len(key)), "unknown key"),
-                help=f"did you mean `{guess}`?" if guess else
-                "known keys: " + ", ".join(f"`{k}`" for k in FRONT_MATTER_KEYS)))
+                help=f"did you mean `{guess}`?" if guess else "known keys: " + ", ".join(f"`{k}`" for k in keys)))
             continue
         value = _value(raw)
-        if key in ("tools", "memory", "skills") and not isinstance(value, list):
+        if key in list_keys and not isinstance(value, list):
             value = [value]
         settings[key] = value
         key_lines[key] = i + 1
-    body = "\n".join(lines[close + 1:]).strip()
-    return settings, key_lines, body, diags
+    return settings, key_lines, "\n".join(lines[close + 1:]).strip(), diags
+
+
+def parse_agent_md(text: str, file: str) -> tuple[dict, dict[str, int], str, list[Diagnostic]]:
+    """Split ``AGENT.md`` into front matter and body (:func:`parse_front_matter`
+    with :data:`FRONT_MATTER_KEYS` and ``E0809``); the body is the system
+    prompt text."""
+    return parse_front_matter(text, file, code="E0809", keys=FRONT_MATTER_KEYS,
+                              list_keys=("tools", "memory", "skills"))
 
 
 def discover(base_dir: Path, display_base: Path | None = None) -> Discovered:
