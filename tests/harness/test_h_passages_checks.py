@@ -144,3 +144,23 @@ def test_ranking_from_many_threads_at_once_gives_the_same_answer():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: passages.terms(text), range(16)))
     assert all(r == results[0] for r in results) and len(results[0]) == 2400
+
+
+async def test_a_missing_file_check_says_where_a_file_of_that_name_was_written(tmp_path):
+    # the 1.5B worker of plan_and_execute wrote ws-count_lines/count.py (the workspace's own
+    # folder name, seen in an absolute path of an error) eight times over, told only "count.py
+    # does not exist"; the hint names where its file went
+    (tmp_path / "ws-demo").mkdir()
+    (tmp_path / "ws-demo" / "count.py").write_text("print(5)\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "count.py").write_text("hidden folders are not searched\n")
+    tool = make_builtin("run_checks", name="run_checks", workspace=Workspace(tmp_path),
+                        run_policy=RunCommandPolicy(allow=("python3",), timeout=10.0))
+    res = await tool.invoke(RunChecksArgs.model_validate({"checks": [{"file": "count.py"}, {"file": "other.py"}]}))
+    assert [r["detail"] for r in res.value["results"]] == [
+        "count.py does not exist (a file of that name is at ws-demo/count.py; paths are relative to "
+        "the workspace root, the current directory)",
+        "other.py does not exist"]
+    (tmp_path / "count.py").write_text("print(5)\n")
+    res = await tool.invoke(RunChecksArgs.model_validate({"checks": [{"file": "count.py"}]}))
+    assert res.value["passed"] is True

@@ -105,6 +105,44 @@ def _read_checked_file(ws: Workspace, path: str) -> str | None:
         return fh.read(MAX_CHECKED_FILE_BYTES).decode("utf-8", errors="replace")
 
 
+MAX_SEARCHED_ENTRIES = 2000
+"""How many directory entries :func:`same_name_elsewhere` looks at, at most
+(a check must stay cheap in a big workspace)."""
+
+
+def same_name_elsewhere(ws: Workspace, path: str, *, limit: int = 3) -> list[str]:
+    """Workspace-relative paths of regular files named like ``path``'s last
+    component but elsewhere, for a missing-file check's hint.
+
+    A small model that saw an absolute path in an error often writes the file
+    one folder too deep (``ws-demo/count.py`` for ``count.py``) and then
+    rewrites it there on every attempt, because "does not exist" does not say
+    where its file went. Hidden folders are skipped; the walk stops after
+    :data:`MAX_SEARCHED_ENTRIES` entries and never follows symlinks.
+
+    Args:
+        ws: the workspace.
+        path: the missing file, relative to the workspace root.
+        limit: at most this many paths are returned, sorted.
+    """
+    name = os.path.basename(path.rstrip("/"))
+    wanted = os.path.normpath(path)
+    if not name:
+        return []
+    found: list[str] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(ws.root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        seen += len(dirnames) + len(filenames)
+        if name in filenames:
+            rel = os.path.relpath(os.path.join(dirpath, name), ws.root)
+            if rel != wanted and os.path.isfile(os.path.join(dirpath, name)):
+                found.append(rel)
+        if seen > MAX_SEARCHED_ENTRIES or len(found) >= limit:
+            break
+    return sorted(found)[:limit]
+
+
 def command_failure(code: Any, expected_code: int, stdout: str, stderr: str, expect: str | None) -> str:
     """What a failed command check tells the worker, most telling part first:
     the exit code, the error (a Python traceback's exception line and the
@@ -187,6 +225,10 @@ async def run_checks(ws: Workspace, args: RunChecksArgs, run_command: RunCommand
                 text = _read_checked_file(ws, check.file)
                 if text is None:
                     detail = f"{check.file} does not exist"
+                    elsewhere = same_name_elsewhere(ws, check.file)
+                    if elsewhere:
+                        detail += (f" (a file of that name is at {', '.join(elsewhere)}; paths are "
+                                   "relative to the workspace root, the current directory)")
                 elif check.contains is not None:
                     if check.contains.replace("\r\n", "\n") in text.replace("\r\n", "\n"):
                         passed, detail = True, "found"
