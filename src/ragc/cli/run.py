@@ -677,19 +677,26 @@ def cmd_runs_show(args: Any) -> int:
     store = _journal_store(args.journal, must_exist=True)
     info = _find_run(store, args.run_id)
     records = store.records(info.id)
+    from ragc.runtime.records import Answer, Effect, JoinOutcome, JournalFormatError, NodeCompleted
+
     steps = []
+    effects = 0
     for r in records:
-        if r.kind in ("node_completed", "join_outcome", "interrupt", "answer", "resumed"):
-            p = r.payload or {}
-            item = {"seq": r.seq, "kind": r.kind, "activation": r.activation, "ts": r.ts}
-            if r.kind == "node_completed":
-                item.update(duration_s=p.get("d"), route=p.get("l"), usage=p.get("u"))
-            elif r.kind == "join_outcome":
-                item.update(outcome=p.get("outcome"), counts=p.get("counts"))
-            elif r.kind == "answer":
-                item.update(answer=p.get("value"))
-            steps.append(item)
-    effects = sum(1 for r in records if r.kind == "effect")
+        try:
+            rec = r.typed()
+        except JournalFormatError as e:
+            raise CliError(str(e), hint="the journal was written by another ragc version or damaged") from None
+        if isinstance(rec, Effect):
+            effects += 1
+            continue
+        item = {"seq": r.seq, "kind": r.kind, "activation": r.activation, "ts": r.ts}
+        if isinstance(rec, NodeCompleted):
+            item.update(duration_s=rec.duration_s, route=rec.label, usage=rec.usage)
+        elif isinstance(rec, JoinOutcome):
+            item.update(outcome=rec.outcome, counts=rec.counts)
+        elif isinstance(rec, Answer):
+            item.update(answer=rec.value)
+        steps.append(item)
     status = _status_of(store, info)
     state = None
     state_note = None

@@ -4,20 +4,96 @@ An *activation* is one execution of one node in one frame (see
 ``docs/runtime.md``, "Activation ids"). The scheduler builds an
 :class:`Activation` and hands it to the node kind's executor
 (:mod:`ragc.runtime.nodes`), which returns a :class:`NodeOutput`.
+
+Executors reach the run only through :class:`Services` (``act.services``):
+call models and tools (the harness), read recorded answers and questions,
+journal an interrupt, run a subgraph, read a frame's state. They return
+their result and mutate nothing but their own activation; what a result
+writes and where it routes is decided by the scheduling core
+(:mod:`ragc.runtime.core`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from ragc.runtime.expressions import Scope
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ragc.runtime.budget import ActivationBudget
+    from types import MappingProxyType
+
+    from ragc.events import Event
+    from ragc.harness.citations import SourceLedger
+    from ragc.runtime.budget import ActivationBudget, BudgetScope
     from ragc.runtime.compiled import CNode
-    from ragc.runtime.replay import ActivationEffects
+    from ragc.runtime.errors import RunError
     from ragc.runtime.frames import Frame
-    from ragc.runtime.scheduler import Run
+    from ragc.runtime.recorder import Recorder
+    from ragc.runtime.records import Effect, InterruptAsked, TypedRecord
+    from ragc.runtime.replay import ActivationEffects
+
+
+class Services(Protocol):
+    """What an executor may ask of the run (the local driver,
+    :class:`ragc.runtime.scheduler.Run`, implements it).
+
+    Attributes:
+        run_id: the run id (for events and harness calls).
+        emit: the event sink, or ``None`` when nobody listens.
+        sources: the files/URLs the run's tools returned (the citation
+            guard's evidence).
+        recorder: the journal writer (``None``: no journal).
+    """
+
+    run_id: str
+    emit: "Callable[[Event], None] | None"
+    sources: "SourceLedger"
+    recorder: "Recorder | None"
+
+    def harness(self) -> Any:
+        """The harness (models, tools, agents); raises ``RunError`` ``E0909``
+        when none can be set up."""
+        ...
+
+    def answer_for(self, activation: str) -> tuple[bool, Any]:
+        """``(True, answer)`` when interrupt ``activation`` has an answer."""
+        ...
+
+    def recorded_interrupt(self, activation: str) -> "InterruptAsked | None":
+        """The journaled question of interrupt ``activation``, if any."""
+        ...
+
+    async def commit_record(self, activation: str, record: "TypedRecord") -> int:
+        """Journal ``record``; returns its seq once durable."""
+        ...
+
+    async def record_answer(self, activation: str, answer: Any, source: str) -> None:
+        """Journal an interrupt answer (``source``: ``user`` or ``default``)."""
+        ...
+
+    def recorded_effects(self, activation: str) -> "dict[str, Effect] | None":
+        """The journaled model/tool calls of ``activation`` by key."""
+        ...
+
+    def scopes_for(self, frame: "Frame", cn: "CNode") -> "tuple[BudgetScope, ...]":
+        """The budget scopes an activation of ``cn`` in ``frame`` counts against."""
+        ...
+
+    def timeout_for(self, cn: "CNode") -> float | None:
+        """The effective per-attempt timeout of ``cn``, seconds."""
+        ...
+
+    def node_retrying(self, act: "Activation", err: "RunError", attempt: int, delay: float) -> None:
+        """Report a failed attempt and the delay (seconds) before the next."""
+        ...
+
+    async def run_subgraph(self, act: "Activation", key: str, sub_input: Any) -> Any:
+        """Run graph ``key`` as a child of ``act``; return its output."""
+        ...
+
+    def state_view(self, frame: "Frame") -> "MappingProxyType":
+        """A read-only view of ``frame``'s channels."""
+        ...
 
 
 class _NoWrite:
@@ -62,7 +138,7 @@ class Activation:
     """One execution of a node.
 
     Attributes:
-        run: the :class:`~ragc.runtime.scheduler.Run`.
+        services: what the executor may ask of the run (:class:`Services`).
         frame: the frame it runs in (its state is ``frame.values``).
         node: the compiled node.
         id: the activation id (``dispatch#1/3:reviewer#1``).
@@ -76,10 +152,10 @@ class Activation:
             first use; shared by all attempts).
     """
 
-    __slots__ = ("run", "frame", "node", "id", "attempt", "_scope", "_effects", "_budget", "visit")
+    __slots__ = ("services", "frame", "node", "id", "attempt", "_scope", "_effects", "_budget", "visit")
 
-    def __init__(self, run: "Run", frame: "Frame", node: "CNode", id: str, visit: int):
-        self.run = run
+    def __init__(self, services: Services, frame: "Frame", node: "CNode", id: str, visit: int):
+        self.services = services
         self.frame = frame
         self.node = node
         self.id = id
@@ -103,7 +179,7 @@ class Activation:
         if e is None:
             from ragc.runtime.replay import ActivationEffects
 
-            run = self.run
+            run = self.services
             e = self._effects = ActivationEffects(run.recorder, self.id, run.recorded_effects(self.id),
                                                   "" if self.attempt == 1 else f"a{self.attempt}/",
                                                   self._tool_replayed)
@@ -115,8 +191,14 @@ class Activation:
         if b is None:
             from ragc.runtime.budget import ActivationBudget
 
-            b = self._budget = ActivationBudget(self.run.scopes_for(self.frame, self.node))
+            b = self._budget = ActivationBudget(self.services.scopes_for(self.frame, self.node))
         return b
+
+    def new_attempt(self, attempt: int) -> None:
+        """Start attempt ``attempt`` (1-based): its calls get fresh effect
+        keys (``a2/m1``...), the budget stays shared."""
+        self.attempt = attempt
+        self._effects = None
 
     def _tool_replayed(self) -> None:
         self.budget.replayed_tool_call()

@@ -3,18 +3,18 @@
 Everything that does not depend on a run is prepared once, when a workflow
 is loaded: expressions and templates become closures
 (:mod:`ragc.runtime.expressions`), reducers become functions, routing
-becomes a small code plus lookup tables, each node gets the executor of its
-kind (:mod:`ragc.runtime.nodes`), and joins get their policy numbers. A run
-then only follows pointers.
+becomes a small code plus lookup tables, joins get their policy numbers, and
+(:func:`ragc.runtime.program.compile_program`) each node gets the executor
+of its kind (:mod:`ragc.runtime.nodes`). A run then only follows pointers.
 
-Raises of :func:`compile_program`: :class:`~ragc.runtime.errors.RunError`
-(``E0908`` for an expression that does not compile, ``E0914`` for a
-function or reducer that cannot be loaded).
+Raises: :class:`~ragc.runtime.errors.RunError` (``E0908`` for an expression
+that does not compile, ``E0914`` for a function or reducer that cannot be
+loaded).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ragc.ir.model import END, GraphIR, JoinIR, NodeIR, ProgramIR, RetryIR, SpanIR
 from ragc.runtime import reducers as R
@@ -22,10 +22,10 @@ from ragc.runtime.errors import RunError
 from ragc.runtime.expressions import Evaluate, ExprError, compile_expr
 from ragc.runtime.functions import FunctionTable
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ragc.runtime.activation import Activation, NodeOutput
-
-Executor = Callable[["Activation"], Any]
+Executor = Callable[[Any], Awaitable[Any]]
+"""A node's executor: ``async (Activation) -> NodeOutput`` (see
+:mod:`ragc.runtime.activation`; typed loosely here because activations sit
+above compiled nodes in the module order)."""
 
 # routing codes
 R_END, R_NEXT, R_FORK, R_ROUTES, R_FANOUT = range(5)
@@ -154,7 +154,12 @@ class CProgram:
         self.entry: CGraph | None = None
 
 
-def _expr(node: NodeIR | None, e: Any, what: str) -> Evaluate:
+def node_expr(node: NodeIR | None, e: Any, what: str) -> Evaluate:
+    """Compile expression ``e`` of ``node`` (``what`` names it in errors).
+
+    Raises:
+        RunError: ``E0908``, the expression does not compile.
+    """
     try:
         return compile_expr(e)
     except ExprError as err:
@@ -163,7 +168,13 @@ def _expr(node: NodeIR | None, e: Any, what: str) -> Evaluate:
                        span=node.span if node else None, kind="expression") from None
 
 
-def _channels(g: CGraph, functions: FunctionTable) -> None:
+def build_channels(g: CGraph, functions: FunctionTable) -> None:
+    """Give ``g`` its reducers, defaults and mutable channels (and the
+    implicit ``errors`` channel).
+
+    Raises:
+        RunError: ``E0914``, a custom reducer that cannot be loaded.
+    """
     chans = dict(g.ir.channels)
     for name, ch in chans.items():
         red = ch.reducer
@@ -186,7 +197,12 @@ def _channels(g: CGraph, functions: FunctionTable) -> None:
         g.defaults[ERRORS_CHANNEL] = []
 
 
-def _routing(cn: CNode, g: CGraph) -> None:
+def build_routing(cn: CNode, g: CGraph) -> None:
+    """Turn ``cn``'s routing IR into a routing code and lookup tables.
+
+    Raises:
+        RunError: ``E0908`` (a condition or payload), ``E0909`` (an unknown join).
+    """
     r = cn.ir.routing
     if r.kind == "end":
         cn.rkind = R_END
@@ -208,7 +224,7 @@ def _routing(cn: CNode, g: CGraph) -> None:
         cn.rkind = R_ROUTES
         cn.chooser = r.chooser
         for route in r.routes:
-            when = _expr(cn.ir, route.when, f"condition of route `{route.label}`") if route.when is not None else None
+            when = node_expr(cn.ir, route.when, f"condition of route `{route.label}`") if route.when is not None else None
             cn.routes.append((route.label, route.target, when))
             cn.route_map.setdefault(route.label, route.target)
         cn.has_error_route = "error" in cn.route_map
@@ -217,11 +233,11 @@ def _routing(cn: CNode, g: CGraph) -> None:
     elif r.kind == "fanout":
         cn.rkind = R_FANOUT
         for b in r.branches:
-            payload = _expr(cn.ir, b.payload, f"payload of `{b.target}`") if b.payload is not None else None
+            payload = node_expr(cn.ir, b.payload, f"payload of `{b.target}`") if b.payload is not None else None
             fvar = fsrc = None
             if b.foreach is not None:
                 fvar = b.foreach.var
-                fsrc = _expr(cn.ir, b.foreach.source, f"`for` source of `{b.target}`")
+                fsrc = node_expr(cn.ir, b.foreach.source, f"`for` source of `{b.target}`")
             cn.branches.append(CBranch(b.target, b.target_kind == "agent", payload, fvar, fsrc, b.output, b.span))
         cn.max_concurrency = r.max_concurrency
         cn.join = g.joins.get(r.join) if r.join else None
@@ -229,59 +245,3 @@ def _routing(cn: CNode, g: CGraph) -> None:
             raise cn.error("E0909", f"routing names an unknown join `{r.join}`", kind="config")
     else:  # pragma: no cover - the IR is validated by pydantic
         raise cn.error("E0909", f"unknown routing kind {r.kind}")
-
-
-def _agent_node(b: CBranch, g: CGraph, prog: CProgram) -> CNode:
-    """The synthetic ``subagent`` node a ``send`` to a registry agent runs:
-    the agent with the branch payload as its input, writing to ``output``."""
-    from ragc.ir.model import PathExpr
-    from ragc.runtime.nodes import build_executor
-
-    nir = NodeIR(name=b.target, kind="subagent", agent=b.target,
-                 input=PathExpr(root="payload") if b.payload is not None else None, output=b.output, span=b.span)
-    cn = CNode(nir, g)
-    cn.timeout_s = g.limits.timeout_s
-    cn.retry = g.ir.retry
-    cn.exec = build_executor(cn, prog)
-    return cn
-
-
-def compile_program(ir: ProgramIR, registry: Any = None, functions: FunctionTable | None = None) -> CProgram:
-    """Compile every graph of ``ir`` (see module docs).
-
-    Args:
-        ir: the program.
-        registry: a ``ragc.registry.model.Registry`` (``None``: empty).
-        functions: the function table (``None``: registry only).
-
-    Raises:
-        RunError: ``E0908`` / ``E0914`` (see module docs).
-    """
-    from ragc.runtime.nodes import build_executor
-
-    functions = functions or FunctionTable(registry)
-    prog = CProgram(ir, registry, functions)
-    for key, gir in ir.graphs.items():
-        g = CGraph(key, gir, prog)
-        _channels(g, functions)
-        for jid, j in gir.joins.items():
-            g.joins[jid] = CJoin(j)
-        prog.graphs[key] = g
-    for g in prog.graphs.values():
-        gir = g.ir
-        for name, nir in gir.nodes.items():
-            cn = CNode(nir, g)
-            g.nodes[name] = cn
-        for cn in g.nodes.values():
-            nir = cn.ir
-            cn.update = [(ch, _expr(nir, e, f"update of `{ch}`")) for ch, e in nir.update.items()]
-            _routing(cn, g)
-            cn.timeout_s = nir.timeout_s if nir.timeout_s is not None else g.limits.timeout_s
-            cn.retry = nir.retry or gir.retry
-            cn.max_visits = nir.max_visits if nir.max_visits is not None else g.limits.max_visits
-            cn.exec = build_executor(cn, prog)
-            for b in cn.branches:
-                if b.is_agent:
-                    b.agent_node = _agent_node(b, g, prog)
-    prog.entry = prog.graphs[ir.entry]
-    return prog

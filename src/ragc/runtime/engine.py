@@ -18,7 +18,7 @@ registry, functions and store, and starts any number of runs:
 * :meth:`Engine.inspect` replays a run's journal without executing anything
   (the state a finished or stopped run reached).
 
-Effective limits (:class:`~ragc.runtime.scheduler.Caps`): the graph's
+Effective limits (:data:`~ragc.runtime.core.Caps`, a :class:`~ragc.ir.model.LimitsIR`): the graph's
 ``defaults`` narrowed by the registry's ``default`` policy (and
 ``untrusted`` for untrusted workflows); policy budget limits become budget
 scopes of their own.
@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterable
 from ragc import events as E
 from ragc.ir.model import ProgramIR
 from ragc.runtime.budget import BudgetScope
-from ragc.runtime.compiled import CProgram, compile_program
+from ragc.runtime.compiled import CProgram
+from ragc.runtime.program import compile_program
 from ragc.runtime.errors import RunError
 from ragc.runtime.functions import FunctionTable
 from ragc.runtime.inputs import MAX_REPORTED_PROBLEMS, output_problems, validate_input
@@ -44,6 +45,7 @@ from ragc.runtime.irdiff import summarize_change
 from ragc.runtime.journal import (Batch, LeaseHeld, LeaseKeeper, MemoryStore, RunInfo, Store, StoreError, dumps,
                                   new_run_row)
 from ragc.runtime.recorder import EventBus, Recorder
+from ragc.runtime.records import Answer, JournalFormatError, Resumed
 from ragc.runtime.replay import ReplayIndex, build_index
 from ragc.runtime.scheduler import Caps, Run, RunOutcome
 
@@ -153,8 +155,8 @@ class Engine:
 
     def _limits(self) -> tuple[Caps, tuple[BudgetScope, ...]]:
         lim = self.program.entry_graph.limits
-        caps = Caps(max_steps=lim.max_steps, max_visits=None, timeout_s=None, deadline_s=lim.deadline_s,
-                    max_concurrency=None, max_subgraph_depth=lim.max_subgraph_depth)
+        # the graph's per-node defaults are not run-wide ceilings: only policies set those
+        caps = lim.model_copy(update={"max_visits": None, "timeout_s": None, "max_concurrency": None})
         scopes = []
         for name, pol in self._policies():
             if pol.max_steps is not None:
@@ -321,14 +323,14 @@ class Engine:
         store = self.store
         assert store is not None
         records = store.records(run_id)
-        replay = build_index(records)
+        replay = _index(records)
         seq, ev_seq = store.last_seq(run_id)
         recorder = Recorder(store, run_id, seq, ev_seq)
         pending = info.interrupt
         if pending is None and replay.interrupts:
             for act, q in replay.interrupts.items():
                 if act not in replay.answers:
-                    pending = q
+                    pending = q.encode()
         if answer is not _MISSING:
             if pending is None:
                 raise RunError("E0911", f"run {run_id} is not waiting for an answer", kind="input")
@@ -341,7 +343,7 @@ class Engine:
                                hint=f"ragc resume {run_id} --answer {options[0]}")
         items: list[tuple[str, str, Any]] = []
         if answer is not _MISSING:
-            items.append(("answer", pending["activation"], {"value": answer, "source": "user"}))  # type: ignore[index]
+            items.append((Answer.KIND, pending["activation"], Answer(answer, "user").encode()))  # type: ignore[index]
             replay.answers[pending["activation"]] = answer  # type: ignore[index]
         legs = int((info.meta or {}).get("legs", 1)) + 1
         updates: dict[str, Any] = {"status": "running", "interrupt_json": None, "error_json": None,
@@ -349,7 +351,7 @@ class Engine:
         if info.ir_hash != self.program.hash:
             updates["ir_hash"] = self.program.hash
             updates["ir_json"] = self.ir_json
-        items.append(("resumed", "", {"leg": legs, "forced": bool(force), "ir_hash": self.program.hash}))
+        items.append((Resumed.KIND, "", Resumed(legs, bool(force), self.program.hash).encode()))
         recorder.defer(items, updates)
         return await self._leg(run_id, info.input or {}, recorder, replay, resumed=True, listeners=listeners,
                                keeper=keeper)
@@ -390,7 +392,7 @@ class Engine:
         info = store.get_run(run_id) if store is not None else None
         if info is None:
             raise RunError("E0915", f"no run {run_id} in the journal", kind="input")
-        replay = build_index(store.records(run_id))  # type: ignore[union-attr]
+        replay = _index(store.records(run_id))  # type: ignore[union-attr]
         run = Run(self.cprog, run_id=run_id, input=info.input or {}, replay=replay, caps=self.caps,
                   policy_scopes=self._fresh_policy_scopes(), inspect=True)
         run.replay = replay  # keep even when empty
@@ -486,3 +488,17 @@ def _is_cancellation(exc: BaseException) -> bool:
 def memory_store() -> MemoryStore:
     """A fresh in-memory store."""
     return MemoryStore()
+
+
+def _index(records: Any) -> ReplayIndex:
+    """The replay index of a run's records.
+
+    Raises:
+        RunError: ``E0915`` (kind ``journal``), a record this ragc cannot read.
+    """
+    try:
+        return build_index(records)
+    except JournalFormatError as e:
+        raise RunError("E0915", str(e), kind="journal",
+                       hint="the journal was written by another ragc version or damaged; "
+                            "`ragc runs show` lists what it holds") from None

@@ -27,8 +27,6 @@ from ragc.runtime.errors import RunError
 from ragc.runtime.expressions import Scope
 
 if TYPE_CHECKING:  # pragma: no cover
-    import asyncio
-
     from ragc.runtime.budget import BudgetScope
     from ragc.runtime.compiled import CGraph
     from ragc.runtime.joins import JoinTracker
@@ -83,7 +81,8 @@ class Frame:
         self.source_done = False
         self.join_result: tuple[dict, str] | None = None
         self.error: dict | None = None
-        self.detached: list["asyncio.Task"] | None = [] if root is None else None
+        # the driver's handles (asyncio tasks locally) of running detached nodes
+        self.detached: list[Any] | None = [] if root is None else None
         self.parent = parent
 
     def scope(self, result: Any = None) -> Scope:

@@ -20,14 +20,19 @@ record of a 10 000-branch fan-out is one short string.
 Replay: a tracker built with a recorded outcome (:meth:`JoinTracker.replaying`)
 waits only for the branches that succeeded originally and reproduces the
 recorded statuses, error entries and outcome.
+
+The tracker is part of the scheduling core (:mod:`ragc.runtime.core`): it
+never awaits, sleeps or reads a clock. The driver that waits for a join
+passes ``on_fire`` (the local driver resolves a future with it) and calls
+:meth:`JoinTracker.timeout` from its own timer.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, Callable
 
 from ragc.runtime.compiled import CJoin
+from ragc.runtime.records import JoinOutcome
 
 
 class JoinTracker:
@@ -36,13 +41,13 @@ class JoinTracker:
     Args:
         join: the compiled join (policy numbers).
         n: number of branches.
-        future: resolved (with ``None``) when the join fires.
+        on_fire: called once, when the join fires (``None``: nothing to wake).
     """
 
     __slots__ = ("join", "n", "statuses", "ok", "failed", "skipped", "arrived", "logs", "errors", "fired",
-                 "outcome", "future", "cancel_reason", "expected", "recorded", "node", "activation")
+                 "outcome", "on_fire", "cancel_reason", "expected", "recorded", "node", "activation")
 
-    def __init__(self, join: CJoin, n: int, future: "asyncio.Future | None"):
+    def __init__(self, join: CJoin, n: int, on_fire: Callable[[], None] | None = None):
         self.join = join
         self.n = n
         self.statuses = ["p"] * n
@@ -51,18 +56,17 @@ class JoinTracker:
         self.errors: dict[int, dict[str, Any]] = {}
         self.fired = False
         self.outcome = "ok"
-        self.future = future
+        self.on_fire = on_fire
         self.cancel_reason: str | None = None
         self.expected: set[int] | None = None
-        self.recorded: dict[str, Any] | None = None
+        self.recorded: JoinOutcome | None = None
 
-    def replaying(self, record: dict[str, Any]) -> None:
+    def replaying(self, record: JoinOutcome) -> None:
         """Adopt a recorded outcome: only its ``o`` branches are awaited."""
         self.recorded = record
-        st = record.get("statuses", "")
-        self.expected = {i for i, c in enumerate(st) if c == "o"}
+        self.expected = {i for i, c in enumerate(record.statuses) if c == "o"}
         if not self.expected:
-            self._fire(record.get("outcome", "ok"))
+            self._fire(record.outcome)
 
     def arrive(self, i: int, status: str, log: list | None = None, error: dict | None = None) -> None:
         """Branch ``i`` arrived with ``status`` (``o``, ``f`` or ``s``).
@@ -85,11 +89,13 @@ class JoinTracker:
         if self.expected is not None:
             self.expected.discard(i)
             if not self.expected:
-                self._fire(self.recorded.get("outcome", "ok") if self.recorded else "ok")
+                self._fire(self.recorded.outcome if self.recorded else "ok")
             return
-        self._decide()
+        self.decide()
 
-    def _decide(self) -> None:
+    def decide(self) -> None:
+        """Apply the policy to the arrivals so far (a fork with no branch,
+        or whose tolerance is already exceeded, fires at once)."""
         j = self.join
         pending = self.n - self.arrived
         if j.need is None:  # all
@@ -130,19 +136,18 @@ class JoinTracker:
         self.outcome = outcome
         if self.cancel_reason is None:
             self.cancel_reason = "join fired" if outcome == "ok" else "join failed"
-        fut = self.future
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        if self.on_fire is not None:
+            self.on_fire()
 
     def finish(self) -> None:
         """Mark the branches still pending as cancelled (after firing)."""
         if self.recorded is not None:
-            recorded = self.recorded.get("statuses", "")
+            recorded = self.recorded.statuses
             for i, s in enumerate(self.statuses):
                 if s == "p" and i < len(recorded):
                     self.statuses[i] = recorded[i]
-            for k, v in (self.recorded.get("errors") or {}).items():
-                self.errors.setdefault(int(k), v)
+            for k, v in self.recorded.errors.items():
+                self.errors.setdefault(k, v)
             return
         for i, s in enumerate(self.statuses):
             if s == "p":
@@ -155,7 +160,6 @@ class JoinTracker:
         return {"succeeded": st.count("o"), "failed": st.count("f"), "cancelled": st.count("c"),
                 "skipped": st.count("s")}
 
-    def record(self) -> dict[str, Any]:
-        """The ``join_outcome`` journal payload."""
-        return {"statuses": "".join(self.statuses), "outcome": self.outcome,
-                "errors": {str(k): v for k, v in self.errors.items()}, "counts": self.counts()}
+    def record(self) -> JoinOutcome:
+        """The ``join_outcome`` journal record."""
+        return JoinOutcome("".join(self.statuses), self.outcome, dict(self.errors), self.counts())

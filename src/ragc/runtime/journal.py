@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ragc.registry.secrets import active as secrets_active, redact
+from ragc.runtime.records import JournalFormatError, TypedRecord, check_version, decode, migrate
 
 SCHEMA_VERSION = 1
 
@@ -238,13 +239,21 @@ class RunInfo:
 
 @dataclass(slots=True)
 class Record:
-    """One journal record."""
+    """One journal row; :meth:`typed` decodes its payload."""
 
     seq: int
     activation: str
     kind: str
     payload: Any
     ts: float
+
+    def typed(self) -> TypedRecord:
+        """The payload as its kind's dataclass (:mod:`ragc.runtime.records`).
+
+        Raises:
+            JournalFormatError: unknown kind or malformed payload.
+        """
+        return decode(self.kind, self.payload, seq=self.seq, activation=self.activation)
 
 
 @dataclass
@@ -632,6 +641,7 @@ class SqliteStore(Store):
                 conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif row[0] != str(SCHEMA_VERSION):
                 raise StoreError(f"{self.path}: journal schema version {row[0]} (this ragc reads {SCHEMA_VERSION})")
+            self._check_records_version(conn)
         except (sqlite3.Error, OSError, StoreError) as e:
             if conn is not None:
                 conn.close()
@@ -648,6 +658,22 @@ class SqliteStore(Store):
         self._lease_conns: list[sqlite3.Connection] = []
         self._owned: dict[str, str] = {}  # run id -> token of the leases this store claimed
         self._ensure_writer()  # started now, so the first commit does not pay for it
+
+    def _check_records_version(self, conn: sqlite3.Connection) -> None:
+        """Refuse records newer than this ragc reads; stamp (migrate) older ones.
+
+        Raises:
+            StoreError: the journal's records are of a newer version.
+        """
+        row = conn.execute("SELECT value FROM meta WHERE key='records_version'").fetchone()
+        found = int(row[0]) if row is not None and str(row[0]).isdigit() else 1  # unstamped: version 1
+        try:
+            check_version(found, str(self.path))
+        except JournalFormatError as e:
+            raise StoreError(str(e)) from None
+        target = migrate(found)
+        if row is None or target != found:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('records_version', ?)", (str(target),))
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30.0)

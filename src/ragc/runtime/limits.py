@@ -79,7 +79,7 @@ def to_run_error(act: "Activation", e: BaseException) -> RunError:
     if isinstance(e, RunError):
         err = e
     elif isinstance(e, TimeoutError):
-        t = act.run.timeout_for(cn)  # the effective (policy-capped) attempt timeout
+        t = act.services.timeout_for(cn)  # the effective (policy-capped) attempt timeout
         err = RunError("E0904", f"node `{cn.name}` timed out after {t:g}s" if t else f"node `{cn.name}` timed out",
                        kind="timeout", retryable=True,
                        hint="raise the node's `timeout`, or add `retry { on [timeout] }`")
@@ -127,11 +127,10 @@ async def run_attempts(act: "Activation", body: Callable[["Activation"], Awaitab
     Raises:
         RunError: the last attempt's failure.
     """
-    run = act.run
+    run = act.services
     attempt = 1
     while True:
-        act.attempt = attempt
-        act._effects = None
+        act.new_attempt(attempt)
         try:
             if timeout_s is not None:
                 with anyio.fail_after(timeout_s):

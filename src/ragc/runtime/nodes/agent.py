@@ -71,14 +71,14 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
     wants_object = ir.output_schema is not None
 
     async def run_agent_node(act: "Activation") -> NodeOutput:
-        h = act.run.harness()
+        h = act.services.harness()
         sc = act.scope
         spec = AgentSpec(name=cn.name, model=ir.model or "default",
                          system=str(system(sc)) if system is not None else None, tools=tools,
                          max_iterations=ir.max_iterations or 8, route_labels=labels or None,
                          response_schema=ir.output_schema, params=dict(ir.params))
         text = str(prompt(sc)) if prompt is not None else input_lines(act.frame.input)
-        res = await h.run_agent(spec, [Message(role="user", content=text)], sources=act.run.sources,
+        res = await h.run_agent(spec, [Message(role="user", content=text)], sources=act.services.sources,
                                 **harness_kwargs(act))
         return _finish(cn, res, wants_object, labels)
 
@@ -131,7 +131,7 @@ def build_subagent(cn: "CNode", prog: "CProgram") -> Any:
     prefetch = _prefetch_templates(cn, name, entry)
 
     async def run_subagent(act: "Activation") -> NodeOutput:
-        h = act.run.harness()
+        h = act.services.harness()
         sc = act.scope
         agent_input = mapping(sc) if mapping is not None else act.frame.input
         if node_prompt is not None:
@@ -153,7 +153,7 @@ def build_subagent(cn: "CNode", prog: "CProgram") -> Any:
             ctx = sc.context()
             ctx["input"] = agent_input
             spec = spec.model_copy(update={"prefetch": _render_prefetch(cn, name, prefetch, ctx)})
-        res = await h.run_agent(spec, [Message(role="user", content=text)], sources=act.run.sources,
+        res = await h.run_agent(spec, [Message(role="user", content=text)], sources=act.services.sources,
                                 **harness_kwargs(act))
         return _finish(cn, res, spec.response_schema is not None, [])
 

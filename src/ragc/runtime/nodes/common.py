@@ -103,6 +103,6 @@ def request_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def harness_kwargs(act: "Activation") -> dict[str, Any]:
     """Keyword arguments of every harness call for this activation."""
-    run = act.run
+    run = act.services
     return {"effects": act.effects, "budget": act.budget, "emit": run.emit, "node": act.node.name,
             "activation": act.id, "run_id": run.run_id}

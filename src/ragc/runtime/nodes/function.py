@@ -58,21 +58,22 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
 
         return run_function
 
-    cn.self_retry = True
     prep, exe, post = nc.prep, nc.exec, nc.post
 
     async def run_lifecycle(act: "Activation") -> NodeOutput:
         frame = act.frame
-        run = act.run
+        services = act.services
         inp = mapping(act.scope) if mapping is not None else frame.input
-        state = run.state_view(frame)
+        state = services.state_view(frame)
         p = await maybe_await(prep(state, inp)) if prep is not None else inp
 
         async def body(_act: "Activation") -> Any:
             return await maybe_await(exe(p))
 
-        e = await run_attempts(act, body, retry=cn.retry, timeout_s=run.timeout_for(cn))
+        e = await run_attempts(act, body, retry=act.node.retry, timeout_s=services.timeout_for(act.node))
         r = await maybe_await(post(state, p, e)) if post is not None else e
         return _output(r)
 
+    # only `exec` is retried (and timed): prep and post run once
+    run_lifecycle.retries_itself = True  # type: ignore[attr-defined]
     return run_lifecycle

@@ -21,6 +21,7 @@ from ragc import events as E
 from ragc.runtime.activation import NodeOutput
 from ragc.runtime.errors import InterruptStop
 from ragc.runtime.expressions import compile_optional
+from ragc.runtime.records import InterruptAsked
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragc.runtime.activation import Activation
@@ -33,32 +34,32 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
     options = list(ir.options)
     default = ir.default
     answer_timeout = ir.timeout_s
-    cn.timeout_s = None
-    cn.data["answer_timeout"] = answer_timeout
     routed = cn.chooser == "human"
 
     def output(answer: Any) -> NodeOutput:
         return NodeOutput(answer, str(answer) if routed else None)
 
     async def run_interrupt(act: "Activation") -> NodeOutput:
-        run = act.run
+        run = act.services
         found, answer = run.answer_for(act.id)
         if found:
             return output(answer)
         rec = run.recorded_interrupt(act.id)
         now = time.time()
-        if rec is not None and rec.get("deadline") is not None and now >= rec["deadline"] and default is not None:
+        if rec is not None and rec.deadline is not None and now >= rec.deadline and default is not None:
             await run.record_answer(act.id, default, "default")
             return output(default)
         if rec is None:
             question = str(prompt(act.scope)) if prompt is not None else f"answer for `{cn.name}`"
-            rec = {"activation": act.id, "node": cn.name, "question": question, "options": options,
-                   "default": default, "deadline": (now + answer_timeout) if answer_timeout else None, "asked": now}
-            await run.record("interrupt", act.id, rec)
+            rec = InterruptAsked(act.id, cn.name, question, tuple(options), default,
+                                 (now + answer_timeout) if answer_timeout else None, now)
+            await run.commit_record(act.id, rec)
         emit = run.emit
         if emit is not None:
-            emit(E.InterruptRaised(run.run_id, now, cn.name, act.id, rec["question"], tuple(rec.get("options") or ()),
-                                   rec.get("default"), rec.get("deadline")))
-        raise InterruptStop(rec)
+            emit(E.InterruptRaised(run.run_id, now, cn.name, act.id, rec.question, rec.options, rec.default,
+                                   rec.deadline))
+        raise InterruptStop(rec.encode())
 
+    # `timeout` bounds the wait for an answer, not an attempt
+    run_interrupt.untimed = True  # type: ignore[attr-defined]
     return run_interrupt

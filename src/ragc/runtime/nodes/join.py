@@ -22,9 +22,7 @@ _ZERO = {"succeeded": 0, "failed": 0, "cancelled": 0, "skipped": 0}
 
 def build(cn: "CNode", prog: "CProgram") -> Any:
     async def run_join(act: "Activation") -> NodeOutput:
-        frame = act.frame
-        jr = frame.join_result
-        frame.join_result = None
+        jr = act.frame.join_result  # the core clears it once this activation completes
         counts, outcome = jr if jr is not None else (dict(_ZERO), "ok")
         return NodeOutput(counts, outcome if cn.chooser == "outcome" else None)
 

@@ -87,7 +87,7 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
     params = request_params(ir.params)
 
     async def run_model(act: "Activation") -> NodeOutput:
-        h = act.run.harness()
+        h = act.services.harness()
         sc = act.scope
         messages: list[Message] = []
         if system is not None:

@@ -30,7 +30,7 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
         fn = prog.functions.router_function(fname)
 
         async def run_router_function(act: "Activation") -> NodeOutput:
-            label = await maybe_await(fn(act.run.state_view(act.frame), act.frame.input))
+            label = await maybe_await(fn(act.services.state_view(act.frame), act.frame.input))
             if not isinstance(label, str):
                 raise cn.error("E0903", f"router function `{fname}` returned {label!r}, not a route label",
                                kind="route")

@@ -30,7 +30,7 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
 
     async def run_subgraph(act: "Activation") -> NodeOutput:
         sub_input = mapping(act.scope) if mapping is not None else {}
-        out = await act.run.run_subgraph(act, key, sub_input)
+        out = await act.services.run_subgraph(act, key, sub_input)
         return NodeOutput(out)
 
     return run_subgraph

@@ -50,11 +50,11 @@ def _single(cn: "CNode", prog: "CProgram") -> Any:
     args = compile_optional(ir.args)
 
     async def run_tool(act: "Activation") -> NodeOutput:
-        h = act.run.harness()
+        h = act.services.harness()
         arguments = args(act.scope) if args is not None else {}
         if not isinstance(arguments, dict):
             raise cn.error("E0908", f"node `{cn.name}`: `args` must be an object", kind="expression")
-        res = await h.call_tool(name, arguments, key="t1", sources=act.run.sources, **harness_kwargs(act))
+        res = await h.call_tool(name, arguments, key="t1", sources=act.services.sources, **harness_kwargs(act))
         if res.is_error:
             raise cn.error("E0909", f"node `{cn.name}`: {tool_failure(name, res.content)}", kind="tool",
                            retryable=True)
@@ -80,7 +80,7 @@ def _pending(cn: "CNode", prog: "CProgram") -> Any:
                 break
         if last is None or not last.tool_calls:
             return NodeOutput([], write=NO_WRITE)
-        h = act.run.harness()
+        h = act.services.harness()
         kw = harness_kwargs(act)
         out_msgs: list[dict[str, Any]] = []
         values: list[Any] = []
@@ -88,7 +88,7 @@ def _pending(cn: "CNode", prog: "CProgram") -> Any:
             if allow is not None and call.name not in allow:
                 content, value, is_error = f"tool `{call.name}` is not allowed here", None, True
             else:
-                res = await h.call_tool(call.name, call.arguments, key=f"t1.{i}", sources=act.run.sources, **kw)
+                res = await h.call_tool(call.name, call.arguments, key=f"t1.{i}", sources=act.services.sources, **kw)
                 content, value, is_error = res.content, res.value, res.is_error
             values.append(value if value is not None else content)
             msg = {"id": f"{act.id}.{i}", "role": "tool", "tool_call_id": call.id, "name": call.name,
