@@ -87,9 +87,13 @@ def test_the_journal_is_the_one_ragc_runs_reads(make_server):
                          text=True, env=server.env, timeout=60)
     assert out.returncode == 0, out.stderr
     # `runs list` shows the operator's word for a run at an interrupt (issue 13: `waiting`, not
-    # `interrupted`, which read like a crash); the journal and the server's API keep `interrupted`
+    # `interrupted`, which read like a crash); the journal and the API's `status` keep `interrupted`
     line = next(ln for ln in out.stdout.splitlines() if rid in ln)
     assert line.split()[2] == "waiting", out.stdout
+    # the inspector's list shows the same word; the API keeps the journal's in `status`
+    with server.client() as c:
+        row = next(r for r in c.get("/api/runs").json()["runs"] if r["id"] == rid)
+    assert row["status"] == "interrupted" and row["display_status"] == "waiting", row
 
 
 def test_refusals_are_json_errors_with_hints(make_server):

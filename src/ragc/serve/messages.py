@@ -92,7 +92,10 @@ class RunSummary(BaseModel):
 
     id: str
     graph: str
-    status: str = Field(description="running | interrupted | completed | failed | cancelled | pending")
+    status: str = Field(description="running | interrupted | completed | failed | cancelled | pending "
+                                    "(the journal's word)")
+    display_status: str = Field(description="the word `ragc runs list` shows: `waiting` for interrupted, "
+                                            "`crashed` for running without a live owner, else `status`")
     live: bool
     resumable: bool
     created: float = Field(description="seconds since the epoch")

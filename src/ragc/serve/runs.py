@@ -40,8 +40,9 @@ from ragc import events as E
 from ragc.compiler import compile_file
 from ragc.ir.model import ProgramIR
 from ragc.runtime.engine import _MISSING, Engine, new_run_id
+from ragc.runtime.records import Effect, JournalFormatError
 from ragc.runtime.errors import RunError
-from ragc.runtime.journal import Batch, RunInfo, Store, dumps
+from ragc.runtime.journal import Batch, RunInfo, Store, display_status, dumps
 from ragc.serve.calls import CallLog, RecordingHarness
 
 POLL_S = 1.0
@@ -276,7 +277,9 @@ class RunManager:
                 source = Path(source).resolve().relative_to(self.root).as_posix()
             except ValueError:
                 pass
-        return {"id": info.id, "graph": info.graph, "status": info.status, "live": self.live(info.id),
+        live = self.live(info.id)
+        shown = "running" if live and info.status == "running" else display_status(info, self.store.lease(info.id))
+        return {"id": info.id, "graph": info.graph, "status": info.status, "display_status": shown, "live": live,
                 "resumable": self.resumable(info), "created": info.created, "updated": info.updated,
                 "file": source, "usage": info.usage or {}, "error": info.error, "interrupt": info.interrupt,
                 "parent": info.parent}
@@ -363,18 +366,22 @@ class RunManager:
                 tool_args[(ev.get("activation"), ev.get("call"))] = ev
         out = []
         for rec in self.store.records(run_id):
-            if rec.kind != "effect" or not isinstance(rec.payload, dict):
+            if rec.kind != Effect.KIND:
                 continue
-            p = rec.payload
-            key = str(p.get("key", ""))
+            try:
+                eff = rec.typed()
+            except JournalFormatError:
+                continue  # the inspector shows what it can read
+            key = eff.key  # type: ignore[union-attr]
             node = rec.activation.rsplit(":", 1)[-1].split("#", 1)[0] if rec.activation else None
-            value = p.get("value")
-            if p.get("kind") == "model":
+            value = eff.value  # type: ignore[union-attr]
+            kind = eff.kind  # type: ignore[union-attr]
+            if kind == "model":
                 req = requests.get((rec.activation, key)) or requests.get((rec.activation, key.rsplit("/", 1)[-1]))
                 out.append({"kind": "model", "activation": rec.activation, "key": key, "node": node,
                             "name": (value or {}).get("model") if isinstance(value, dict) else None,
                             "input": req["messages"] if req else None, "output": value})
-            elif p.get("kind") == "tool":
+            elif kind == "tool":
                 started = tool_args.get((rec.activation, key)) or tool_args.get((rec.activation,
                                                                                  key.rsplit("/", 1)[-1]))
                 out.append({"kind": "tool", "activation": rec.activation, "key": key, "node": node,

@@ -52,7 +52,7 @@ async function loadWorkflows() {
 
 function statusText(run) {
   if (run.status === "running" && run.resumable) return "stalled (resumable)";
-  return run.status;
+  return run.display_status || run.status;  // the word `ragc runs list` uses (waiting, crashed)
 }
 
 async function loadRuns() {
