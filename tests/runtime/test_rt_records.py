@@ -16,8 +16,8 @@ from ragc.runtime.replay import build_index
 from ragc.runtime.journal import Record
 
 EXAMPLES = [
-    NodeCompleted({"a": 1}, True, (("notes", "x"), ("count", 2)), "ok", {"model_calls": 1}, None, 0.25),
-    NodeCompleted(None, False, (), "error", None, {"node": "n", "message": "boom"}, 0.0),
+    NodeCompleted({"a": 1}, True, [("notes", "x"), ("count", 2)], "ok", {"model_calls": 1}, None, 0.25),
+    NodeCompleted(None, False, [], "error", None, {"node": "n", "message": "boom"}, 0.0),
     JoinOutcome("ocfs", "ok", {2: {"message": "failed"}}, {"succeeded": 1, "failed": 1, "cancelled": 1,
                                                           "skipped": 1}),
     Effect("a2/m1", "model", {"message": {"role": "assistant", "content": "hi"}}),
@@ -36,7 +36,7 @@ def test_every_kind_round_trips_through_json(rec):
 
 
 def test_node_completed_keeps_the_short_keys_of_the_documented_payload():
-    assert NodeCompleted("r", True, (("b", 1),), "go", None, None, 0.1234567).encode() == {
+    assert NodeCompleted("r", True, [("b", 1)], "go", None, None, 0.1234567).encode() == {
         "r": "r", "o": 1, "w": [["b", 1]], "l": "go", "d": 0.123457}
 
 

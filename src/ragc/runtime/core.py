@@ -28,7 +28,7 @@ cancellation).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from ragc.ir.model import END, LimitsIR
 from ragc.runtime.activation import DEFAULT, NO_WRITE, NodeOutput
@@ -113,23 +113,23 @@ def error_route_takes(cn: CNode, err: RunError) -> bool:
     return cn.has_error_route and err.code not in ("E0901", "E0906")
 
 
-def complete(frame: Frame, cn: CNode, act_id: str, out: NodeOutput, error_entry: dict[str, Any] | None,
-             on_update_error: Callable[[Exception], RunError]) -> NodeCompleted:
+def complete(frame: Frame, cn: CNode, act_id: str, out: NodeOutput,
+             error_entry: dict[str, Any] | None) -> NodeCompleted:
     """Apply a completion to ``frame``: the writes, then ``update``, then
     check the route label.
 
     Args:
         out: what the executor returned (or :func:`failure_output`).
         error_entry: the errors-channel entry an ``error`` route handles.
-        on_update_error: maps an exception of an ``update`` expression to
-            the :class:`RunError` raised.
 
     Returns:
-        The completion's record (``duration_s`` 0; the driver measures it).
+        The completion's record (``usage`` ``None`` and ``duration_s`` 0:
+        the driver measures them).
 
     Raises:
-        RunError: ``E0903`` (no route, or an undeclared label), an
-            ``update`` failure, or a reducer rejecting a write (``E0909``).
+        RunError: ``E0903`` (no route, or an undeclared label), or a reducer
+            rejecting a write (``E0909``); an ``update`` expression's own
+            exception passes through (the driver maps it to the node's failure).
     """
     name = cn.name
     result = out.result
@@ -155,10 +155,7 @@ def complete(frame: Frame, cn: CNode, act_id: str, out: NodeOutput, error_entry:
     if cn.update:
         sc = frame.scope(result)
         for ch, ev in cn.update:
-            try:
-                val = ev(sc)
-            except Exception as e:  # noqa: BLE001 - mapped to the node's failure
-                raise on_update_error(e) from None
+            val = ev(sc)
             writes.append((ch, val))
             frame.write(ch, val)
     label = out.label
@@ -173,7 +170,7 @@ def complete(frame: Frame, cn: CNode, act_id: str, out: NodeOutput, error_entry:
                            hint="declared labels: " + ", ".join(f"`{x}`" for x in cn.route_map))
     # the output write of a result is stored once, as the result
     rest = writes[1:] if from_result else writes
-    return NodeCompleted(result, from_result, tuple(rest), label, None, error_entry)
+    return NodeCompleted(result, from_result, rest, label, None, error_entry)
 
 
 def apply_recorded(frame: Frame, cn: CNode, act_id: str, rec: NodeCompleted) -> None:

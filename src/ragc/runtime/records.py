@@ -58,9 +58,12 @@ def migrate(found: int) -> int:
     return max(found, RECORDS_VERSION)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NodeCompleted:
     """An activation finished: what it returned and wrote, and where it routed.
+
+    Not frozen, unlike the other records: one is built per activation on the
+    hot path, and the driver fills in ``usage`` and ``duration_s``.
 
     Attributes:
         result: the node's result (``result`` in ``update`` and routes).
@@ -77,7 +80,7 @@ class NodeCompleted:
     KIND: ClassVar[str] = "node_completed"
     result: Any = None
     output_is_result: bool = False
-    writes: tuple[tuple[str, Any], ...] = ()
+    writes: list[tuple[str, Any]] = field(default_factory=list)
     label: str | None = None
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -100,7 +103,7 @@ class NodeCompleted:
 
     @classmethod
     def decode(cls, p: dict[str, Any]) -> "NodeCompleted":
-        return cls(p.get("r"), bool(p.get("o")), tuple((w[0], w[1]) for w in p.get("w") or ()), p.get("l"),
+        return cls(p.get("r"), bool(p.get("o")), [(w[0], w[1]) for w in p.get("w") or ()], p.get("l"),
                    p.get("u") or None, p.get("e"), float(p.get("d", 0.0)))
 
 

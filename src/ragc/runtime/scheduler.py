@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable
 
@@ -381,49 +381,59 @@ class Run:
         if emit is not None:
             emit(E.NodeStarted(self.run_id, _now(), cn.name, act_id, cn.kind))
         act = Activation(self, frame, cn, act_id, visit)
-        out, error_entry = await self._execute(act)
-        rec = core.complete(frame, cn, act_id, out, error_entry, lambda e: to_run_error(act, e))
+        # ---- execute: the executor (with its retries and attempt timeout); a
+        # failure its `error` route takes becomes that route's output. Inline,
+        # not a coroutine of its own: this runs once per activation.
+        plan = self._plans.get(cn)
+        if plan is None:
+            plan = self._plan(cn)
+        timeout, direct = plan
+        error_entry = None
+        try:
+            if direct:
+                out = await cn.exec(act)  # type: ignore[misc]
+            else:
+                out = await run_attempts(act, cn.exec, retry=cn.retry, timeout_s=timeout)  # type: ignore[arg-type]
+        except RunStop:
+            raise
+        except RunError as err:
+            out, error_entry = self._failed(act, err)
+        except asyncio.CancelledError:
+            if emit is not None:
+                emit(E.NodeCancelled(self.run_id, _now(), cn.name, act_id, self._cancel_reason(frame)))
+            raise
+        except Exception as e:  # noqa: BLE001 - every failure of an attempt is classified
+            out, error_entry = self._failed(act, to_run_error(act, e))
+        # ---- apply: writes, `update`, the route label (the core)
+        try:
+            rec = core.complete(frame, cn, act_id, out, error_entry)
+        except RunError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an `update` expression failed: the node failed
+            raise to_run_error(act, e) from None
         self.result = rec.result
+        # ---- commit
         if track:
             await self._commit(act, rec, _perf() - t0)
         return rec.label, rec.result, act_id
 
-    async def _execute(self, act: Activation) -> tuple[NodeOutput, dict[str, Any] | None]:
-        """Run the executor of ``act`` (with its retries and attempt
-        timeout); a failure its ``error`` route takes becomes that route's
-        output. Returns ``(output, errors-channel entry or None)``."""
+    def _failed(self, act: Activation, err: RunError) -> tuple[NodeOutput, dict[str, Any]]:
+        """A failed activation (after its retries): report it, and return
+        the output of its ``error`` route, or raise ``err`` when it has none."""
         cn = act.node
-        emit = self.emit
-        try:
-            plan = self._plans.get(cn)
-            if plan is None:
-                plan = self._plan(cn)
-            timeout, direct = plan
-            if direct:
-                try:
-                    return await cn.exec(act), None  # type: ignore[misc]
-                except RunStop:
-                    raise
-                except Exception as e:  # noqa: BLE001
-                    raise to_run_error(act, e) from None
-            return await run_attempts(act, cn.exec, retry=cn.retry, timeout_s=timeout), None  # type: ignore[arg-type]
-        except RunError as err:
-            if emit is not None:
-                emit(E.NodeFailed(self.run_id, _now(), cn.name, act.id, err.message, err.kind, False))
-            if not core.error_route_takes(cn, err):
-                raise
-            return core.failure_output(err)
-        except asyncio.CancelledError:
-            if emit is not None:
-                emit(E.NodeCancelled(self.run_id, _now(), cn.name, act.id, self._cancel_reason(act.frame)))
-            raise
+        if self.emit is not None:
+            self.emit(E.NodeFailed(self.run_id, _now(), cn.name, act.id, err.message, err.kind, False))
+        if not core.error_route_takes(cn, err):
+            raise err
+        return core.failure_output(err)
 
     async def _commit(self, act: Activation, rec: NodeCompleted, duration: float) -> None:
         """Journal the completion (before the frame goes on) and report it."""
         cn, act_id, emit = act.node, act.id, self.emit
-        usage = act.recorded_usage()
+        rec.usage = act.recorded_usage() or None
+        rec.duration_s = duration
         if self.recorder is not None:
-            seq = await self.commit_record(act_id, replace(rec, usage=usage or None, duration_s=duration))
+            seq = await self.commit_record(act_id, rec)
             if emit is not None:
                 emit(E.Checkpoint(self.run_id, _now(), seq, act_id))
         if emit is not None:
