@@ -64,7 +64,7 @@ from ragc.runtime.frames import Frame
 from ragc.runtime.inputs import validate_input
 from ragc.runtime.limits import run_attempts, to_run_error
 from ragc.runtime.recorder import Recorder
-from ragc.runtime.records import Answer, InterruptAsked, NodeCompleted, TypedRecord
+from ragc.runtime.records import Answer, Effect, InterruptAsked, NodeCompleted, TypedRecord
 from ragc.runtime.replay import ReplayIndex
 
 __all__ = ["Caps", "Run", "RunOutcome"]
@@ -216,7 +216,7 @@ class Run:
             self.replay = ReplayIndex()
         self.replay.answers[activation] = answer
 
-    def recorded_effects(self, activation: str) -> dict[str, Any] | None:  # key -> records.Effect
+    def recorded_effects(self, activation: str) -> dict[str, Effect] | None:
         """The journaled model/tool calls of ``activation`` (by key), if any."""
         rep = self.replay
         return rep.effects.get(activation) if rep is not None else None
