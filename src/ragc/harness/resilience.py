@@ -8,8 +8,9 @@ primitives):
 
 * **Retry** only retryable kinds (:data:`~ragc.harness.errors.RETRYABLE_KINDS`)
   up to the model's ``max_retries``, sleeping an exponential backoff with full
-  jitter (``uniform(0, min(cap, base * 2**(n-1)))``, cap 60 s) or the server's
-  ``Retry-After`` when it sent one (also capped).
+  jitter (:func:`backoff_delay`: ``uniform(0, min(cap, base * 2**(n-1)))``,
+  cap 60 s), at least the server's ``Retry-After`` when it sent one (also
+  capped). A node's ``retry { }`` uses the same function.
 * **Truncated streams** (``stream_cut``) are retried once without streaming,
   without using up a retry.
 * **Key rotation**: a model with several ``api_keys`` gets one provider
@@ -91,17 +92,51 @@ class ResilienceSettings:
     dedup: bool = True
 
 
-def backoff_delay(retry: int, settings: ResilienceSettings, retry_after_s: float | None = None,
-                  rng: random.Random | None = None) -> float:
-    """Seconds to sleep before retry number ``retry`` (1-based).
+BACKOFF_SCHEDULES = ("exponential", "linear", "fixed")
+"""The delay schedules of :func:`backoff_delay` (the ``backoff`` field of ``retry { }``)."""
 
-    ``Retry-After`` wins when the server sent one; otherwise exponential
-    backoff with full jitter. Both are capped at ``settings.max_delay_s``.
+
+def backoff_delay(attempt: int, *, initial_s: float, max_s: float, schedule: str = "exponential",
+                  jitter: bool = True, retry_after_s: float | None = None,
+                  rng: random.Random | None = None) -> float:
+    """Seconds to sleep after failed attempt number ``attempt`` (1-based),
+    before the next one. The one backoff of ragc: the resilience layer's
+    provider retries and a node's ``retry { }`` both use it.
+
+    Args:
+        attempt: how many attempts have failed so far (>= 1).
+        initial_s: the first delay in seconds (``retry { initial }``, or
+            :attr:`ResilienceSettings.base_delay_s`).
+        max_s: cap of the delay in seconds, ``Retry-After`` included.
+        schedule: ``exponential`` (``initial * 2**(attempt-1)``), ``linear``
+            (``initial * attempt``) or ``fixed`` (``initial``); see
+            :data:`BACKOFF_SCHEDULES`.
+        jitter: draw the delay uniformly from ``[0, delay]`` ("full jitter",
+            M. Brooker, *Exponential Backoff And Jitter*, AWS Architecture
+            Blog, 2015) so that clients failing together do not retry together.
+        retry_after_s: the server's ``Retry-After`` in seconds, if it sent
+            one: the delay is at least that (RFC 9110 section 10.2.3: how long
+            the client ought to wait), still capped at ``max_s``. ``None`` or a
+            negative value is ignored.
+        rng: the random source of the jitter (default: the ``random`` module).
+
+    Raises:
+        ValueError: an unknown ``schedule`` (the checker only lets the three through).
     """
+    if schedule == "exponential":
+        delay = initial_s * (2 ** max(0, attempt - 1))
+    elif schedule == "linear":
+        delay = initial_s * max(1, attempt)
+    elif schedule == "fixed":
+        delay = initial_s
+    else:
+        raise ValueError(f"unknown backoff schedule {schedule!r}; expected one of {', '.join(BACKOFF_SCHEDULES)}")
+    delay = min(delay, max_s)
+    if jitter:
+        delay = (rng or random).uniform(0.0, delay)
     if retry_after_s is not None and retry_after_s >= 0:
-        return min(retry_after_s, settings.max_delay_s)
-    ceiling = min(settings.max_delay_s, settings.base_delay_s * (2 ** max(0, retry - 1)))
-    return (rng or random).uniform(0, ceiling)
+        delay = max(delay, min(float(retry_after_s), max_s))
+    return delay
 
 
 class CircuitBreaker:
@@ -321,7 +356,8 @@ class ModelPool:
                     raise
                 retries += 1
                 self.stats.retries += 1
-                delay = backoff_delay(retries, self.settings, err.retry_after_s)
+                delay = backoff_delay(retries, initial_s=self.settings.base_delay_s, max_s=self.settings.max_delay_s,
+                                      retry_after_s=err.retry_after_s)
                 if on_retry is not None:
                     on_retry(retries, delay, err, self.name)
                 await anyio.sleep(delay)

@@ -1,12 +1,12 @@
 """Attempts of one activation: per-attempt timeout, retry with backoff, and
 the mapping of every failure to a :class:`~ragc.runtime.errors.RunError`.
 
-Backoff (:class:`ragc.ir.model.RetryIR`): the delay before attempt k+1 is
-``initial * 2**(k-1)`` (exponential), ``initial * k`` (linear) or
-``initial`` (fixed), capped at ``max``; with ``jitter`` it is drawn
-uniformly from ``[0, delay]`` ("full jitter", M. Brooker, *Exponential
-Backoff And Jitter*, AWS Architecture Blog, 2015). A provider's
-``Retry-After`` raises the delay to at least that many seconds.
+Backoff (:class:`ragc.ir.model.RetryIR`) is
+:func:`ragc.harness.resilience.backoff_delay`, the one the provider retries
+use too: the delay before attempt k+1 is ``initial * 2**(k-1)``
+(exponential), ``initial * k`` (linear) or ``initial`` (fixed), capped at
+``max``; with ``jitter`` it is drawn uniformly from ``[0, delay]``. A
+provider's ``Retry-After`` raises the delay to at least that many seconds.
 
 Which failures are retried: ``retry.on`` lists error kinds (``timeout``,
 ``rate_limit``, ``server``, ``tool``, ``model``, ``function``, ``any``...);
@@ -16,12 +16,12 @@ configuration, limit and expression errors.
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import anyio
 
 from ragc.harness.errors import BudgetExceeded, ConfigError, HarnessError, ProviderError, ToolError
+from ragc.harness.resilience import backoff_delay
 from ragc.ir.model import RetryIR
 from ragc.runtime.errors import RunError, RunStop
 from ragc.runtime.expressions import ExprError
@@ -41,22 +41,6 @@ RETRY_ON_MATCHES: dict[str, tuple[str, ...]] = {
 """The failure kinds a ``retry { on [...] }`` name matches, where it is not
 just the kind itself (``any`` matches every kind) (the names are checked by ``ragc.check.kinds.RETRY_ON``;
 the provider kinds are :mod:`ragc.harness.errors`'s)."""
-_rng = random.Random()
-
-
-def backoff_delay(retry: RetryIR, failed_attempt: int, rng: random.Random = _rng) -> float:
-    """Seconds to wait after attempt ``failed_attempt`` (1-based) failed."""
-    k = failed_attempt
-    if retry.backoff == "exponential":
-        delay = retry.initial_s * (2 ** (k - 1))
-    elif retry.backoff == "linear":
-        delay = retry.initial_s * k
-    else:
-        delay = retry.initial_s
-    delay = min(delay, retry.max_s)
-    if retry.jitter:
-        delay = rng.uniform(0.0, delay)
-    return delay
 
 
 def should_retry(retry: RetryIR | None, err: RunError, attempt: int) -> bool:
@@ -143,10 +127,9 @@ async def run_attempts(act: "Activation", body: Callable[["Activation"], Awaitab
             err = to_run_error(act, e)
         if not should_retry(retry, err, attempt):
             raise err
-        delay = backoff_delay(retry, attempt)  # type: ignore[arg-type]
-        ra = getattr(err.__cause__, "retry_after_s", None)
-        if ra:
-            delay = max(delay, min(float(ra), retry.max_s if retry else float(ra)))  # type: ignore[union-attr]
+        assert retry is not None  # should_retry is False without a retry block
+        delay = backoff_delay(attempt, initial_s=retry.initial_s, max_s=retry.max_s, schedule=retry.backoff,
+                              jitter=retry.jitter, retry_after_s=getattr(err.__cause__, "retry_after_s", None))
         run.node_retrying(act, err, attempt, delay)
         if delay > 0:
             await anyio.sleep(delay)
