@@ -51,6 +51,7 @@ import anyio
 from ragc.harness.errors import KEY_ROTATION_KINDS, RETRYABLE_KINDS, ConfigError, ProviderError
 from ragc.harness.providers.base import Provider
 from ragc.harness.types import DeltaCallback, ModelRequest, ModelResponse
+from ragc.kinds import BACKOFF_SCHEDULES
 from ragc.registry.model import ModelEntry
 
 BREAKER_KINDS = RETRYABLE_KINDS | {"not_found", "unavailable"}
@@ -90,10 +91,6 @@ class ResilienceSettings:
     billing_cooldown_s: float = 3600.0
     rate_limit_cooldown_s: float = 30.0
     dedup: bool = True
-
-
-BACKOFF_SCHEDULES = ("exponential", "linear", "fixed")
-"""The delay schedules of :func:`backoff_delay` (the ``backoff`` field of ``retry { }``)."""
 
 
 def backoff_delay(attempt: int, *, initial_s: float, max_s: float, schedule: str = "exponential",

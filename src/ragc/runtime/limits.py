@@ -8,10 +8,12 @@ use too: the delay before attempt k+1 is ``initial * 2**(k-1)``
 ``max``; with ``jitter`` it is drawn uniformly from ``[0, delay]``. A
 provider's ``Retry-After`` raises the delay to at least that many seconds.
 
-Which failures are retried: ``retry.on`` lists error kinds (``timeout``,
-``rate_limit``, ``server``, ``tool``, ``model``, ``function``, ``any``...);
-empty means every *retryable* failure -- everything except budget,
-configuration, limit and expression errors.
+Which failures are retried: ``retry.on`` lists error kinds
+(:class:`ragc.kinds.ErrorKind`: ``timeout``, ``rate_limit``, ``server``,
+``tool``, ``function``...) or names for several (``model``, ``network``,
+``any``: :data:`ragc.kinds.RETRY_ON_MATCHES`); empty means every *retryable*
+failure. :data:`ragc.kinds.NEVER_RETRIED_KINDS` (budget, configuration,
+limit, expression, state, interrupt) are never retried.
 """
 
 from __future__ import annotations
@@ -23,24 +25,15 @@ import anyio
 from ragc.harness.errors import BudgetExceeded, ConfigError, HarnessError, ProviderError, ToolError
 from ragc.harness.resilience import backoff_delay
 from ragc.ir.model import RetryIR
+from ragc.kinds import NEVER_RETRIED_KINDS, RETRY_ON_MATCHES, ErrorKind, retry_on_matches
 from ragc.runtime.errors import RunError, RunStop
 from ragc.runtime.expressions import ExprError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ragc.runtime.activation import Activation, NodeOutput
 
-_NOT_RETRYABLE_KINDS = frozenset({"budget", "config", "limit", "expression", "state", "interrupt"})
-
-_PROVIDER_KINDS = ("rate_limit", "overloaded", "server", "timeout", "connect", "stream_cut", "malformed", "auth",
-                   "billing", "bad_request", "context_overflow", "not_found", "circuit_open", "unavailable", "model")
-
-RETRY_ON_MATCHES: dict[str, tuple[str, ...]] = {
-    "model": _PROVIDER_KINDS,
-    "network": ("connect", "stream_cut"),
-}
-"""The failure kinds a ``retry { on [...] }`` name matches, where it is not
-just the kind itself (``any`` matches every kind) (the names are checked by ``ragc.check.kinds.RETRY_ON``;
-the provider kinds are :mod:`ragc.harness.errors`'s)."""
+_NOT_RETRYABLE_KINDS = NEVER_RETRIED_KINDS
+__all__ = ["RETRY_ON_MATCHES", "run_attempts", "should_retry", "to_run_error"]
 
 
 def should_retry(retry: RetryIR | None, err: RunError, attempt: int) -> bool:
@@ -53,7 +46,7 @@ def should_retry(retry: RetryIR | None, err: RunError, attempt: int) -> bool:
     if err.kind in _NOT_RETRYABLE_KINDS:
         return False
     if retry.on:
-        return "any" in retry.on or any(err.kind in RETRY_ON_MATCHES.get(on, (on,)) for on in retry.on)
+        return any(retry_on_matches(on, err.kind) for on in retry.on)
     return err.retryable
 
 
@@ -65,27 +58,27 @@ def to_run_error(act: "Activation", e: BaseException) -> RunError:
     elif isinstance(e, TimeoutError):
         t = act.run.timeout_for(cn)  # the effective (policy-capped) attempt timeout
         err = RunError("E0904", f"node `{cn.name}` timed out after {t:g}s" if t else f"node `{cn.name}` timed out",
-                       kind="timeout", retryable=True,
+                       kind=ErrorKind.TIMEOUT, retryable=True,
                        hint="raise the node's `timeout`, or add `retry { on [timeout] }`")
     elif isinstance(e, BudgetExceeded):
         message = str(e)  # a node's own budget already names the node
         err = RunError("E0905", message if message.startswith(f"node `{cn.name}`") else f"node `{cn.name}`: {message}",
-                       kind="budget", hint=e.hint)
+                       kind=ErrorKind.BUDGET, hint=e.hint)
     elif isinstance(e, ProviderError):
         err = RunError("E0909", f"node `{cn.name}`: model call failed ({e.kind}): {e}", kind=e.kind,
                        retryable=e.retryable, hint=e.hint)
     elif isinstance(e, ToolError):
-        err = RunError("E0909", f"node `{cn.name}`: tool failed: {e}", kind="tool", retryable=True, hint=e.hint)
+        err = RunError("E0909", f"node `{cn.name}`: tool failed: {e}", kind=ErrorKind.TOOL, retryable=True, hint=e.hint)
     elif isinstance(e, ConfigError):
-        err = RunError("E0909", f"node `{cn.name}`: {e}", kind="config", hint=e.hint)
+        err = RunError("E0909", f"node `{cn.name}`: {e}", kind=ErrorKind.CONFIG, hint=e.hint)
     elif isinstance(e, HarnessError):
         err = RunError("E0909", f"node `{cn.name}`: {e}", kind=e.kind, retryable=e.retryable, hint=e.hint)
     elif isinstance(e, ExprError):
-        err = RunError("E0908", f"node `{cn.name}`: {e}", kind="expression")
+        err = RunError("E0908", f"node `{cn.name}`: {e}", kind=ErrorKind.EXPRESSION)
     else:
         what = f"function `{cn.ir.function}`" if cn.kind == "function" and cn.ir.function else f"node `{cn.name}`"
         err = RunError("E0909", f"{what} raised {type(e).__name__}: {e}",
-                       kind="function" if cn.kind in ("function", "router") else "error", retryable=True)
+                       kind=ErrorKind.FUNCTION if cn.kind in ("function", "router") else ErrorKind.ERROR, retryable=True)
     if err is not e:
         err.__cause__ = e
     if err.node is None:
