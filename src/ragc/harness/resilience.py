@@ -43,6 +43,9 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -136,6 +139,39 @@ def backoff_delay(attempt: int, *, initial_s: float, max_s: float, schedule: str
     return delay
 
 
+_NODE_RETRIED_KINDS: ContextVar[frozenset[str]] = ContextVar("ragc_node_retried_kinds", default=frozenset())
+
+
+@contextmanager
+def node_retries(kinds: Iterable[str]) -> Iterator[None]:
+    """Within the ``with`` block, model calls do not retry failures of these
+    kinds: the node's own ``retry { }`` retries them (one layer per kind, so
+    node attempts and provider retries never multiply; ``docs/runtime.md``,
+    "How node and provider retries compose").
+
+    The runtime enters it around each attempt of a node with ``retry``
+    (:func:`ragc.runtime.limits.run_attempts`), adding its kinds to those an
+    enclosing node already owns. The setting is a context variable, so it
+    follows the attempt into the tasks it starts (an agent's sub-agents, a
+    subgraph's nodes) and nowhere else.
+
+    Args:
+        kinds: :class:`~ragc.kinds.ErrorKind` values (or their strings); an
+            empty iterable gives every transient kind back to the provider layer.
+    """
+    token = _NODE_RETRIED_KINDS.set(frozenset(kinds))
+    try:
+        yield
+    finally:
+        _NODE_RETRIED_KINDS.reset(token)
+
+
+def node_retried_kinds() -> frozenset[str]:
+    """The kinds the current node's ``retry`` owns (see :func:`node_retries`);
+    empty outside a node attempt."""
+    return _NODE_RETRIED_KINDS.get()
+
+
 class CircuitBreaker:
     """Consecutive-failure circuit breaker (seed 004's ``CircuitBreaker``).
 
@@ -218,7 +254,9 @@ class _KeySlot:
 @dataclass
 class ResilienceStats:
     """Counters (seed 004's metrics): attempts made, retries, key rotations,
-    fallbacks taken, calls refused by an open breaker, de-duplicated calls."""
+    fallbacks taken, calls refused by an open breaker, de-duplicated calls,
+    and failures not retried here because the node's ``retry`` owns their
+    kind (``left_to_node``, see :func:`node_retries`)."""
 
     attempts: int = 0
     retries: int = 0
@@ -226,6 +264,7 @@ class ResilienceStats:
     fallbacks: int = 0
     circuit_rejections: int = 0
     dedup_hits: int = 0
+    left_to_node: int = 0
 
 
 ProviderFactory = Callable[[str, ModelEntry, "str | None"], Provider]
@@ -351,6 +390,9 @@ class ModelPool:
                     continue
                 if not err.retryable or retries >= self.entry.max_retries:
                     raise
+                if err.kind in _NODE_RETRIED_KINDS.get():
+                    self.stats.left_to_node += 1
+                    raise  # the node's retry owns this kind: retrying here too would multiply attempts
                 retries += 1
                 self.stats.retries += 1
                 delay = backoff_delay(retries, initial_s=self.settings.base_delay_s, max_s=self.settings.max_delay_s,

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 import anyio
 
 from ragc.harness.errors import BudgetExceeded, ConfigError, HarnessError, ProviderError, ToolError
-from ragc.harness.resilience import backoff_delay
+from ragc.harness.resilience import backoff_delay, node_retried_kinds, node_retries
 from ragc.ir.model import RetryIR
-from ragc.kinds import NEVER_RETRIED_KINDS, RETRY_ON_MATCHES, ErrorKind, retry_on_matches
+from ragc.kinds import NEVER_RETRIED_KINDS, RETRY_ON_MATCHES, TRANSIENT_KINDS, ErrorKind, retry_on_matches
 from ragc.runtime.errors import RunError, RunStop
 from ragc.runtime.expressions import ExprError
 
@@ -33,7 +33,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from ragc.runtime.activation import Activation, NodeOutput
 
 _NOT_RETRYABLE_KINDS = NEVER_RETRIED_KINDS
-__all__ = ["RETRY_ON_MATCHES", "run_attempts", "should_retry", "to_run_error"]
+__all__ = ["RETRY_ON_MATCHES", "kinds_owned_by_node_retry", "run_attempts", "should_retry", "to_run_error"]
+
+
+def kinds_owned_by_node_retry(retry: RetryIR | None) -> frozenset[ErrorKind]:
+    """The transient model-call kinds a node's ``retry`` retries itself, so
+    the provider layer must not retry them too (one layer per kind;
+    ``docs/runtime.md``, "How node and provider retries compose").
+
+    Empty without ``retry`` or with ``max_attempts 1`` (the provider layer
+    keeps all its retries); every transient kind with ``retry`` but no ``on``
+    (the node retries every retryable failure); else the transient kinds its
+    ``on`` names match (``on [model]``: all of them, ``on [timeout]``: only
+    ``timeout``)."""
+    if retry is None or retry.max_attempts <= 1:
+        return frozenset()
+    if not retry.on:
+        return TRANSIENT_KINDS
+    return frozenset(k for k in TRANSIENT_KINDS if any(retry_on_matches(on, k) for on in retry.on))
 
 
 def should_retry(retry: RetryIR | None, err: RunError, attempt: int) -> bool:
@@ -96,6 +113,9 @@ async def run_attempts(act: "Activation", body: Callable[["Activation"], Awaitab
                        retry: RetryIR | None, timeout_s: float | None) -> Any:
     """Run ``body(act)`` until it succeeds or retries are exhausted.
 
+    Model calls inside an attempt do not retry the kinds this node's
+    ``retry`` (or an enclosing node's) retries
+    (:func:`kinds_owned_by_node_retry`, :func:`ragc.harness.resilience.node_retries`).
     Each attempt gets a fresh :class:`~ragc.runtime.replay.ActivationEffects`
     (keys of attempt k > 1 are prefixed ``a{k}/``) and, if ``timeout_s`` is
     set, an ``anyio.fail_after`` scope. :class:`~ragc.runtime.errors.RunStop`
@@ -105,15 +125,18 @@ async def run_attempts(act: "Activation", body: Callable[["Activation"], Awaitab
         RunError: the last attempt's failure.
     """
     run = act.run
+    # kinds an enclosing node's retry owns (a subgraph or subagent node with `retry`) stay owned
+    owned = node_retried_kinds() | kinds_owned_by_node_retry(retry)
     attempt = 1
     while True:
         act.attempt = attempt
         act._effects = None
         try:
-            if timeout_s is not None:
-                with anyio.fail_after(timeout_s):
-                    return await body(act)
-            return await body(act)
+            with node_retries(owned):
+                if timeout_s is not None:
+                    with anyio.fail_after(timeout_s):
+                        return await body(act)
+                return await body(act)
         except RunStop:
             raise
         except Exception as e:  # noqa: BLE001 - every failure is classified below

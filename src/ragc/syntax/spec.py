@@ -118,7 +118,12 @@ def _retry_rules() -> str:
     text = ("- `retry { max_attempts N }` counts the first attempt: `max_attempts 3` = 1 try + 2 retries. "
             f"Allowed values: `backoff {'|'.join(BACKOFF_SCHEDULES)}`, `jitter true|false`, "
             f"`on [{', '.join(RETRY_ON)}]`. Without `on`, every retryable failure is retried; "
-            + ", ".join(sorted(NEVER_RETRIED_KINDS)) + " failures never are.")
+            + ", ".join(sorted(NEVER_RETRIED_KINDS)) + " failures never are. "
+            "Node and provider retries do not multiply: a node with `retry` (max_attempts > 1) owns the "
+            "transient model-call kinds its `on` covers (all of them without `on`), and inside its attempts "
+            "the provider layer does not retry those kinds (the model's `max_retries` still applies to the "
+            "others); `retry { max_attempts 3 on [server] }` on a failing server makes 3 calls, not 3 x "
+            "(1 + max_retries).")
     return textwrap.fill(text, 100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
 
 
