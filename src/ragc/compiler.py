@@ -14,11 +14,11 @@ the subgraph node, and a cycle through registry graphs is ``E0306``.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragc.diagnostics.model import Diagnostic, DiagnosticBag, Label, Severity
+from ragc.gc_pause import paused_collector
 from ragc.registry.model import Registry
 
 
@@ -108,14 +108,9 @@ def compile_source(text: str, file: str, registry: Registry | None, *, graph: st
     Returns:
         A :class:`CompileResult`; never raises for bad input.
     """
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # compiling allocates many objects and frees few: collections are wasted work
-    try:
+    with paused_collector():  # compiling allocates many objects and frees few: collections are wasted work
         return _compile_source(text, file, registry, graph=graph, untrusted=untrusted, lower=lower, _stack=_stack,
                                _cache=_cache)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 _SCHEMAS: dict[int, tuple[Registry, dict]] = {}

@@ -31,13 +31,42 @@ TOOLS = [ToolSpec(name="read_file", description="Read.", parameters={
 def test_backoff_is_jittered_exponential_and_capped():
     s = ResilienceSettings(base_delay_s=1.0, max_delay_s=60.0)
     rng = random.Random(7)
+
+    def delay(retry, **kw):
+        return backoff_delay(retry, initial_s=s.base_delay_s, max_s=s.max_delay_s, **kw)
+
     for retry in range(1, 12):
         for _ in range(20):
-            d = backoff_delay(retry, s, rng=rng)
+            d = delay(retry, rng=rng)
             assert 0 <= d <= min(60.0, 2 ** (retry - 1))
-    assert max(backoff_delay(10, s, rng=rng) for _ in range(200)) > 30  # full jitter reaches high values
-    assert backoff_delay(1, s, retry_after_s=7.5) == 7.5
-    assert backoff_delay(1, s, retry_after_s=600) == 60.0
+    assert max(delay(10, rng=rng) for _ in range(200)) > 30  # full jitter reaches high values
+    assert delay(1, retry_after_s=7.5) == 7.5
+    assert delay(1, retry_after_s=600) == 60.0
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("exponential", [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]),
+    ("linear", [0.5, 1.0, 1.5, 2.0, 2.5, 3.0]),
+    ("fixed", [0.5] * 6),
+])
+def test_backoff_schedules_without_jitter(schedule, expected):
+    # The node-level `retry { backoff .. initial 500ms max 5s jitter false }` and the
+    # provider layer share this one function (issue 10 item 4).
+    got = [backoff_delay(k, initial_s=0.5, max_s=5.0, schedule=schedule, jitter=False) for k in range(1, 7)]
+    assert got == expected
+
+
+def test_retry_after_is_a_floor_capped_at_max():
+    # The server's Retry-After raises a short backoff, never shortens a long one, and is capped.
+    assert backoff_delay(1, initial_s=0.01, max_s=5.0, jitter=False, retry_after_s=2.0) == 2.0
+    assert backoff_delay(4, initial_s=1.0, max_s=30.0, jitter=False, retry_after_s=2.0) == 8.0
+    assert backoff_delay(1, initial_s=0.01, max_s=5.0, jitter=False, retry_after_s=90.0) == 5.0
+    assert backoff_delay(1, initial_s=0.25, max_s=5.0, jitter=False, retry_after_s=-1.0) == 0.25
+
+
+def test_backoff_refuses_an_unknown_schedule():
+    with pytest.raises(ValueError, match="unknown backoff schedule 'cubic'"):
+        backoff_delay(1, initial_s=1.0, max_s=5.0, schedule="cubic")
 
 
 def test_retry_after_seconds_and_http_date():

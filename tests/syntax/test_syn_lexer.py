@@ -8,7 +8,12 @@ from copy import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedCharacters
-from lark.lexer import BasicLexer, LexerState, TextSlice
+from lark.lexer import BasicLexer, LexerState
+
+try:  # Lark 1.3 wraps the text in a TextSlice; 1.2 takes the str (pyproject pins both)
+    from lark.lexer import TextSlice
+except ImportError:  # pragma: no cover - Lark 1.2
+    TextSlice = None
 
 from ragc.diagnostics.model import DiagnosticBag
 from ragc.syntax.grammar import lalr_parser
@@ -21,7 +26,7 @@ def lark_tokens(text: str):
     conf = copy(lalr_parser().lexer_conf)
     conf.ignore = ("WS",)
     lexer = BasicLexer(conf)
-    state = LexerState(TextSlice(text, 0, len(text)))
+    state = LexerState(TextSlice(text, 0, len(text)) if TextSlice else text)
     out = []
     try:
         while True:

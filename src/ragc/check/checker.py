@@ -25,7 +25,6 @@ Entry point: :func:`check_module`.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -33,6 +32,7 @@ from ragc.check import channels, conflicts, expressions, flow, joins, kinds, loo
 from ragc.check.context import Ctx
 from ragc.check.model import ModuleInfo
 from ragc.diagnostics.model import Diagnostic, DiagnosticBag
+from ragc.gc_pause import paused_collector
 from ragc.registry.model import Registry
 from ragc.syntax import ast as A
 from ragc.syntax.upstream import desugar
@@ -75,14 +75,9 @@ def check_module(module: A.Module, registry: Registry | None, *, source: str = "
     upstream file is checked as its canonical form and ``info`` describes it.
     """
     module = desugar(module)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # the passes allocate many small objects and free few of them (as the parser does)
-    try:
+    with paused_collector():  # the passes allocate many small objects and free few of them (as the parser does)
         return _check(module, registry, source, file, untrusted, bag if bag is not None else DiagnosticBag(),
                       tool_schemas)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _check(module: A.Module, registry: Registry | None, source: str, file: str, untrusted: bool,

@@ -24,6 +24,8 @@ from ragc.check.names import registry_name, unknown
 from ragc.check.values import as_name, check_range, check_shape
 from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
 from ragc.diagnostics.suggest import did_you_mean
+from ragc.kinds import BACKOFF_SCHEDULES
+from ragc.kinds import RETRY_ON as _RETRY_ON
 from ragc.syntax import ast as A
 
 KINDS = ("model", "agent", "tool", "router", "subagent", "subgraph", "interrupt", "join", "function")
@@ -139,12 +141,12 @@ BLOCK_KEYS: dict[str, dict[str, FieldSpec]] = {
     },
 }
 
-BACKOFFS = ("exponential", "linear", "fixed")
-RETRY_ON = ("any", "model", "tool", "function", "timeout", "rate_limit", "overloaded", "server", "network",
-            "connect", "stream_cut", "malformed", "auth", "billing", "context_overflow")
-"""Error kinds ``retry { on [...] }`` accepts; what each matches at run time
-is :func:`ragc.runtime.limits.should_retry`'s (``model``: any provider
-failure, ``network``: ``connect`` or ``stream_cut``)."""
+BACKOFFS = BACKOFF_SCHEDULES
+RETRY_ON = _RETRY_ON
+"""Error kinds ``retry { on [...] }`` accepts (:data:`ragc.kinds.RETRY_ON`);
+what each matches at run time is :data:`ragc.kinds.RETRY_ON_MATCHES`
+(``model``: any failed model call, ``network``: ``connect`` or
+``stream_cut``, ``any``: every kind but the never-retried ones)."""
 
 
 # --------------------------------------------------------------------------- blocks

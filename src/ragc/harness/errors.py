@@ -1,48 +1,42 @@
 """Errors raised by the harness, classified so retry, fallback, key rotation
 and circuit breakers can decide what to do.
 
-``kind`` values (also usable in a node's ``retry { on [...] }``):
-
-============== ========== ====================================================
-kind           retryable  meaning
-============== ========== ====================================================
-rate_limit     yes        HTTP 429 (``retry_after_s`` from ``Retry-After``)
-overloaded     yes        Anthropic 529, or a provider's "overloaded"
-server         yes        HTTP 5xx
-timeout        yes        connect/read timeout or a stalled stream
-connect        yes        connection refused/reset
-stream_cut     yes        a stream ended before its terminator
-malformed      yes        a reply that is not valid JSON / not the format
-auth           no         401/403 (rotates to the next API key if any)
-billing        no         402 or a quota/billing error (rotates keys)
-bad_request    no         400/404/422
-context_overflow no       the prompt exceeds the model's context window
-not_found      no         unknown model at the provider
-circuit_open   no         the model's circuit breaker is open
-unavailable    no         the local model or a dependency is not installed
-============== ========== ====================================================
+Every error has a ``kind``, an :class:`~ragc.kinds.ErrorKind` (the one
+vocabulary of failure kinds, shared with the runtime and the checker's
+``retry { on [...] }``; the table with what produces each kind is in
+``docs/runtime.md``, "Error kinds"). A model call's kinds are
+:data:`~ragc.kinds.MODEL_CALL_KINDS`; the resilience layer retries the
+transient ones (:data:`RETRYABLE_KINDS`) itself and rotates API keys on
+:data:`KEY_ROTATION_KINDS`.
 """
 
 from __future__ import annotations
 
-RETRYABLE_KINDS = frozenset({"rate_limit", "overloaded", "server", "timeout", "connect", "stream_cut", "malformed"})
-KEY_ROTATION_KINDS = frozenset({"auth", "billing", "rate_limit"})
+from ragc.kinds import KEY_ROTATION_KINDS, TRANSIENT_KINDS, ErrorKind, as_kind
+
+RETRYABLE_KINDS = TRANSIENT_KINDS
+"""Kinds another attempt of the same call may fix (``rate_limit``,
+``overloaded``, ``server``, ``timeout``, ``connect``, ``stream_cut``,
+``malformed``)."""
+
+__all__ = ["KEY_ROTATION_KINDS", "RETRYABLE_KINDS", "BudgetExceeded", "ConfigError", "ErrorKind", "HarnessError",
+           "ProviderError", "ToolError"]
 
 
 class HarnessError(Exception):
     """Base class. ``kind`` is a short classification (see module doc);
     ``hint`` tells the user what to do."""
 
-    kind: str = "error"
+    kind: ErrorKind | str = ErrorKind.ERROR
 
-    def __init__(self, message: str, *, kind: str | None = None, hint: str | None = None):
+    def __init__(self, message: str, *, kind: ErrorKind | str | None = None, hint: str | None = None):
         from ragc.registry.secrets import redact
 
         # a library's message may quote a key whole (`Illegal header value b'Bearer ...'`)
         message, hint = redact(message), redact(hint) if hint else hint
         super().__init__(message)
         if kind is not None:
-            self.kind = kind
+            self.kind = as_kind(kind)
         self.hint = hint
 
     @property
@@ -56,7 +50,7 @@ class ProviderError(HarnessError):
     ``retry_after_s`` the server's ``Retry-After`` in seconds, ``provider``
     and ``model`` the registry names involved."""
 
-    def __init__(self, message: str, *, kind: str, provider: str = "", model: str = "",
+    def __init__(self, message: str, *, kind: ErrorKind | str, provider: str = "", model: str = "",
                  status: int | None = None, retry_after_s: float | None = None, hint: str | None = None):
         super().__init__(message, kind=kind, hint=hint)
         self.provider = provider
@@ -70,13 +64,13 @@ class ToolError(HarnessError):
     exception in the tool). In an agent loop it goes back to the model as an
     error result; in a ``tool`` node it fails the node."""
 
-    kind = "tool"
+    kind = ErrorKind.TOOL
 
 
 class BudgetExceeded(HarnessError):
     """A budget limit was hit. ``limit`` names it (``max_model_calls``...)."""
 
-    kind = "budget"
+    kind = ErrorKind.BUDGET
 
     def __init__(self, message: str, *, limit: str, hint: str | None = None):
         super().__init__(message, hint=hint)
@@ -87,4 +81,4 @@ class ConfigError(HarnessError):
     """The registry entry cannot be used as configured (missing key, unset
     ``${VAR}``, unknown provider, model file missing)."""
 
-    kind = "config"
+    kind = ErrorKind.CONFIG

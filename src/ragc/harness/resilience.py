@@ -8,8 +8,9 @@ primitives):
 
 * **Retry** only retryable kinds (:data:`~ragc.harness.errors.RETRYABLE_KINDS`)
   up to the model's ``max_retries``, sleeping an exponential backoff with full
-  jitter (``uniform(0, min(cap, base * 2**(n-1)))``, cap 60 s) or the server's
-  ``Retry-After`` when it sent one (also capped).
+  jitter (:func:`backoff_delay`: ``uniform(0, min(cap, base * 2**(n-1)))``,
+  cap 60 s), at least the server's ``Retry-After`` when it sent one (also
+  capped). A node's ``retry { }`` uses the same function.
 * **Truncated streams** (``stream_cut``) are retried once without streaming,
   without using up a retry.
 * **Key rotation**: a model with several ``api_keys`` gets one provider
@@ -42,6 +43,9 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
@@ -50,6 +54,7 @@ import anyio
 from ragc.harness.errors import KEY_ROTATION_KINDS, RETRYABLE_KINDS, ConfigError, ProviderError
 from ragc.harness.providers.base import Provider
 from ragc.harness.types import DeltaCallback, ModelRequest, ModelResponse
+from ragc.kinds import BACKOFF_SCHEDULES
 from ragc.registry.model import ModelEntry
 
 BREAKER_KINDS = RETRYABLE_KINDS | {"not_found", "unavailable"}
@@ -91,17 +96,80 @@ class ResilienceSettings:
     dedup: bool = True
 
 
-def backoff_delay(retry: int, settings: ResilienceSettings, retry_after_s: float | None = None,
+def backoff_delay(attempt: int, *, initial_s: float, max_s: float, schedule: str = "exponential",
+                  jitter: bool = True, retry_after_s: float | None = None,
                   rng: random.Random | None = None) -> float:
-    """Seconds to sleep before retry number ``retry`` (1-based).
+    """Seconds to sleep after failed attempt number ``attempt`` (1-based),
+    before the next one. The one backoff of ragc: the resilience layer's
+    provider retries and a node's ``retry { }`` both use it.
 
-    ``Retry-After`` wins when the server sent one; otherwise exponential
-    backoff with full jitter. Both are capped at ``settings.max_delay_s``.
+    Args:
+        attempt: how many attempts have failed so far (>= 1).
+        initial_s: the first delay in seconds (``retry { initial }``, or
+            :attr:`ResilienceSettings.base_delay_s`).
+        max_s: cap of the delay in seconds, ``Retry-After`` included.
+        schedule: ``exponential`` (``initial * 2**(attempt-1)``), ``linear``
+            (``initial * attempt``) or ``fixed`` (``initial``); see
+            :data:`BACKOFF_SCHEDULES`.
+        jitter: draw the delay uniformly from ``[0, delay]`` ("full jitter",
+            M. Brooker, *Exponential Backoff And Jitter*, AWS Architecture
+            Blog, 2015) so that clients failing together do not retry together.
+        retry_after_s: the server's ``Retry-After`` in seconds, if it sent
+            one: the delay is at least that (RFC 9110 section 10.2.3: how long
+            the client ought to wait), still capped at ``max_s``. ``None`` or a
+            negative value is ignored.
+        rng: the random source of the jitter (default: the ``random`` module).
+
+    Raises:
+        ValueError: an unknown ``schedule`` (the checker only lets the three through).
     """
+    if schedule == "exponential":
+        delay = initial_s * (2 ** max(0, attempt - 1))
+    elif schedule == "linear":
+        delay = initial_s * max(1, attempt)
+    elif schedule == "fixed":
+        delay = initial_s
+    else:
+        raise ValueError(f"unknown backoff schedule {schedule!r}; expected one of {', '.join(BACKOFF_SCHEDULES)}")
+    delay = min(delay, max_s)
+    if jitter:
+        delay = (rng or random).uniform(0.0, delay)
     if retry_after_s is not None and retry_after_s >= 0:
-        return min(retry_after_s, settings.max_delay_s)
-    ceiling = min(settings.max_delay_s, settings.base_delay_s * (2 ** max(0, retry - 1)))
-    return (rng or random).uniform(0, ceiling)
+        delay = max(delay, min(float(retry_after_s), max_s))
+    return delay
+
+
+_NODE_RETRIED_KINDS: ContextVar[frozenset[str]] = ContextVar("ragc_node_retried_kinds", default=frozenset())
+
+
+@contextmanager
+def node_retries(kinds: Iterable[str]) -> Iterator[None]:
+    """Within the ``with`` block, model calls do not retry failures of these
+    kinds: the node's own ``retry { }`` retries them (one layer per kind, so
+    node attempts and provider retries never multiply; ``docs/runtime.md``,
+    "How node and provider retries compose").
+
+    The runtime enters it around each attempt of a node with ``retry``
+    (:func:`ragc.runtime.limits.run_attempts`), adding its kinds to those an
+    enclosing node already owns. The setting is a context variable, so it
+    follows the attempt into the tasks it starts (an agent's sub-agents, a
+    subgraph's nodes) and nowhere else.
+
+    Args:
+        kinds: :class:`~ragc.kinds.ErrorKind` values (or their strings); an
+            empty iterable gives every transient kind back to the provider layer.
+    """
+    token = _NODE_RETRIED_KINDS.set(frozenset(kinds))
+    try:
+        yield
+    finally:
+        _NODE_RETRIED_KINDS.reset(token)
+
+
+def node_retried_kinds() -> frozenset[str]:
+    """The kinds the current node's ``retry`` owns (see :func:`node_retries`);
+    empty outside a node attempt."""
+    return _NODE_RETRIED_KINDS.get()
 
 
 class CircuitBreaker:
@@ -186,7 +254,9 @@ class _KeySlot:
 @dataclass
 class ResilienceStats:
     """Counters (seed 004's metrics): attempts made, retries, key rotations,
-    fallbacks taken, calls refused by an open breaker, de-duplicated calls."""
+    fallbacks taken, calls refused by an open breaker, de-duplicated calls,
+    and failures not retried here because the node's ``retry`` owns their
+    kind (``left_to_node``, see :func:`node_retries`)."""
 
     attempts: int = 0
     retries: int = 0
@@ -194,6 +264,7 @@ class ResilienceStats:
     fallbacks: int = 0
     circuit_rejections: int = 0
     dedup_hits: int = 0
+    left_to_node: int = 0
 
 
 ProviderFactory = Callable[[str, ModelEntry, "str | None"], Provider]
@@ -319,9 +390,13 @@ class ModelPool:
                     continue
                 if not err.retryable or retries >= self.entry.max_retries:
                     raise
+                if err.kind in _NODE_RETRIED_KINDS.get():
+                    self.stats.left_to_node += 1
+                    raise  # the node's retry owns this kind: retrying here too would multiply attempts
                 retries += 1
                 self.stats.retries += 1
-                delay = backoff_delay(retries, self.settings, err.retry_after_s)
+                delay = backoff_delay(retries, initial_s=self.settings.base_delay_s, max_s=self.settings.max_delay_s,
+                                      retry_after_s=err.retry_after_s)
                 if on_retry is not None:
                     on_retry(retries, delay, err, self.name)
                 await anyio.sleep(delay)

@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 from ragc.ir.model import SpanIR
+from ragc.kinds import ErrorKind, as_kind
 
 RUNTIME_CODES: dict[str, str] = {
     "E0901": "max_steps exceeded",
@@ -68,7 +69,8 @@ class RunError(Exception):
         node: the node's name (``None`` for run-level errors).
         activation: the activation id (see ``docs/runtime.md``).
         span: the node's (or route's) source span.
-        kind: an error kind usable in ``retry { on [...] }`` and in the
+        kind: an :class:`~ragc.kinds.ErrorKind` (a plain string is converted),
+            usable in ``retry { on [...] }`` and in the
             ``errors`` channel (``timeout``, ``budget``, ``tool``, ``model``,
             ``rate_limit``...).
         hint: one line of advice.
@@ -76,7 +78,7 @@ class RunError(Exception):
     """
 
     def __init__(self, code: str, message: str, *, node: str | None = None, activation: str | None = None,
-                 span: SpanIR | None = None, kind: str = "error", hint: str | None = None,
+                 span: SpanIR | None = None, kind: ErrorKind | str = ErrorKind.ERROR, hint: str | None = None,
                  retryable: bool = False):
         from ragc.registry.secrets import redact
 
@@ -87,7 +89,7 @@ class RunError(Exception):
         self.node = node
         self.activation = activation
         self.span = span
-        self.kind = kind
+        self.kind = as_kind(kind)
         self.hint = hint
         self.retryable = retryable
 
@@ -96,7 +98,7 @@ class RunError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form stored in the journal and printed by ``--json``."""
-        out: dict[str, Any] = {"code": self.code, "message": self.message, "kind": self.kind}
+        out: dict[str, Any] = {"code": self.code, "message": self.message, "kind": str(self.kind)}  # plain str in JSON and state
         if self.node is not None:
             out["node"] = self.node
         if self.activation is not None:
@@ -109,7 +111,7 @@ class RunError(Exception):
 
     def error_entry(self) -> dict[str, Any]:
         """The entry appended to the built-in ``errors`` channel."""
-        return {"node": self.node, "activation": self.activation, "error_kind": self.kind, "message": self.message}
+        return {"node": self.node, "activation": self.activation, "error_kind": str(self.kind), "message": self.message}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunError":

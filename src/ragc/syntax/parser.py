@@ -42,12 +42,12 @@ start of a line parse differently from Lark.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 
 from lark import Token
 
 from ragc.diagnostics.model import Applicability, Diagnostic, DiagnosticBag, Label, Severity, Span, Suggestion
+from ragc.gc_pause import paused_collector
 from ragc.syntax import ast as A
 from ragc.syntax.builder import AstBuilder, Seq, rule_methods
 from ragc.syntax.errors import describe_expected, describe_found
@@ -787,13 +787,8 @@ def parse(text: str, file: str = "<string>") -> ParseResult:
     too_big = source_size_diagnostic(text, file)
     if too_big is not None:
         return ParseResult(None, [too_big], text, file)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # the parse allocates many small objects and frees none of them
-    try:
+    with paused_collector():  # the parse allocates many small objects and frees none of them
         return _parse(text, file)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _parse(text: str, file: str) -> ParseResult:

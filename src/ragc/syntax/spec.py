@@ -10,8 +10,11 @@ example, and the names the registry offers. The CLI supplies the kind table
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Mapping, Sequence
+
+from ragc.kinds import BACKOFF_SCHEDULES, NEVER_RETRIED_KINDS, RETRY_ON
 
 RESULTS: dict[str, str] = {
     "model": "reply text; the object for `schema`; the chosen label when the model picks a route",
@@ -77,17 +80,14 @@ RULES = """\
   `when state.verdict.approve == true`).
 """
 
-RUNTIME_RULES = """\
+_RUNTIME_RULES = """\
 ## Run-time rules
 
 - `max_steps` (graph `defaults`, default 1000) counts node runs over the whole run; `max_visits N`
   counts one node's runs. Exceeding either fails the run (`E0901`/`E0902`); an `error` route
   does not catch it. A loop needs a way out (a route to a node outside it) and `max_visits` on
   one of its nodes.
-- `retry { max_attempts N }` counts the first attempt: `max_attempts 3` = 1 try + 2 retries.
-  Allowed values: `backoff exponential|linear|fixed`, `jitter true|false`, `on [any, model, tool,
-  function, timeout, rate_limit, overloaded, server, network, connect, stream_cut, malformed,
-  auth, billing, context_overflow]`. Without `on`, every retryable failure is retried.
+{retry_rules}
 - Join policies: `all` (default), `any` or `first` (the first success), `quorum N` (N
   successes); `tolerate N` failures allowed. `any`/`first`/`quorum` cancel the branches still
   running once met (their writes are dropped). Only succeeded branches' writes merge, in branch
@@ -110,6 +110,25 @@ RUNTIME_RULES = """\
 - Errors: a failed `subagent`/`subgraph`/`tool`/`function`/`join` node takes its `error`
   route if it has one (`{{ error.message }}` is bound); otherwise the run fails.
 """
+
+
+def _retry_rules() -> str:
+    """The ``retry`` bullet of :data:`RUNTIME_RULES`, its lists taken from
+    :mod:`ragc.kinds` (the checker's own lists), wrapped at 100 columns."""
+    text = ("- `retry { max_attempts N }` counts the first attempt: `max_attempts 3` = 1 try + 2 retries. "
+            f"Allowed values: `backoff {'|'.join(BACKOFF_SCHEDULES)}`, `jitter true|false`, "
+            f"`on [{', '.join(RETRY_ON)}]`. Without `on`, every retryable failure is retried; "
+            + ", ".join(sorted(NEVER_RETRIED_KINDS)) + " failures never are. "
+            "Node and provider retries do not multiply: a node with `retry` (max_attempts > 1) owns the "
+            "transient model-call kinds its `on` covers (all of them without `on`), and inside its attempts "
+            "the provider layer does not retry those kinds (the model's `max_retries` still applies to the "
+            "others); `retry { max_attempts 3 on [server] }` on a failing server makes 3 calls, not 3 x "
+            "(1 + max_retries).")
+    return textwrap.fill(text, 100, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+
+
+RUNTIME_RULES = _RUNTIME_RULES.replace("{retry_rules}", _retry_rules())
+"""The "Run-time rules" section of ``ragc spec``."""
 
 EXAMPLE = '''\
 // Research a question in parallel, let a human approve, then report.
