@@ -28,6 +28,8 @@ _LAZY = {
     "RunResult": "ragc.api",
     "RagcError": "ragc.api",
     "NodeResult": "ragc.api",
+    "load_run": "ragc.api",
+    "NO_ANSWER": "ragc.sentinels",
 }
 
 __all__ = ["__version__", *_LAZY]

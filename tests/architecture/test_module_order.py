@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 PACKAGE_LAYERS = [
     ["ragc"],  # the package's __init__: the version and lazy names only
-    ["ragc.kinds", "ragc.gc_pause"],  # the failure-kind vocabulary; the parser's gc pause
+    ["ragc.kinds", "ragc.gc_pause", "ragc.sentinels"],  # failure kinds; the parser's gc pause; NO_ANSWER
     ["ragc.diagnostics"],
     ["ragc.syntax"],
     ["ragc.registry", "ragc.skills"],

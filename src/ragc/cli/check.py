@@ -25,7 +25,7 @@ def register(subparsers) -> None:
                               description="Check .rag files (directories: every *.rag below) and report "
                                           "every problem with its code, location and help.")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".rag files or directories (`-`: standard input)")
-    _registry_arg(p)
+    add_registry_arg(p)
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.add_argument("--untrusted", action="store_true",
                    help="also check against the registry's [policies.untrusted]")
@@ -38,7 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("path", metavar="PATH")
     p.add_argument("--graph", metavar="NAME", help="the entry graph (default: the only or first one)")
     p.add_argument("--untrusted", action="store_true", help="compile under [policies.untrusted]")
-    _registry_arg(p)
+    add_registry_arg(p)
     p.set_defaults(handler=cmd_compile)
 
     p = subparsers.add_parser("explain", help="explain a diagnostic code")
@@ -50,18 +50,20 @@ def register(subparsers) -> None:
     p.add_argument("new", metavar="NEW.rag")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--graph", metavar="NAME", help="the entry graph of both files")
-    _registry_arg(p)
+    add_registry_arg(p)
     p.set_defaults(handler=cmd_diff)
 
     p = subparsers.add_parser("approve", help="approve an untrusted workflow after review",
                               description="Check the file against [policies.untrusted] and, if it has no "
                                           "errors, record its SHA-256 in .ragc/approvals.json.")
     p.add_argument("path", metavar="PATH")
-    _registry_arg(p)
+    add_registry_arg(p)
     p.set_defaults(handler=cmd_approve)
 
 
-def _registry_arg(p: argparse.ArgumentParser) -> None:
+def add_registry_arg(p: argparse.ArgumentParser) -> None:
+    """Add ``--registry FILE`` (a :class:`~pathlib.Path`, default ``None``:
+    search) to a command's parser; shared by every command that compiles."""
     p.add_argument("--registry", metavar="FILE", type=Path,
                    help="registry file (default: registry.toml here or in a parent directory, then "
                         "~/.config/ragc/registry.toml)")
@@ -76,8 +78,14 @@ def _color(stream) -> bool:
     return use_color(stream)
 
 
-def _load_registry(args):
-    """Load the registry; an unreadable explicit file is a usage/I-O error."""
+def load_registry_arg(args):
+    """Load the registry named by ``args.registry`` (``None``: search), as a
+    :class:`~ragc.registry.loader.RegistryLoad`; its diagnostics are left to
+    the caller.
+
+    Raises:
+        CliError: an explicit file that cannot be read (exit 2).
+    """
     from ragc.registry.loader import load_registry
 
     from ragc.cli.main import settings
@@ -91,7 +99,10 @@ def _load_registry(args):
     return load
 
 
-def _print_diagnostics(diags, sources, stream: TextIO, *, summary: bool = True) -> None:
+def print_diagnostics(diags, sources, stream: TextIO, *, summary: bool = True) -> None:
+    """Write ``diags`` rustc-style to ``stream`` (colour when it is a colour
+    terminal), with their source snippets from ``sources`` (file -> text);
+    ``summary`` adds the ``error: N errors`` line."""
     from ragc.diagnostics.render import render_text
 
     text = render_text(diags, sources, color=_color(stream), summary=summary)
@@ -99,7 +110,13 @@ def _print_diagnostics(diags, sources, stream: TextIO, *, summary: bool = True) 
         stream.write(text)
 
 
-def _compile(path: str, args, registry, *, untrusted: bool = False, graph: str | None = None):
+def compile_path(path: str, args, registry, *, untrusted: bool = False, graph: str | None = None):
+    """Compile the ``.rag`` file ``path`` against ``registry``; the
+    :class:`~ragc.compiler.CompileResult` (its diagnostics are the caller's).
+
+    Raises:
+        CliError: ``path`` is a directory, missing or unreadable (exit 2).
+    """
     from ragc.compiler import READ_ERROR, compile_file
 
     p = Path(path)
@@ -113,11 +130,11 @@ def _compile(path: str, args, registry, *, untrusted: bool = False, graph: str |
     return result
 
 
-def _refuse(result, load) -> int:
+def refuse_invalid(result, load) -> int:
     """Print a file's (and the registry's) diagnostics to stderr; exit 1."""
     diags = list(load.diagnostics) + list(result.diagnostics)
     sources = {**load.sources, **result.sources}
-    _print_diagnostics(diags, sources, sys.stderr)
+    print_diagnostics(diags, sources, sys.stderr)
     return EXIT_ERRORS
 
 
@@ -177,7 +194,7 @@ def cmd_check(args) -> int:
     if use_stdin and len(args.paths) > 1:
         raise CliError("`-` (standard input) cannot be mixed with other paths")
     files = [] if use_stdin else _files(args.paths)
-    load = _load_registry(args)
+    load = load_registry_arg(args)
     diags = list(load.diagnostics)
     sources = dict(load.sources)
     io_problem = False
@@ -205,11 +222,11 @@ def cmd_check(args) -> int:
         json.dump(render_json(diags), out, indent=2, ensure_ascii=False)
         out.write("\n")
     elif use_stdin and args.fix:
-        _print_diagnostics(diags, sources, out)
+        print_diagnostics(diags, sources, out)
     elif settings.quiet:  # errors only, no summary line
-        _print_diagnostics([d for d in diags if d.is_error], sources, sys.stdout, summary=False)
+        print_diagnostics([d for d in diags if d.is_error], sources, sys.stdout, summary=False)
     else:
-        _print_diagnostics(diags, sources, sys.stdout, summary=False)
+        print_diagnostics(diags, sources, sys.stdout, summary=False)
         line = summary_line(errors, warnings)
         checked = f"checked {len(files)} file{'s' if len(files) != 1 else ''}"
         if diags:
@@ -227,13 +244,13 @@ def cmd_check(args) -> int:
 
 def cmd_compile(args) -> int:
     """``ragc compile PATH [--graph NAME]``: the IR as JSON (stable, hashed)."""
-    load = _load_registry(args)
-    result = _compile(args.path, args, load.registry, graph=args.graph, untrusted=args.untrusted)
+    load = load_registry_arg(args)
+    result = compile_path(args.path, args, load.registry, graph=args.graph, untrusted=args.untrusted)
     if not result.ok or result.program is None or not load.ok:
-        return _refuse(result, load)
+        return refuse_invalid(result, load)
     warnings = [d for d in result.diagnostics if not d.is_error]
     if warnings:
-        _print_diagnostics(warnings, result.sources, sys.stderr)
+        print_diagnostics(warnings, result.sources, sys.stderr)
     sys.stdout.write(result.program.model_dump_json(indent=2) + "\n")
     return EXIT_OK
 
@@ -260,12 +277,12 @@ def cmd_diff(args) -> int:
     """``ragc diff OLD.rag NEW.rag [--format text|json]``."""
     from ragc.ir.diff import diff_programs, render_diff_text
 
-    load = _load_registry(args)
-    old = _compile(args.old, args, load.registry, graph=args.graph)
-    new = _compile(args.new, args, load.registry, graph=args.graph)
+    load = load_registry_arg(args)
+    old = compile_path(args.old, args, load.registry, graph=args.graph)
+    new = compile_path(args.new, args, load.registry, graph=args.graph)
     if not load.ok or not old.ok or not new.ok or old.program is None or new.program is None:
         diags = list(load.diagnostics) + old.diagnostics + new.diagnostics
-        _print_diagnostics(diags, {**load.sources, **old.sources, **new.sources}, sys.stderr)
+        print_diagnostics(diags, {**load.sources, **old.sources, **new.sources}, sys.stderr)
         return EXIT_ERRORS
     d = diff_programs(old.program, new.program, old_file=args.old, new_file=args.new)
     if args.format == "json":
@@ -280,14 +297,14 @@ def cmd_approve(args) -> int:
     """``ragc approve PATH``: untrusted check, then record the file's hash."""
     from ragc.check.approvals import ApprovalError, record_approval
 
-    load = _load_registry(args)
-    result = _compile(args.path, args, load.registry, untrusted=True)
+    load = load_registry_arg(args)
+    result = compile_path(args.path, args, load.registry, untrusted=True)
     if not load.ok or not result.ok or result.program is None:
-        _refuse(result, load)
+        refuse_invalid(result, load)
         sys.stderr.write(f"error: not approved: `{args.path}` has errors under the untrusted policy\n")
         return EXIT_ERRORS
     if result.diagnostics:
-        _print_diagnostics(result.diagnostics, result.sources, sys.stderr)
+        print_diagnostics(result.diagnostics, result.sources, sys.stderr)
     from ragc.cli.capabilities import capability_lines
 
     # what the approval lets the file do, shown before it is recorded

@@ -23,7 +23,7 @@ DOT_TIMEOUT_S = 60
 
 def register(subparsers) -> None:
     """Add ``graph`` to ``subparsers``."""
-    from ragc.cli.check import _registry_arg
+    from ragc.cli.check import add_registry_arg
 
     p = subparsers.add_parser(
         "graph", help="draw a workflow (Mermaid, DOT, or SVG/PNG with Graphviz)",
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--format", choices=("mermaid", "dot") + IMAGE_FORMATS, default="mermaid",
                    help="mermaid (default), dot, or svg/png rendered by Graphviz's `dot`")
     p.add_argument("-o", "--output", metavar="FILE", type=Path, help="write to FILE instead of stdout")
-    _registry_arg(p)
+    add_registry_arg(p)
     p.set_defaults(handler=cmd_graph)
 
 
@@ -65,15 +65,15 @@ def render_graphviz(dot_text: str, fmt: str) -> bytes:
 
 def cmd_graph(args) -> int:
     """``ragc graph PATH [--graph NAME] [--format mermaid|dot|svg|png] [-o FILE]``."""
-    from ragc.cli.check import _compile, _load_registry, _refuse
+    from ragc.cli.check import compile_path, load_registry_arg, refuse_invalid
     from ragc.ir.export import to_dot, to_mermaid
 
     if args.format == "png" and args.output is None and sys.stdout.isatty():
         raise CliError("refusing to write a PNG to the terminal", hint="give `-o FILE.png` or redirect stdout")
-    load = _load_registry(args)
-    result = _compile(args.path, args, load.registry, graph=args.graph)
+    load = load_registry_arg(args)
+    result = compile_path(args.path, args, load.registry, graph=args.graph)
     if not result.ok or result.program is None or not load.ok:
-        return _refuse(result, load)
+        return refuse_invalid(result, load)
     program = result.program
     if args.graph and args.graph not in program.graphs:
         raise CliError(f"no graph `{args.graph}` in `{args.path}`")

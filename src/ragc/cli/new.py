@@ -75,7 +75,7 @@ def cmd_new(args) -> int:
     """``ragc new GOAL -o FILE.rag``; see the module docstring."""
     from ragc.author.decoding import writer_for
     from ragc.author.loop import author
-    from ragc.cli.check import _load_registry
+    from ragc.cli.check import load_registry_arg
     from ragc.cli.fmt import spec_text, write_atomic
     from ragc.cli.main import settings
 
@@ -83,7 +83,7 @@ def cmd_new(args) -> int:
         raise CliError(f"`{args.output}` exists", hint="pass --force to overwrite it, or choose another name")
     if args.rounds < 0:
         raise CliError("--rounds must be 0 or more")
-    load = _load_registry(args)
+    load = load_registry_arg(args)
     registry = load.registry
     if registry is None or args.model not in registry.models:
         known = ", ".join(sorted(registry.models)) if registry is not None else "none"

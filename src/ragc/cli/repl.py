@@ -48,12 +48,12 @@ def _policy(args) -> ReplPolicy:
 
 
 def _registry(path: Path | None):
-    from ragc.cli.check import _print_diagnostics
+    from ragc.cli.check import print_diagnostics
     from ragc.registry.loader import load_registry
 
     load = load_registry(path, cwd=Path.cwd())
     if load.io_error or not load.ok or load.registry is None:
-        _print_diagnostics(load.diagnostics, load.sources, sys.stderr)
+        print_diagnostics(load.diagnostics, load.sources, sys.stderr)
         raise CliError("the registry has errors" if not load.io_error else load.diagnostics[0].message,
                        hint="fix registry.toml or pass one with `--registry FILE`")
     return load.registry

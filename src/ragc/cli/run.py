@@ -59,7 +59,11 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("resume", help="continue a run (after an interrupt, a crash or a failure)")
     p.add_argument("run_id", metavar="RUN_ID", help="the run (a unique prefix is enough)")
-    p.add_argument("--answer", "-a", metavar="VALUE", help="the answer to the pending question")
+    answers = p.add_mutually_exclusive_group()
+    answers.add_argument("--answer", "-a", metavar="VALUE", help="the answer to the pending question (a string)")
+    answers.add_argument("--answer-json", metavar="JSON",
+                         help="the answer as a JSON value (`null`, a number, an object...), for a question "
+                              "without options")
     p.add_argument("--force", action="store_true", help="resume even if the graph changed since the run started")
     _common(p)
     p.set_defaults(handler=_store_errors(cmd_resume))
@@ -120,8 +124,13 @@ def _print_diagnostics(diags: list, sources: dict, stream: TextIO) -> None:
         stream.write(text)
 
 
-def _load_registry(path: Path | None) -> Any:
-    """The registry load (an unreadable or broken registry is exit 2)."""
+def load_registry_file(path: Path | None) -> Any:
+    """The :class:`~ragc.registry.loader.RegistryLoad` of ``--registry``
+    (``None``: search); a registry with errors has its diagnostics printed.
+
+    Raises:
+        CliError: the file cannot be read, or the registry has errors (exit 2).
+    """
     from ragc.registry.loader import load_registry
 
     load = load_registry(path, cwd=Path.cwd())
@@ -159,8 +168,8 @@ def _store_errors(handler: Callable[[Any], int]) -> Callable[[Any], int]:
     return run
 
 
-def _journal_store(spec: str | None, registry: Any = None, program: Any = None, *,
-                   must_exist: bool = False) -> Any:
+def journal_store(spec: str | None, registry: Any = None, program: Any = None, *,
+                  must_exist: bool = False) -> Any:
     """The store: ``--journal`` if given, else the API's selection rules
     (:func:`ragc.api.journal_spec`). With ``must_exist`` (commands that only
     read or continue runs), a missing SQLite file (or ``none``) is an error
@@ -198,6 +207,9 @@ def _journal_store(spec: str | None, registry: Any = None, program: Any = None, 
         raise CliError(str(e)) from None
     except RagcError as e:
         raise CliError(str(e)) from None
+
+
+_journal_store = journal_store  # the spelling `runs list/show/events` use
 
 
 def _span(span_ir: Any, sources: dict[str, str]) -> Any:
@@ -243,9 +255,10 @@ def _show(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
 
 
-def print_output(result: Any, engine: Any, stream: TextIO) -> None:
-    """The human form of a completed run's result (see module docs)."""
-    entry = engine.program.entry_graph
+def print_output(result: Any, workflow: Any, stream: TextIO) -> None:
+    """The human form of a completed run's result (see module docs);
+    ``workflow`` is the :class:`ragc.api.Workflow` that ran it."""
+    entry = workflow.program.entry_graph
     state = result.state or {}
     if entry.output is not None:
         outs = result.output or {}
@@ -308,11 +321,12 @@ def _ask(pending: dict[str, Any], view: Any, context: list[str] = ()) -> Any:  #
     return answer
 
 
-def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict[str, str], *,
+def _execute(wf: Any, first: Callable[[list], Any], args: Any, sources: dict[str, str], *,
              run_id: str | None = None) -> int:
-    """Run legs (the first, then inline answers) with the right event sinks;
-    print the outcome; return the exit code. Ctrl-C stops the run (it stays
-    resumable) and says how to continue."""
+    """Run legs of the :class:`ragc.api.Workflow` ``wf`` (``first(sinks)``,
+    then a resume per inline answer) with the right event sinks; print the
+    outcome; close the journal; return the exit code. Ctrl-C stops the run
+    (it stays resumable) and says how to continue."""
     import anyio
 
     from ragc.cli.interrupts import context_lines
@@ -327,7 +341,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     view = None
     listeners: list = []
     if settings.verbose and not as_json:
-        where = getattr(engine.store, "path", None) or ("memory" if engine.store is not None else "none")
+        where = getattr(wf.store, "path", None) or ("memory" if wf.store is not None else "none")
         sys.stderr.write(f"journal: {where}\n")
     if as_json:
         listeners.append(JsonlPrinter(sys.stdout))
@@ -337,7 +351,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         from rich.console import Console
 
         console = Console(stderr=True, color_system="auto" if _color(sys.stderr) else None)
-        view = LiveView(engine.program.entry, console=console, program=engine.program)
+        view = LiveView(wf.program.entry, console=console, program=wf.program)
         listeners.append(view)
     else:
         listeners.append(ProgressPrinter(sys.stderr, verbose=settings.verbose))
@@ -351,11 +365,11 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         try:
             result = anyio.run(first, listeners)
             while result.status == "interrupted" and can_ask and result.interrupt:
-                answer = _ask(result.interrupt, view, context_lines(engine.program, result.interrupt, result.state))
+                answer = _ask(result.interrupt, view, context_lines(wf.program, result.interrupt, result.state))
                 if answer is None:
                     break
                 rid = result.run_id
-                result = anyio.run(lambda ls: engine.resume(rid, answer=answer, listeners=ls), listeners)
+                result = anyio.run(lambda ls: wf.resume(rid, answer, on_event=ls), listeners)
         finally:
             if view is not None:
                 view.__exit__(None, None, None)
@@ -368,7 +382,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         return EXIT_USAGE
     except KeyboardInterrupt:
         # `cancelled`, not `interrupted`: that word means a run waiting for a human
-        if run_id is not None and engine.store is not None:
+        if run_id is not None and wf.store is not None:
             sys.stderr.write(f"cancelled; what completed is journaled. Continue with:\n  ragc resume {run_id}\n")
         else:
             sys.stderr.write("cancelled\n")
@@ -376,14 +390,13 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, previous_term)
-        if engine.store is not None:
-            engine.store.close()
+        wf.close()
     wall = time.monotonic() - started
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, default=str) + "\n")
     if result.status == "completed":
         if not as_json:
-            print_output(result, engine, sys.stdout)
+            print_output(result, wf, sys.stdout)
             if not settings.quiet:
                 sys.stderr.write(_summary(result, wall) + "\n")
         return EXIT_OK
@@ -392,7 +405,7 @@ def _execute(engine: Any, first: Callable[[list], Any], args: Any, sources: dict
         pending = result.interrupt or {}
         options = pending.get("options") or []
         if not as_json:  # what the question is about, before the question
-            for line in context_lines(engine.program, pending, result.state):
+            for line in context_lines(wf.program, pending, result.state):
                 sys.stderr.write(line + "\n")
         sys.stderr.write(f"interrupted: {pending.get('question')}\n")
         if options:
@@ -456,14 +469,13 @@ def _approval_required(registry: Any) -> bool:
 
 def cmd_run(args: Any) -> int:
     """``ragc run PATH [--graph NAME] [--input K=V ...] [--input-file F] [--registry F] [--json] ...``."""
+    from ragc.api import RagcError, Workflow, new_run_id
     from ragc.compiler import READ_ERROR, compile_file
-    from ragc.runtime.engine import Engine
-    from ragc.runtime.errors import RunError
 
     path = Path(args.path)
     if not path.is_file():
         raise CliError(f"no such file: `{args.path}`", hint="give the path of a .rag file")
-    load = _load_registry(args.registry)
+    load = load_registry_file(args.registry)
     if args.untrusted and _approval_required(load.registry):
         from ragc.check.approvals import is_approved
 
@@ -489,19 +501,22 @@ def cmd_run(args: Any) -> int:
         _print_diagnostics(warnings, sources, sys.stderr)
     program = result.program
     inputs = _inputs(args, program.entry_graph.input_schema)
-    store = _journal_store(args.journal, load.registry, program)
+    store = journal_store(args.journal, load.registry, program)
     try:
-        engine = Engine(program, registry=load.registry, store=store,
-                        workspace=str(args.workspace) if args.workspace else None, source=str(path.resolve()),
-                        registry_path=str(load.path.resolve()) if load.path else None, untrusted=args.untrusted)
-    except RunError as e:
-        _render_run_error(e, sources, sys.stderr)
+        wf = Workflow.from_program(program, load.registry, journal=store,
+                                   workspace=str(args.workspace) if args.workspace else None,
+                                   source=str(path.resolve()),
+                                   registry_path=str(load.path.resolve()) if load.path else None,
+                                   untrusted=args.untrusted, sources=sources)
+    except RagcError as e:
+        if store is not None:
+            store.close()
+        if e.run_error is None:
+            raise CliError(str(e)) from None
+        _render_run_error(e.run_error, sources, sys.stderr)
         return EXIT_USAGE
-    from ragc.runtime.engine import new_run_id
-
     run_id = args.run_id or new_run_id()
-    return _execute(engine, lambda ls: engine.start(inputs, run_id=run_id, listeners=ls), args, sources,
-                    run_id=run_id)
+    return _execute(wf, lambda ls: wf.run(inputs, run_id=run_id, on_event=ls), args, sources, run_id=run_id)
 
 
 def _find_run(store: Any, run_id: str) -> Any:
@@ -517,79 +532,72 @@ def _find_run(store: Any, run_id: str) -> Any:
                    hint="list runs with `ragc runs list`")
 
 
-def _engine_for(info: Any, store: Any, *, lenient: bool = False) -> tuple[Any, dict[str, str]]:
-    """An engine for a journaled run: its source recompiled against its
-    registry (so a changed file is detected), else its stored IR."""
-    from ragc.compiler import compile_file
-    from ragc.ir.model import ProgramIR
-    from ragc.registry.model import Registry
-    from ragc.runtime.engine import Engine
-    from ragc.runtime.errors import RunError
+def _workflow_for(info: Any, store: Any, *, lenient: bool = False) -> Any:
+    """The :class:`ragc.api.Workflow` of a journaled run
+    (:func:`ragc.api.load_run`), its fallbacks reported as warnings on
+    stderr.
 
-    registry: Any = Registry()
-    sources: dict[str, str] = {}
-    if info.registry:
-        from ragc.registry.loader import load_registry
+    Raises:
+        CliError: the run's registry or workflow cannot be prepared (exit 2).
+    """
+    from ragc.api import RagcError, load_run
 
-        load = load_registry(Path(info.registry), cwd=Path.cwd())
-        if load.registry is not None:
-            registry = load.registry
-            sources.update(load.sources)
-        elif not lenient:
-            raise CliError(f"cannot read the run's registry `{info.registry}`")
-    program = None
-    if info.source and Path(info.source).is_file():
-        res = compile_file(info.source, registry, graph=info.graph, untrusted=bool((info.meta or {}).get("untrusted")))
-        sources.update(res.sources)
-        if res.ok and res.program is not None:
-            program = res.program
-        elif not lenient:
-            sys.stderr.write(f"warning: `{info.source}` no longer compiles; resuming with the graph stored in the "
-                             f"journal\n")
-    elif info.source and not lenient:
-        sys.stderr.write(f"warning: `{info.source}` is gone; resuming with the graph stored in the journal\n")
-    if program is None:
-        program = ProgramIR.model_validate_json(info.ir_json or "{}")
     try:
-        engine = Engine(program, registry=registry, store=store, workspace=info.workspace, source=info.source,
-                        registry_path=info.registry, untrusted=bool((info.meta or {}).get("untrusted")),
-                        lenient=lenient)
-    except RunError as e:
-        raise CliError(f"the run's workflow cannot be prepared: {e.message}", hint=e.hint) from None
-    return engine, sources
+        wf = load_run(info, store, lenient=lenient)
+    except RagcError as e:
+        raise CliError(str(e), hint=e.run_error.hint if e.run_error is not None else None) from None
+    for warning in wf.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    return wf
+
+
+def _answer(args: Any) -> Any:
+    """``--answer`` (a string) or ``--answer-json`` (any JSON value, ``null``
+    included), else :data:`ragc.api.NO_ANSWER`.
+
+    Raises:
+        CliError: ``--answer-json`` is not JSON (exit 2).
+    """
+    from ragc.api import NO_ANSWER
+
+    if args.answer is not None:
+        return args.answer
+    if getattr(args, "answer_json", None) is None:
+        return NO_ANSWER
+    try:
+        return json.loads(args.answer_json)
+    except json.JSONDecodeError as e:
+        raise CliError(f"`--answer-json {args.answer_json}` is not JSON: {e.msg}",
+                       hint="quote a string answer as JSON (`'\"text\"'`), or pass it with `--answer`") from None
 
 
 def cmd_resume(args: Any) -> int:
-    """``ragc resume RUN_ID [--answer VALUE] [--force] [--json]``."""
-    from ragc.runtime.engine import _MISSING
-
-    store = _journal_store(args.journal, must_exist=True)
+    """``ragc resume RUN_ID [--answer VALUE | --answer-json JSON] [--force] [--json]``."""
+    answer = _answer(args)
+    store = journal_store(args.journal, must_exist=True)
     if store is None:
         raise CliError("resume needs a journal")
     info = _find_run(store, args.run_id)
-    engine, sources = _engine_for(info, store)
-    answer = args.answer if args.answer is not None else _MISSING
+    wf = _workflow_for(info, store)
     rid, force = info.id, args.force
-    return _execute(engine, lambda ls: engine.resume(rid, answer=answer, force=force, listeners=ls), args, sources,
-                    run_id=rid)
+    return _execute(wf, lambda ls: wf.resume(rid, answer, force, on_event=ls), args, wf.sources, run_id=rid)
 
 
 def cmd_runs_fork(args: Any) -> int:
     """``ragc runs fork RUN_ID --step N [--force]``: copy, then resume the copy."""
-    from ragc.runtime.engine import _MISSING
     from ragc.runtime.errors import RunError
 
-    store = _journal_store(args.journal, must_exist=True)
+    store = journal_store(args.journal, must_exist=True)
     info = _find_run(store, args.run_id)
-    engine, sources = _engine_for(info, store)
+    wf = _workflow_for(info, store)
     try:
-        new_id = engine.fork(info.id, args.step)
+        new_id = wf.fork(info.id, args.step)
     except RunError as e:
         raise CliError(e.message, hint=e.hint) from None
     if not args.json:
         sys.stderr.write(f"forked {info.id} at step {args.step} into {new_id}\n")
-    return _execute(engine, lambda ls: engine.resume(new_id, answer=_MISSING, force=args.force, listeners=ls),
-                    args, sources, run_id=new_id)
+    return _execute(wf, lambda ls: wf.resume(new_id, force=args.force, on_event=ls), args, wf.sources,
+                    run_id=new_id)
 
 
 def _when(ts: float | None) -> str:
@@ -672,8 +680,6 @@ def _resume_hint(store: Any, info: Any, status: str) -> str | None:
 def cmd_runs_show(args: Any) -> int:
     """``ragc runs show RUN_ID [--json]``: status, usage, steps with timings,
     the pending question, and the state rebuilt from the journal."""
-    import anyio
-
     store = _journal_store(args.journal, must_exist=True)
     info = _find_run(store, args.run_id)
     records = store.records(info.id)
@@ -701,9 +707,7 @@ def cmd_runs_show(args: Any) -> int:
     state = None
     state_note = None
     try:
-        engine, _ = _engine_for(info, store, lenient=True)
-        outcome = anyio.run(engine.inspect, info.id)
-        state = outcome.values
+        state = _workflow_for(info, store, lenient=True).inspect_sync(info.id)
     except (CliError, Exception) as e:  # noqa: BLE001 - the rest of the report is still useful
         state_note = f"state not available: {e}"
     if args.json:

@@ -66,7 +66,7 @@ def cmd_serve(args: Any) -> int:
     except ImportError as e:
         raise CliError(f"`ragc serve` needs the serve extra ({e.name} is missing)",
                        hint="pip install 'ragc[serve]'") from None
-    from ragc.cli.run import _journal_store, _load_registry
+    from ragc.cli.run import journal_store, load_registry_file
 
     token = args.token or os.environ.get("RAGC_SERVE_TOKEN") or None
     if not is_loopback(args.host) and not token:
@@ -75,8 +75,8 @@ def cmd_serve(args: Any) -> int:
     root = args.root
     if not root.is_dir():
         raise CliError(f"no such directory: `{root}`", hint="pass the folder of your .rag files with --root")
-    load = _load_registry(args.registry)
-    store = _journal_store(args.journal, load.registry)
+    load = load_registry_file(args.registry)
+    store = journal_store(args.journal, load.registry)
     if store is None:
         raise CliError("`ragc serve` needs a journal, not `--journal none`")
     endpoint = otlp_endpoint(args.otlp_endpoint)

@@ -17,13 +17,33 @@ The reference for users is ``docs/providers.md``.
 
 from __future__ import annotations
 
-from ragc.harness.errors import (KEY_ROTATION_KINDS, RETRYABLE_KINDS, BudgetExceeded, ConfigError, HarnessError,
-                                 ProviderError, ToolError)
-from ragc.harness.facade import Harness
-from ragc.harness.resilience import CircuitBreaker, ResilienceSettings, ResilienceStats, ResilientModel
-from ragc.harness.types import (AgentResult, AgentSpec, BudgetGuard, EffectLog, EventSink, Message, ModelClient,
-                                ModelRequest, ModelResponse, NoBudget, NullEffectLog, StreamDelta, ToolCall,
-                                ToolResult, ToolSpec, Usage)
+from typing import Any
+
+# Imported on first use (PEP 562), so that a light submodule such as
+# ragc.harness.tools.registry (which `ragc check` needs for tool argument
+# schemas) does not load the facade's providers, httpx, rich and anyio.
+_LAZY = {
+    **dict.fromkeys(("KEY_ROTATION_KINDS", "RETRYABLE_KINDS", "BudgetExceeded", "ConfigError", "HarnessError",
+                     "ProviderError", "ToolError"), "ragc.harness.errors"),
+    "Harness": "ragc.harness.facade",
+    **dict.fromkeys(("CircuitBreaker", "ResilienceSettings", "ResilienceStats", "ResilientModel"),
+                    "ragc.harness.resilience"),
+    **dict.fromkeys(("AgentResult", "AgentSpec", "BudgetGuard", "EffectLog", "EventSink", "Message", "ModelClient",
+                     "ModelRequest", "ModelResponse", "NoBudget", "NullEffectLog", "StreamDelta", "ToolCall",
+                     "ToolResult", "ToolSpec", "Usage"), "ragc.harness.types"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ragc.harness' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AgentResult", "AgentSpec", "BudgetExceeded", "BudgetGuard", "CircuitBreaker", "ConfigError", "EffectLog",

@@ -23,9 +23,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import httpx
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ragc import events as ev
 from ragc.harness.agent import run_agent_loop
@@ -39,6 +37,9 @@ from ragc.harness.tools.sandbox import Workspace
 from ragc.harness.types import (AgentResult, AgentSpec, BudgetGuard, EffectLog, EventSink, Message, ModelRequest,
                                 ModelResponse, StreamDelta, ToolCall, ToolResult, ToolSpec)
 from ragc.registry.model import ModelEntry, PolicyEntry, Registry
+
+if TYPE_CHECKING:  # imported where the client is made: a run of scripted or local models never needs httpx
+    import httpx
 
 SUMMARY_CHARS = 200
 LOOPBACK_DIRECT: dict[str, None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
@@ -105,6 +106,8 @@ class Harness:
         except for loopback addresses (a local llama.cpp server or Ollama is
         never reached through a proxy)."""
         if self._http is None:
+            import httpx
+
             self._http = httpx.AsyncClient(follow_redirects=False, mounts=LOOPBACK_DIRECT,
                                            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
         return self._http

@@ -39,10 +39,11 @@ from anyio.abc import TaskGroup
 from ragc import events as E
 from ragc.compiler import compile_file
 from ragc.ir.model import ProgramIR
-from ragc.runtime.engine import _MISSING, Engine, new_run_id
-from ragc.runtime.records import Effect, JournalFormatError
+from ragc.runtime.engine import Engine, new_run_id
 from ragc.runtime.errors import RunError
 from ragc.runtime.journal import Batch, RunInfo, Store, display_status, dumps
+from ragc.runtime.records import Effect, JournalFormatError
+from ragc.sentinels import NO_ANSWER as _MISSING
 from ragc.serve.calls import CallLog, RecordingHarness
 
 POLL_S = 1.0

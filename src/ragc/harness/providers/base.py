@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Mapping, Protocol
 
 from ragc.harness.types import DeltaCallback, ModelRequest, ModelResponse
 from ragc.registry.model import ModelEntry
+
+if TYPE_CHECKING:  # only for annotations: importing httpx costs ~0.1 s (its CLI pulls in rich)
+    import httpx
 
 
 @dataclass
