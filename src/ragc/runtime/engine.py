@@ -48,8 +48,7 @@ from ragc.runtime.recorder import EventBus, Recorder
 from ragc.runtime.records import Answer, JournalFormatError, Resumed
 from ragc.runtime.replay import ReplayIndex, build_index
 from ragc.runtime.scheduler import Caps, Run, RunOutcome
-
-from ragc.sentinels import NO_ANSWER as _MISSING  # noqa: E402 - the public name of "no answer"
+from ragc.sentinels import NO_ANSWER as _MISSING  # the public name of "no answer"
 
 
 def new_run_id() -> str:
