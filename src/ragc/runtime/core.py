@@ -6,7 +6,7 @@ outcomes are recorded), the functions here decide:
 
 * :func:`admit` -- the id of the next activation of a node in a frame, and
   whether a limit (``max_steps``, ``max_visits``) stops it;
-* :func:`complete` -- what a completion writes (the output channel, extra
+* :func:`complete` (:func:`apply_completion` without the record) -- what a completion writes (the output channel, extra
   writes, ``update`` expressions; through the channels' reducers) and which
   route label it chose, as the :class:`~ragc.runtime.records.NodeCompleted`
   record the journal keeps; :func:`apply_recorded` applies a journaled one;
@@ -113,18 +113,37 @@ def error_route_takes(cn: CNode, err: RunError) -> bool:
     return cn.has_error_route and err.code not in ("E0901", "E0906")
 
 
+Applied = tuple[str | None, bool, list[tuple[str, Any]]]
+"""What :func:`apply_completion` did: ``(route label, output_is_result,
+writes)``, the fields of a :class:`~ragc.runtime.records.NodeCompleted`
+that the completion decided."""
+
+
 def complete(frame: Frame, cn: CNode, act_id: str, out: NodeOutput,
              error_entry: dict[str, Any] | None) -> NodeCompleted:
+    """Apply a completion to ``frame`` (:func:`apply_completion`) and return
+    its record (``usage`` ``None`` and ``duration_s`` 0: the driver measures
+    them).
+
+    Raises:
+        RunError: as :func:`apply_completion`.
+    """
+    label, from_result, writes = apply_completion(frame, cn, act_id, out, error_entry)
+    return NodeCompleted(out.result, from_result, writes, label, None, error_entry)
+
+
+def apply_completion(frame: Frame, cn: CNode, act_id: str, out: NodeOutput,
+                     error_entry: dict[str, Any] | None) -> Applied:
     """Apply a completion to ``frame``: the writes, then ``update``, then
-    check the route label.
+    check the route label. A driver that journals nothing calls this and
+    builds no record (one object less per activation on the hot path).
 
     Args:
         out: what the executor returned (or :func:`failure_output`).
         error_entry: the errors-channel entry an ``error`` route handles.
 
     Returns:
-        The completion's record (``usage`` ``None`` and ``duration_s`` 0:
-        the driver measures them).
+        ``(route label, output_is_result, writes)`` (:data:`Applied`).
 
     Raises:
         RunError: ``E0903`` (no route, or an undeclared label), or a reducer
@@ -133,22 +152,29 @@ def complete(frame: Frame, cn: CNode, act_id: str, out: NodeOutput,
     """
     name = cn.name
     result = out.result
+    # the writes other than a result written to the output channel (that one
+    # is stored once, as the result)
     writes: list[tuple[str, Any]] = []
     from_result = False
-    if cn.output is not None and out.write is not NO_WRITE:
-        if out.write is DEFAULT:
+    output, write = cn.output, out.write
+    if output is not None and write is not NO_WRITE:
+        if write is DEFAULT:
             from_result = True
             val = normalize_messages(result, name, act_id) if cn.out_messages else result
         else:
-            val = normalize_messages(out.write, name, act_id) if cn.out_messages else out.write
-        writes.append((cn.output, val))
-    if out.extra:
-        writes.extend(out.extra)
-    owned = frame.owned
-    for ch, val in writes:
-        if owned and type(val) in (list, dict):
+            val = normalize_messages(write, name, act_id) if cn.out_messages else write
+            writes.append((output, val))
+        if frame.owned and type(val) in (list, dict):
             _disown_alias(frame, val)
-        frame.write(ch, val)
+        frame.write(output, val)
+    extra = out.extra
+    if extra:
+        owned = frame.owned
+        for ch, val in extra:
+            if owned and type(val) in (list, dict):
+                _disown_alias(frame, val)
+            frame.write(ch, val)
+        writes.extend(extra)
     frame.error = error_entry
     # the counts of the join that just fired are for the activation at its target only
     frame.join_result = None
@@ -168,9 +194,7 @@ def complete(frame: Frame, cn: CNode, act_id: str, out: NodeOutput,
             raise cn.error("E0903", f"node `{name}` chose the route label `{label}`, which it does not declare",
                            activation=act_id, kind="route",
                            hint="declared labels: " + ", ".join(f"`{x}`" for x in cn.route_map))
-    # the output write of a result is stored once, as the result
-    rest = writes[1:] if from_result else writes
-    return NodeCompleted(result, from_result, rest, label, None, error_entry)
+    return label, from_result, writes
 
 
 def apply_recorded(frame: Frame, cn: CNode, act_id: str, rec: NodeCompleted) -> None:

@@ -406,16 +406,17 @@ class Run:
             out, error_entry = self._failed(act, to_run_error(act, e))
         # ---- apply: writes, `update`, the route label (the core)
         try:
-            rec = core.complete(frame, cn, act_id, out, error_entry)
+            label, from_result, writes = core.apply_completion(frame, cn, act_id, out, error_entry)
         except RunError:
             raise
         except Exception as e:  # noqa: BLE001 - an `update` expression failed: the node failed
             raise to_run_error(act, e) from None
-        self.result = rec.result
-        # ---- commit
+        result = self.result = out.result
+        # ---- commit (the record is built only when something keeps it)
         if track:
-            await self._commit(act, rec, _perf() - t0)
-        return rec.label, rec.result, act_id
+            await self._commit(act, NodeCompleted(result, from_result, writes, label, None, error_entry),
+                               _perf() - t0)
+        return label, result, act_id
 
     def _failed(self, act: Activation, err: RunError) -> tuple[NodeOutput, dict[str, Any]]:
         """A failed activation (after its retries): report it, and return
