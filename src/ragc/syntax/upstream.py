@@ -40,7 +40,16 @@ a loop graph (``tool_executor``, or ``agent``   the ``messages`` channel the spl
 with ``tool_call``) without a ``messages``      writes (``channel messages append``
 reducer channel (upstream's whole state held    becomes ``messages``; none called
 the transcript)                                 ``messages``: one is added)
+``kind interrupt`` without ``prompt`` (a bare   ``prompt "Continue after `NODE`?"``
+pause point)
+``command { update { k v } }`` on a key no      ``channel k last`` (upstream's whole-state
+channel declares                                update replaced the key's value)
 ==============================================  ==========================================
+
+The last two fill in what ragc checks but upstream left to its host, so they
+apply only to a graph that uses some other upstream spelling (one the rewrite
+changed): a graph written ragc's way keeps ``E0204`` (an interrupt must ask
+something) and ``E0502`` (a write to an undeclared channel).
 
 What has no ragc meaning is left as written for the checker to report
 precisely: other checkpoint and interrupt policies (``E0290``, ``E0291``),
@@ -333,6 +342,73 @@ def _node_metadata(items: list) -> bool:
     return True
 
 
+INTERRUPT_PROMPT = "Continue after `{node}`?"
+"""The question of an upstream interrupt node without ``prompt`` (upstream's
+interrupt was a bare pause point; ragc asks a person something)."""
+PROMPT_KEYS = frozenset({"prompt", "question", "system"})
+"""``prompt`` and its aliases on an ``interrupt`` node (``check.kinds.FIELD_ALIASES``)."""
+UPDATE_REDUCER = "last"
+"""The reducer of a channel declared for an upstream ``command { update }``:
+upstream's whole-state update replaced the key's value."""
+BUILTIN_CHANNELS = ("errors",)
+"""Channels every graph has (``ragc.check.channels.BUILTIN_CHANNELS``; the
+syntax layer does not import the checker)."""
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _interrupt_prompts(items: list) -> bool:
+    """Give each ``kind interrupt`` node without ``prompt`` (or an alias) the
+    prompt ``Continue after `NODE`?``, inserted after its ``kind``. ``True``
+    when ``items`` changed."""
+    changed = False
+    for i, item in enumerate(items):
+        if not isinstance(item, A.Node):
+            continue
+        fields = [f for f in item.items if isinstance(f, A.Field)]
+        kind_field = next((f for f in fields if f.key.name == "kind"), None)
+        if kind_field is None or _word(kind_field.value) != "interrupt" or any(f.key.name in PROMPT_KEYS
+                                                                              for f in fields):
+            continue
+        after = item.items.index(kind_field) + 1
+        at = _point(item.items[after].span) if after < len(item.items) else _end_point(item.span)
+        span = item.name.span
+        prompt = A.Field(A.Ident("prompt", span), A.Str(INTERRUPT_PROMPT.format(node=item.name.name), False, span),
+                         False, at)
+        items[i] = A.Node(item.name, item.items[:after] + (prompt,) + item.items[after:], item.span)
+        changed = True
+    return changed
+
+
+def _update_channels(g: A.Graph, items: list) -> bool:
+    """Declare ``channel KEY last`` for each key a node's ``command { update
+    { KEY ... } }`` writes that no channel declares (upstream's whole state
+    had every key; ragc writes only declared channels), before the first
+    node. The channel's name keeps the span of the first update key that
+    writes it. ``True`` when ``items`` changed."""
+    declared = {c.name.name for c in items if isinstance(c, A.Channel)} | set(BUILTIN_CHANNELS)
+    new: dict[str, A.Ident] = {}
+    for item in items:
+        if not isinstance(item, A.Node):
+            continue
+        for f in item.items:
+            if not (isinstance(f, A.Field) and f.key.name == "command" and isinstance(f.value, A.ObjectV)):
+                continue
+            update = f.value.get("update")
+            if update is None or not isinstance(update.value, A.ObjectV):
+                continue
+            for p in update.value.pairs:
+                key = p.key_name
+                if key and _IDENT.match(key) and key not in declared and key not in new:
+                    new[key] = A.Ident(key, p.key.span)
+    if not new:
+        return False
+    at = next((i for i, x in enumerate(items) if isinstance(x, A.Node)), len(items))
+    where = _point(items[at].span) if at < len(items) else _end_point(g.span)
+    for name in reversed(list(new.values())):
+        items.insert(at, A.Channel(name, A.Ident(UPDATE_REDUCER, name.span), None, where))
+    return True
+
+
 class _Keep(Exception):
     """A rewrite that cannot be done without a clash: keep the graph as written."""
 
@@ -370,6 +446,11 @@ def _graph(g: A.Graph) -> A.Graph:
         items.append(new)
     if changed and _uses_upstream_loop(g):
         _messages_channel(g, items)
+    if changed:
+        # what ragc checks but upstream left to its host, filled in only for a
+        # graph written upstream's way (a canonical ragc file keeps E0204/E0502)
+        _interrupt_prompts(items)
+        _update_channels(g, items)
     before = list(items)
     try:
         changed = _node_metadata(items) or changed
