@@ -210,3 +210,13 @@ def test_filled_in_only_for_upstream_graphs(registry):
         assert (code, line, column) in found, found
         d = next(d for d in result.diagnostics if d.code == code)
         assert d.help, d
+
+
+def test_named_reducer_with_parameters_says_what_to_register(registry):
+    """115: `aggregate "agg" 3` stays E0293 (upstream handed `3` to its host
+    unread), spanning both arguments, and the help names the reducer to register."""
+    result = _compile((CORPUS / "115_g.rag").read_text(encoding="utf-8"), "115_g.rag", registry)
+    d = next(d for d in result.diagnostics if d.code == "E0293")
+    assert (d.span.line, d.span.column, d.span.end_column) == (1, 43, 50)
+    assert "`[reducers.agg]`" in d.help and "`channel facts agg`" in d.help
+    assert any("unread" in n for n in d.notes)
