@@ -247,3 +247,62 @@ def test_builtin_channels_agree_with_the_checker():
     from ragc.syntax import upstream
 
     assert upstream.BUILTIN_CHANNELS == BUILTIN_CHANNELS
+
+
+def test_output_field_declares_its_channel_in_an_upstream_graph():
+    maps_to(g("  output { answer string }\n  node a { next END }"),
+            g("  output { answer: string }\n  channel answer last\n  node a {\n    kind model\n    next END\n  }"))
+    m = tree(g("  output { answer string }\n  node a {\n    kind model\n    next END\n  }"))
+    assert desugar(m) is m  # a ragc graph keeps E0705
+
+
+def test_one_source_join_is_an_edge_in_an_upstream_graph():
+    """Upstream's `join [a] -> b` waited for `a` and ran `b`: the edge."""
+    maps_to(g("  node a { next b }\n  node b { next END }\n  join [a] -> b"),
+            g("  node a {\n    kind model\n    next b\n  }\n  node b {\n    kind model\n    next END\n  }"))
+    # a source without routing gets `next b`, at the end of its block
+    upstream = g('  node a { prompt "x" }\n  node b { next END }\n  join [a] -> b')
+    maps_to(upstream, g('  node a {\n    kind model\n    prompt "x"\n    next b\n  }\n'
+                        '  node b {\n    kind model\n    next END\n  }'))
+    a = desugar(tree(upstream)).graphs[0].items[1]
+    nxt = a.field("next")
+    assert (nxt.span.line, nxt.key.span.line, nxt.key.span.column) == (3, 5, 3)  # points at the join
+
+
+def test_one_source_join_is_kept_when_ragc_wrote_it_or_the_source_routes_elsewhere():
+    m = tree(g("  node a {\n    kind model\n    next END\n  }\n  node b {\n    kind model\n  }\n  join [a] -> b"))
+    assert desugar(m) is m  # E0406
+    out = desugar(tree(g("  node a {\n    next c\n  }\n  node b { next END }\n  node c { next END }\n"
+                         "  join [a] -> b")))
+    assert any(isinstance(i, A.JoinDecl) for i in out.graphs[0].items)
+
+
+def test_host_data_moves_to_graph_metadata_in_an_upstream_graph():
+    maps_to(g('  interrupt auto\n  defaults {\n    mode "slow"\n    level fast\n    recursion_limit 5\n  }\n'
+              '  node a { next END }'),
+            g('  defaults { max_steps 5 }\n'
+              '  metadata { upstream: { defaults: { mode: "slow", level: "fast" }, interrupt: "auto" } }\n'
+              '  node a {\n    kind model\n    next END\n  }'))
+    # only unknown keys: the `defaults` block goes
+    maps_to(g('  defaults { mode "slow" }\n  node a { next END }'),
+            g('  metadata { upstream: { defaults: { mode: "slow" } } }\n  node a {\n    kind model\n    next END\n  }'))
+
+
+@pytest.mark.parametrize("text", [
+    # a typo of a ragc setting stays E0209 with "did you mean `max_steps`"
+    '  defaults { max_step 5 }\n  node a { next END }',
+    # with an interrupt node the policy would change what the run does: E0291
+    '  interrupt auto\n  node a {\n    kind interrupt\n    prompt "ok?"\n    next b\n  }\n  node b { next END }',
+    # a graph written ragc's way keeps E0209 / E0291
+    '  interrupt auto\n  defaults { mode "slow" }\n  node a {\n    kind model\n    next END\n  }',
+])
+def test_host_data_is_not_moved(text):
+    out = desugar(tree(g(text)))
+    assert not any(isinstance(i, A.Field) and i.key.name == "metadata" for i in out.graphs[0].items)
+
+
+def test_defaults_keys_agree_with_the_checker():
+    from ragc.check.kinds import BLOCK_KEYS
+    from ragc.syntax import upstream
+
+    assert upstream.DEFAULTS_KEYS == set(BLOCK_KEYS["defaults"])

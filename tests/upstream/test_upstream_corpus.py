@@ -47,17 +47,12 @@ NOT_ACCEPTED: dict[str, tuple[frozenset[str], str]] = {
     "085_g.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
     "124_g.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
     "115_g.rag": (frozenset({"E0293"}), "reducer arguments `\"agg\" 3`"),
-    "107_flow.rag": (frozenset({"E0291", "E0209"}),
-                     "`interrupt auto`; `defaults { mode }` is no ragc setting"),
     # ragc checks what upstream left to the host
-    "106_flow.rag": (frozenset({"E0705", "E0209", "E0406"}),
-                     "output `answer` is no channel; `defaults { mode }`; a join of one unforked source"),
-    "049_orchestrator.rag": (frozenset({"E0705", "E0293", "E0501", "E0294", "E0301", "E0292", "E0401", "E0406",
-                                        "E0205"}),
-                             "output `answer` is no channel; `barrier 2`; `status` (declared `last` for the "
-                             "`command { update }`) written where the `sends` plus `next` fork runs twice; "
-                             "named send mappings; `sends` plus `next` on one node; a repl_agent; a join fed by "
-                             "a `sends` whose sources also route themselves; `timeout 30` (unit unknown)"),
+    "049_orchestrator.rag": (frozenset({"E0293", "E0501", "E0294", "E0301", "E0292", "E0401", "E0406", "E0205"}),
+                             "`barrier 2`; `status` (declared `last` for the `command { update }`) written where "
+                             "the `sends` plus `next` fork runs twice; named send mappings; `sends` plus `next` on "
+                             "one node; a repl_agent; a join fed by a `sends` whose sources also route "
+                             "themselves; `timeout 30` (unit unknown)"),
     # a docs fragment, not a whole program (upstream's compiler says "no `start` node" too)
     "027_support_agent.rag": (frozenset({"E0105"}), "a `defaults` example without `start` or nodes"),
     # `model` on a `subagent` node (a model override) is supported since issue 12: 123_g.rag, 128_g.rag
