@@ -185,7 +185,8 @@ def test_the_lenient_forms_are_exercised():
     a corpus rebuilt without them)."""
     texts = "\n".join((CORPUS / f).read_text(encoding="utf-8") for f in _files("accepted"))
     for needle in ("kind tool_executor", "recursion_limit", "checkpoint inherit", "interrupt manual",
-                   'aggregate "usage_delta"', "tool_call ->", 'timeout "', "kind router"):
+                   'aggregate "usage_delta"', "tool_call ->", 'timeout "', "kind router",
+                   "update {", 'defaults { mode "', "interrupt auto", "join [a] -> b"):
         assert needle in texts, needle
 
 
