@@ -78,4 +78,6 @@ def test_a_tool_only_an_unreachable_node_uses_is_a_gap():
   node read {""")
     program = _program(dead)
     gaps = goal_gaps("Read it with the read_file tool", program, REG)
-    assert [g["message"] for g in gaps] == ["the goal names the tool `read_file`, which the file does not use"]
+    assert [g["message"] for g in gaps] == ["the goal names the tool `read_file`, but node `read` that uses it never "
+                                           "runs: no `start`, `next` or route leads to it"]
+    assert "`start read`" in gaps[0]["help"]

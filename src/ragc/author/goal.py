@@ -76,6 +76,24 @@ def inputs_in_goal(goal: str) -> list[str]:
     return seen
 
 
+_REQUIRE = {
+    "tool": 'use the tool `{name}`: a `kind tool` node with `tool "{name}"` and `args {{ .. }}`',
+    "agent": 'run the agent `{name}`: a `kind subagent` node with `agent "{name}"`',
+    "function": 'call the function `{name}`: a `kind function` node with `function "{name}"`',
+    "subgraph": 'run the graph `{name}`: a `kind subgraph` node with `graph "{name}"`',
+    "store": "use the store `{name}`",
+}
+
+
+def requirements(goal: str, registry: Any) -> list[str]:
+    """What the first draft is told it must contain: one line per registry
+    name and input the goal states explicitly (the same names
+    :func:`goal_gaps` checks afterwards)."""
+    out = [_REQUIRE[kind].format(name=name) for kind, name in named_in_goal(goal, registry)]
+    out += [f"declare the input `{name}` in `input {{ .. }}`" for name in inputs_in_goal(goal)]
+    return out
+
+
 def _reachable(graph: Any) -> list[Any]:
     """The nodes of one ``GraphIR`` that can run: reached from ``start``
     through ``next`` targets, routes, send branches and join targets (a node
@@ -94,6 +112,20 @@ def _reachable(graph: Any) -> list[Any]:
         if name in join_targets:
             todo.append(join_targets[name])
     return [graph.nodes[n] for n in graph.nodes if n in seen]
+
+
+def _dead_users(program: Any, kind: str, name: str) -> list[str]:
+    """The nodes that name ``name`` but never run (not reachable from ``start``)."""
+    attr = {"tool": "tool", "agent": "agent", "function": "function", "subgraph": "graph"}.get(kind)
+    out = []
+    for g in program.graphs.values():
+        live = {id(n) for n in _reachable(g)}
+        for node_name, node in g.nodes.items():
+            if id(node) in live:
+                continue
+            if (attr and getattr(node, attr, None) == name) or (kind == "tool" and name in (node.tools or [])):
+                out.append(node_name)
+    return out
 
 
 def _used(program: Any, registry: Any) -> dict[str, set[str]]:
@@ -126,7 +158,17 @@ def goal_gaps(goal: str, program: Any, registry: Any) -> list[dict[str, Any]]:
     used = _used(program, registry)
     gaps = []
     for kind, name in named_in_goal(goal, registry):
-        if name not in used[kind]:
+        if name in used[kind]:
+            continue
+        dead = _dead_users(program, kind, name)
+        if dead:  # written, but wired to nothing: say exactly how to wire it
+            first = dead[0]
+            gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
+                         "message": f"the goal names the {kind} `{name}`, but node `{first}` that uses it never "
+                                    "runs: no `start`, `next` or route leads to it",
+                         "help": f"run it: `start {first}` with `next` to the node that comes after it, or "
+                                 f"`next {first}` from the node before it"})
+        else:
             gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
                          "message": f"the goal names the {kind} `{name}`, which the file does not use",
                          "help": _HELP[kind].format(name=name)})

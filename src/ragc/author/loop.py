@@ -106,9 +106,10 @@ def author(goal: str, registry: Any, writer: Any, spec: str, *, rounds: int = 2,
         if progress is not None:
             progress(event, value)
 
-    from ragc.author.goal import goal_gaps
+    from ragc.author.goal import goal_gaps, requirements
 
-    messages = [{"role": "system", "content": P.system_prompt(spec)}, {"role": "user", "content": P.goal_message(goal)}]
+    messages = [{"role": "system", "content": P.system_prompt(spec)},
+                {"role": "user", "content": P.goal_message(goal, requirements(goal, registry))}]
     out = Authored(text="", ok=False, program=None)
     best: tuple[bool, int] | None = None
     for n in range(rounds + 1):

@@ -21,9 +21,14 @@ def system_prompt(spec: str) -> str:
     return INSTRUCTIONS + spec
 
 
-def goal_message(goal: str) -> str:
-    """The first user message."""
-    return f"Write a .rag workflow for this goal:\n{goal}\n"
+def goal_message(goal: str, requirements: Sequence[str] = ()) -> str:
+    """The first user message: the goal, then the registry names and inputs
+    it states explicitly (:func:`ragc.author.goal.requirements`), one per
+    line, so the first draft wires them in."""
+    text = f"Write a .rag workflow for this goal:\n{goal}\n"
+    if requirements:
+        text += "The workflow must, on a path that runs from `start`:\n" + "".join(f"- {r}\n" for r in requirements)
+    return text
 
 
 def diagnostics_text(diagnostics: Sequence[dict[str, Any]], limit: int = 8) -> str:

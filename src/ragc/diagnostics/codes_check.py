@@ -621,7 +621,9 @@ graph g {
     _e("E0502", "write to an undeclared channel",
        "A node writes (through `output`, `command { update }` or its agent's registry "
        "`output`) to a channel the graph does not declare. Declare it with "
-       "`channel NAME REDUCER`.",
+       "`channel NAME REDUCER`; when no declared channel has a near name, the "
+       "diagnostic carries a machine-applicable `channel NAME last` (`ragc check "
+       "--fix` adds it after the last channel declaration).",
        """
 graph g {
   start a
