@@ -75,6 +75,10 @@ class CellSession:
         workspace: root of file tools of graph runs (default: the registry's).
         write: receives printed text as it is printed (default: kept only in
             :attr:`CellResult.output`).
+        routes: the route labels ``answer(value, route=LABEL)`` may pick
+            (a ``repl`` node); ``None``: ``answer(value)`` only.
+        authoring: offer ``graph_define``/``graph_validate``/``graph_compile``/
+            ``graph_diff`` (they write ``.ragc/generated/``; a node does not).
     """
 
     registry: Registry
@@ -85,6 +89,9 @@ class CellSession:
     answer: Any = None
     answered: bool = False
     output_bytes: int = 0
+    routes: tuple[str, ...] | None = None
+    authoring: bool = True
+    answer_route: str | None = None
 
     def __post_init__(self) -> None:
         self.root = Path(self.root) if self.root is not None else Path.cwd()
@@ -129,15 +136,15 @@ class CellSession:
 
     def _session_builtins(self) -> dict[str, Callable[..., Any]]:
         graphs = self.graphs
-        return {
+        out: dict[str, Callable[..., Any]] = {
             "print": self._print,
             "show_vars": self._show_vars,
-            "answer": self._answer,
-            "graph_define": graphs.define,
-            "graph_validate": graphs.validate,
-            "graph_compile": graphs.compile,
-            "graph_diff": graphs.diff,
+            "answer": self._answer if self.routes is None else self._answer_route,
         }
+        if self.authoring:
+            out.update(graph_define=graphs.define, graph_validate=graphs.validate, graph_compile=graphs.compile,
+                       graph_diff=graphs.diff)
+        return out
 
     def _emit(self, text: str) -> None:
         size = len(text.encode("utf-8"))
@@ -176,6 +183,15 @@ class CellSession:
         self.answer = value
         self.answered = True
         raise StopCell()
+
+    def _answer_route(self, value: Any, route: str | None = None) -> None:
+        """``answer(value, route=None)`` (a ``repl`` node): the result, and
+        the route label the node takes (one of :attr:`routes`)."""
+        if route is not None and route not in (self.routes or ()):
+            raise CapabilityError(f"answer(): `{route}` is not a route of this node",
+                                  hint="routes: " + (", ".join(self.routes or ()) or "none (omit `route`)"))
+        self.answer_route = route
+        self._answer(value)
 
 
 def _show(value: Any) -> str:
