@@ -77,13 +77,16 @@ class Capabilities:
         self._keys = itertools.count(1)
 
     def builtins(self) -> dict[str, Callable[..., Any]]:
-        """Name -> callable for the interpreter."""
-        return {
+        """Name -> callable for the interpreter (``graph_run`` and
+        ``graph_run_batched`` only with a ``graph_runner``)."""
+        out: dict[str, Callable[..., Any]] = {
             "model_query": self.model_query, "model_query_batched": self.model_query_batched,
             "agent_query": self.agent_query, "agent_query_batched": self.agent_query_batched,
             "tool_call": self.tool_call, "tool_call_batched": self.tool_call_batched,
-            "graph_run": self.graph_run, "graph_run_batched": self.graph_run_batched,
         }
+        if self.graph_runner is not None:
+            out.update(graph_run=self.graph_run, graph_run_batched=self.graph_run_batched)
+        return out
 
     # ------------------------------------------------------------------ builtins
 
