@@ -43,9 +43,6 @@ names against the host's registry, which ragc's repository registry is not."""
 
 NOT_ACCEPTED: dict[str, tuple[frozenset[str], str]] = {
     # upstream meaning ragc cannot honour: precise diagnostics
-    "031_support_repl.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
-    "085_g.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
-    "124_g.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
     "115_g.rag": (frozenset({"E0293"}), "reducer arguments `\"agg\" 3`"),
     "107_flow.rag": (frozenset({"E0291", "E0209"}),
                      "`interrupt auto`; `defaults { mode }` is no ragc setting"),
@@ -56,14 +53,15 @@ NOT_ACCEPTED: dict[str, tuple[frozenset[str], str]] = {
     "077_flow2.rag": (frozenset({"E0502"}), "`command { update { status ... } }` writes an undeclared channel"),
     "106_flow.rag": (frozenset({"E0705", "E0209", "E0406"}),
                      "output `answer` is no channel; `defaults { mode }`; a join of one unforked source"),
-    "049_orchestrator.rag": (frozenset({"E0705", "E0293", "E0502", "E0294", "E0301", "E0292", "E0401", "E0406",
+    "049_orchestrator.rag": (frozenset({"E0705", "E0293", "E0502", "E0294", "E0301", "E0401", "E0406",
                                         "E0205"}),
                              "output `answer` is no channel; `barrier 2`; undeclared `status`; named send "
-                             "mappings; `sends` plus `next` on one node; a repl_agent; a join fed by a "
+                             "mappings; `sends` plus `next` on one node; a join fed by a "
                              "`sends` whose sources also route themselves; `timeout 30` (unit unknown)"),
     # a docs fragment, not a whole program (upstream's compiler says "no `start` node" too)
     "027_support_agent.rag": (frozenset({"E0105"}), "a `defaults` example without `start` or nodes"),
     # `model` on a `subagent` node (a model override) is supported since issue 12: 123_g.rag, 128_g.rag
+    # `kind repl_agent` is `kind repl` since issue 15: 031_support_repl.rag, 085_g.rag, 124_g.rag
 }
 
 ACCEPTED_DELIBERATELY: dict[str, str] = {
@@ -191,5 +189,6 @@ def test_the_lenient_forms_are_exercised():
     a corpus rebuilt without them)."""
     texts = "\n".join((CORPUS / f).read_text(encoding="utf-8") for f in _files("accepted"))
     for needle in ("kind tool_executor", "recursion_limit", "checkpoint inherit", "interrupt manual",
-                   'aggregate "usage_delta"', "tool_call ->", 'timeout "', "kind router"):
+                   'aggregate "usage_delta"', "tool_call ->", 'timeout "', "kind router",
+                   "kind repl_agent"):
         assert needle in texts, needle
