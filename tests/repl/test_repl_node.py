@@ -279,3 +279,46 @@ def test_resume_after_a_crash_repeats_no_completed_turn_or_cell(tmp_path):
     calls = [json.loads(x) for x in (ws / "calls.log").read_text().splitlines()]
     assert len(calls) == 3 and len({c["line"] for c in calls}) == 3, "no model turn was made twice"
     assert len({c["pid"] for c in calls}) == 2
+
+
+RACE = """\
+graph race {
+  channel answer append
+  start fork
+  node fork {
+    kind router
+    next [slow, quick]
+  }
+  join [slow, quick] -> done { policy any }
+  node slow {
+    kind repl
+    model "coder"
+    limits { max_operations: 1000000000, timeout_s: 120s }
+    output answer
+  }
+  node quick {
+    kind model
+    model "helper"
+    prompt "quick answer"
+    output answer
+  }
+  node done {
+    kind router
+    next END
+  }
+}
+"""
+
+
+def test_a_cancelled_repl_node_stops_its_running_cell(here):
+    import time
+
+    ws = project(here, [cell("t = 0\nfor i in range(2000000000):\n    t += i\nanswer(t)")],
+                 helper=[{"text": "fast", "when": "quick answer", "delay_ms": 300}])
+    (ws / "calc.rag").write_text(RACE, encoding="utf-8")
+    started = time.monotonic()
+    res = run(ws)
+    elapsed = time.monotonic() - started
+    assert res.status == "completed", res.error
+    assert res.state["answer"] == ["fast"]
+    assert elapsed < 20, f"the join waited {elapsed:.1f}s for a cancelled cell"

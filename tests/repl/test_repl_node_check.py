@@ -152,3 +152,17 @@ def test_upstream_repl_agent_is_kind_repl(registry):
     formatted = format_source(up, "g.rag")
     assert "kind repl\n" in formatted.text and 'script "triage"' in formatted.text
     assert compile_source(formatted.text, "g.rag", registry).program.hash == r.program.hash
+
+
+def test_the_language_server_knows_the_kind_and_its_fields(registry):
+    from ragc.lsp.analysis import Analysis, RegistryInfo
+
+    text = NODE.format(extra="    max_turns 5")
+    a = Analysis(text, "g.rag", RegistryInfo(registry, None))
+    hover, span = a.hover(text.index("repl"))
+    assert "node kind `repl`" in hover and "`max_turns`" in hover and "`limits`" in hover
+    assert (span.line, span.column) == (5, 10)
+    assert ("repl", "kind") in {(label, cat) for label, cat, _ in a.completions(text.index("kind repl") + 5)}
+    models_at = text.index('models ["fast"]') + len("models [")
+    labels = {label for label, _, _ in a.completions(models_at)}
+    assert {"default", "fast"} <= labels and "search" not in labels

@@ -305,7 +305,7 @@ class ReplIR(_IR):
     models: list[str] = Field(default_factory=list)
     agents: list[str] = Field(default_factory=list)
     max_turns: int = Field(8, ge=1, le=100)
-    limits: dict[str, float] = Field(default_factory=dict)
+    limits: dict[str, int | float] = Field(default_factory=dict)
     script: str | None = None
 
 

@@ -181,7 +181,13 @@ class CodeActLoop:
             caps = s.capabilities
             if caps is not None:
                 caps.new_scope(key + ".")
-            r = await anyio.to_thread.run_sync(s.run_cell, source, f"<cell {key}>")
+            try:
+                r = await anyio.to_thread.run_sync(s.run_cell, source, f"<cell {key}>", abandon_on_cancel=True)
+            except anyio.get_cancelled_exc_class():
+                # the node was cancelled (a join fired, the run stopped): the cell stops at its next
+                # evaluation tick, and any capability call it would still make is refused
+                s.interpreter.deadline = 0.0
+                raise
             await self.effects.put(key, "cell", self._record(source, r))  # type: ignore[arg-type]
         out.cells.append({"key": key, "ok": r.ok, "error": r.error.message if r.error else None})
         return r
