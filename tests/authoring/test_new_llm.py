@@ -19,6 +19,7 @@ pytest.importorskip("llama_cpp", reason="ragc[local] (llama-cpp-python) is not i
 pytest.importorskip("llguidance", reason="llguidance is not installed")
 
 
+@pytest.mark.timeout(1200)  # up to three rounds of a 1.5B model on 2 cores
 def test_ragc_new_writes_a_checked_untrusted_workflow(tmp_path):
     shutil.copy(REGISTRY_TOML, tmp_path / "registry.toml")
     if (REPO / ".agents").is_dir():

@@ -191,3 +191,118 @@ def test_comments_survive_the_rewrite():
     out = fmt("// top\ngraph g {\n  start a\n  // the agent\n  node a { // open\n    next END // done\n  }\n}\n")
     assert out == ("// top\ngraph g {\n  start a\n\n  // the agent\n  node a { // open\n    kind model\n"
                    "    next END // done\n  }\n}\n")
+
+
+def test_interrupt_without_prompt_asks_to_continue_in_an_upstream_graph():
+    """Upstream's interrupt was a bare pause point; in a graph written
+    upstream's way (here `kind tool_executor`) it asks "Continue after `NODE`?"."""
+    rest = '  node b {\n    kind tool_executor\n    next END\n  }'
+    maps_to(g("  node a {\n    kind interrupt\n    next b\n  }\n" + rest),
+            g('  channel messages messages\n  node a {\n    kind interrupt\n    prompt "Continue after `a`?"\n'
+              '    next b\n  }\n  node b {\n    kind tool\n    next END\n  }'))
+    # the prompt is inserted after `kind` and points at the node's name
+    m = desugar(tree(g("  node a {\n    kind interrupt\n    next b\n  }\n" + rest)))
+    node = next(i for i in m.graphs[0].items if isinstance(i, A.Node) and i.name.name == "a")
+    assert [f.key.name for f in node.items] == ["kind", "prompt", "next"]
+    prompt = node.field("prompt")
+    assert (prompt.value.span.line, prompt.value.span.column) == (node.name.span.line, node.name.span.column) == (3, 8)
+
+
+def test_interrupt_with_a_prompt_alias_is_left_alone():
+    m = desugar(tree(g('  node a {\n    kind interrupt\n    question "ok?"\n    next b\n  }\n'
+                       '  node b {\n    kind tool_executor\n    next END\n  }')))
+    node = m.graphs[0].items[2]
+    assert [f.key.name for f in node.items] == ["kind", "question", "next"]
+
+
+def test_canonical_graph_keeps_its_interrupt_without_prompt():
+    """A graph with no other upstream spelling is ragc's own: no prompt is
+    invented (the checker reports E0204)."""
+    m = tree(g("  node a {\n    kind interrupt\n    next END\n  }"))
+    assert desugar(m) is m
+
+
+def test_command_update_declares_its_channel_in_an_upstream_graph():
+    upstream = g('  channel done last\n  node a {\n    kind agent\n    agent "x"\n'
+                 '    command {\n      goto b\n      update {\n        status "planned"\n        done true\n'
+                 '      }\n    }\n  }\n  node b { next END }')
+    canonical = g('  channel done last\n  channel status last\n  node a {\n    kind agent\n    agent "x"\n'
+                  '    command {\n      goto b\n      update { status: "planned", done: true }\n    }\n  }\n'
+                  '  node b {\n    kind model\n    next END\n  }')
+    maps_to(upstream, canonical)
+    ch = [i for i in desugar(tree(upstream)).graphs[0].items if isinstance(i, A.Channel)]
+    assert [(c.name.name, c.reducer.name) for c in ch] == [("done", "last"), ("status", "last")]
+    # the declared name points at the first update key that writes it
+    assert (ch[1].name.span.line, ch[1].name.span.column) == (10, 9)
+
+
+def test_command_update_on_an_undeclared_channel_in_a_canonical_graph_is_kept():
+    m = tree(g('  node a {\n    kind model\n    command {\n      goto END\n      update {\n        status "x"\n'
+               '      }\n    }\n  }'))
+    assert desugar(m) is m
+
+
+def test_builtin_channels_agree_with_the_checker():
+    from ragc.check.channels import BUILTIN_CHANNELS
+    from ragc.syntax import upstream
+
+    assert upstream.BUILTIN_CHANNELS == BUILTIN_CHANNELS
+
+
+def test_output_field_declares_its_channel_in_an_upstream_graph():
+    maps_to(g("  output { answer string }\n  node a { next END }"),
+            g("  output { answer: string }\n  channel answer last\n  node a {\n    kind model\n    next END\n  }"))
+    m = tree(g("  output { answer string }\n  node a {\n    kind model\n    next END\n  }"))
+    assert desugar(m) is m  # a ragc graph keeps E0705
+
+
+def test_one_source_join_is_an_edge_in_an_upstream_graph():
+    """Upstream's `join [a] -> b` waited for `a` and ran `b`: the edge."""
+    maps_to(g("  node a { next b }\n  node b { next END }\n  join [a] -> b"),
+            g("  node a {\n    kind model\n    next b\n  }\n  node b {\n    kind model\n    next END\n  }"))
+    # a source without routing gets `next b`, at the end of its block
+    upstream = g('  node a { prompt "x" }\n  node b { next END }\n  join [a] -> b')
+    maps_to(upstream, g('  node a {\n    kind model\n    prompt "x"\n    next b\n  }\n'
+                        '  node b {\n    kind model\n    next END\n  }'))
+    a = desugar(tree(upstream)).graphs[0].items[1]
+    nxt = a.field("next")
+    assert (nxt.span.line, nxt.key.span.line, nxt.key.span.column) == (3, 5, 3)  # points at the join
+
+
+def test_one_source_join_is_kept_when_ragc_wrote_it_or_the_source_routes_elsewhere():
+    m = tree(g("  node a {\n    kind model\n    next END\n  }\n  node b {\n    kind model\n  }\n  join [a] -> b"))
+    assert desugar(m) is m  # E0406
+    out = desugar(tree(g("  node a {\n    next c\n  }\n  node b { next END }\n  node c { next END }\n"
+                         "  join [a] -> b")))
+    assert any(isinstance(i, A.JoinDecl) for i in out.graphs[0].items)
+
+
+def test_host_data_moves_to_graph_metadata_in_an_upstream_graph():
+    maps_to(g('  interrupt auto\n  defaults {\n    mode "slow"\n    level fast\n    recursion_limit 5\n  }\n'
+              '  node a { next END }'),
+            g('  defaults { max_steps 5 }\n'
+              '  metadata { upstream: { defaults: { mode: "slow", level: "fast" }, interrupt: "auto" } }\n'
+              '  node a {\n    kind model\n    next END\n  }'))
+    # only unknown keys: the `defaults` block goes
+    maps_to(g('  defaults { mode "slow" }\n  node a { next END }'),
+            g('  metadata { upstream: { defaults: { mode: "slow" } } }\n  node a {\n    kind model\n    next END\n  }'))
+
+
+@pytest.mark.parametrize("text", [
+    # a typo of a ragc setting stays E0209 with "did you mean `max_steps`"
+    '  defaults { max_step 5 }\n  node a { next END }',
+    # with an interrupt node the policy would change what the run does: E0291
+    '  interrupt auto\n  node a {\n    kind interrupt\n    prompt "ok?"\n    next b\n  }\n  node b { next END }',
+    # a graph written ragc's way keeps E0209 / E0291
+    '  interrupt auto\n  defaults { mode "slow" }\n  node a {\n    kind model\n    next END\n  }',
+])
+def test_host_data_is_not_moved(text):
+    out = desugar(tree(g(text)))
+    assert not any(isinstance(i, A.Field) and i.key.name == "metadata" for i in out.graphs[0].items)
+
+
+def test_defaults_keys_agree_with_the_checker():
+    from ragc.check.kinds import BLOCK_KEYS
+    from ragc.syntax import upstream
+
+    assert upstream.DEFAULTS_KEYS == set(BLOCK_KEYS["defaults"])

@@ -44,23 +44,17 @@ names against the host's registry, which ragc's repository registry is not."""
 NOT_ACCEPTED: dict[str, tuple[frozenset[str], str]] = {
     # upstream meaning ragc cannot honour: precise diagnostics
     "115_g.rag": (frozenset({"E0293"}), "reducer arguments `\"agg\" 3`"),
-    "107_flow.rag": (frozenset({"E0291", "E0209"}),
-                     "`interrupt auto`; `defaults { mode }` is no ragc setting"),
     # ragc checks what upstream left to the host
-    "060_review_flow.rag": (frozenset({"E0204"}), "an interrupt must say what it asks (`prompt`)"),
-    "078_review_flow_v2.rag": (frozenset({"E0204"}), "an interrupt must say what it asks (`prompt`)"),
-    "076_flow2.rag": (frozenset({"E0502"}), "`command { update { status ... } }` writes an undeclared channel"),
-    "077_flow2.rag": (frozenset({"E0502"}), "`command { update { status ... } }` writes an undeclared channel"),
-    "106_flow.rag": (frozenset({"E0705", "E0209", "E0406"}),
-                     "output `answer` is no channel; `defaults { mode }`; a join of one unforked source"),
-    "049_orchestrator.rag": (frozenset({"E0705", "E0293", "E0502", "E0294", "E0301", "E0401", "E0406",
-                                        "E0205"}),
-                             "output `answer` is no channel; `barrier 2`; undeclared `status`; named send "
-                             "mappings; `sends` plus `next` on one node; a join fed by a "
-                             "`sends` whose sources also route themselves; `timeout 30` (unit unknown)"),
+    "049_orchestrator.rag": (frozenset({"E0293", "E0501", "E0294", "E0301", "E0401", "E0406", "E0205"}),
+                             "`barrier 2`; `status` (declared `last` for the `command { update }`) written where "
+                             "the `sends` plus `next` fork runs twice; named send mappings; `sends` plus `next` on "
+                             "one node; a join fed by a `sends` whose sources also route "
+                             "themselves; `timeout 30` (unit unknown)"),
     # a docs fragment, not a whole program (upstream's compiler says "no `start` node" too)
     "027_support_agent.rag": (frozenset({"E0105"}), "a `defaults` example without `start` or nodes"),
     # `model` on a `subagent` node (a model override) is supported since issue 12: 123_g.rag, 128_g.rag
+    # an interrupt without `prompt` (060, 078) and `command { update }` on an undeclared key (076, 077) are
+    # filled in for upstream-spelled graphs since issue 17b (test_filled_in_only_for_upstream_graphs)
     # `kind repl_agent` is `kind repl` since issue 15: 031_support_repl.rag, 085_g.rag, 124_g.rag
 }
 
@@ -190,5 +184,33 @@ def test_the_lenient_forms_are_exercised():
     texts = "\n".join((CORPUS / f).read_text(encoding="utf-8") for f in _files("accepted"))
     for needle in ("kind tool_executor", "recursion_limit", "checkpoint inherit", "interrupt manual",
                    'aggregate "usage_delta"', "tool_call ->", 'timeout "', "kind router",
-                   "kind repl_agent"):
+                   "update {", 'defaults { mode "', "interrupt auto", "join [a] -> b", "kind repl_agent"):
         assert needle in texts, needle
+
+
+def test_filled_in_only_for_upstream_graphs(registry):
+    """An interrupt without ``prompt`` and a ``command { update }`` on an
+    undeclared key are filled in only in a graph written upstream's way (060,
+    076); the same graph written ragc's way keeps E0204 and E0502, with spans."""
+    for file, upstream_word, ragc_word, code, line, column in (
+            ("060_review_flow.rag", "kind tool_executor", "kind tool", "E0204", 13, 8),
+            ("076_flow2.rag", "kind tool_executor", "kind tool", "E0502", 10, 9)):
+        text = (CORPUS / file).read_text(encoding="utf-8")
+        assert upstream_word in text
+        assert not _errors(_compile(text, file, registry)) - REGISTRY_NAME_CODES
+        canonical = text.replace(upstream_word, ragc_word).replace("kind agent", "kind model")
+        result = _compile(canonical, file, registry)
+        found = [(d.code, d.span.line, d.span.column) for d in result.diagnostics if d.is_error]
+        assert (code, line, column) in found, found
+        d = next(d for d in result.diagnostics if d.code == code)
+        assert d.help, d
+
+
+def test_named_reducer_with_parameters_says_what_to_register(registry):
+    """115: `aggregate "agg" 3` stays E0293 (upstream handed `3` to its host
+    unread), spanning both arguments, and the help names the reducer to register."""
+    result = _compile((CORPUS / "115_g.rag").read_text(encoding="utf-8"), "115_g.rag", registry)
+    d = next(d for d in result.diagnostics if d.code == "E0293")
+    assert (d.span.line, d.span.column, d.span.end_column) == (1, 43, 50)
+    assert "`[reducers.agg]`" in d.help and "`channel facts agg`" in d.help
+    assert any("unread" in n for n in d.notes)

@@ -8,6 +8,10 @@
 3. Machine-applicable fixes are applied (:mod:`ragc.check.fixes`); if errors
    remain, they are sent back as a user message and the model writes the
    whole file again, up to ``rounds`` repair rounds.
+4. A file that passes is compared with the goal (:mod:`ragc.author.goal`):
+   a tool, agent or input the goal names and the file does not use is sent
+   back the same way. The result is the best round: one that passes check
+   beats one that does not, then fewer goal gaps, then the later round.
 
 Every round is kept (:class:`Round`) so trials can report the first-try
 pass rate, the pass rate after repair and where time went.
@@ -26,24 +30,29 @@ Progress = Callable[[str, Any], None]
 @dataclass
 class Round:
     """One model reply: the ``text`` checked, its ``errors`` (JSON
-    diagnostics), the ``fixes`` applied, the reply's ``tokens`` and ``seconds``."""
+    diagnostics), the ``fixes`` applied, the reply's ``tokens`` and
+    ``seconds``, and (when it passed check) its ``gaps`` against the goal
+    (:func:`ragc.author.goal.goal_gaps`)."""
 
     text: str
     errors: list[dict[str, Any]]
     fixes: list[str]
     tokens: int
     seconds: float
+    gaps: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class Authored:
-    """The outcome: the final ``text``, whether it passed ``check`` (``ok``),
-    the compiled ``program`` (``None`` unless ok) and every round."""
+    """The outcome: the chosen round's ``text``, whether it passed ``check``
+    (``ok``), the compiled ``program`` (``None`` unless ok), its ``gaps``
+    against the goal, and every round."""
 
     text: str
     ok: bool
     program: Any
     rounds: list[Round] = field(default_factory=list)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def first_try_ok(self) -> bool:
@@ -61,8 +70,12 @@ def check_text(text: str, registry: Any, *, file: str = "new.rag", untrusted: bo
     from ragc.diagnostics.render import render_json
 
     result = compile_source(text, file, registry, untrusted=untrusted)
-    fixed, applied = apply_fixes(text, result.diagnostics)
-    if applied:
+    applied: list[str] = []
+    for _ in range(3):  # a fix can reveal the next (two edits at one place are taken one per pass)
+        fixed, now = apply_fixes(text, result.diagnostics)
+        if not now:
+            break
+        applied += now
         result = compile_source(fixed, file, registry, untrusted=untrusted)
         text = fixed
     doc = render_json(result.diagnostics)
@@ -93,8 +106,11 @@ def author(goal: str, registry: Any, writer: Any, spec: str, *, rounds: int = 2,
         if progress is not None:
             progress(event, value)
 
+    from ragc.author.goal import goal_gaps
+
     messages = [{"role": "system", "content": P.system_prompt(spec)}, {"role": "user", "content": P.goal_message(goal)}]
     out = Authored(text="", ok=False, program=None)
+    best: tuple[bool, int] | None = None
     for n in range(rounds + 1):
         emit("round", n)
         gen = writer.write(messages, on_piece=lambda piece: emit("piece", piece))
@@ -104,10 +120,15 @@ def author(goal: str, registry: Any, writer: Any, spec: str, *, rounds: int = 2,
         errors, program, text, fixes = check_text(text, registry, untrusted=untrusted)
         if fixes:
             emit("fixed", fixes)
-        emit("checked", errors)
-        out.rounds.append(Round(text, errors, fixes, gen.tokens, gen.seconds))
-        out.text, out.ok, out.program = text, not errors, program
-        if not errors:
+        gaps = goal_gaps(goal, program, registry) if program is not None else []
+        emit("checked", errors + gaps)
+        out.rounds.append(Round(text, errors, fixes, gen.tokens, gen.seconds, gaps))
+        rank = (not errors, -len(gaps))
+        if best is None or rank >= best:
+            best = rank
+            out.text, out.ok, out.program, out.gaps = text, not errors, program, gaps
+        if not errors and not gaps:
             break
-        messages += [{"role": "assistant", "content": text}, {"role": "user", "content": P.repair_message(errors)}]
+        messages += [{"role": "assistant", "content": text},
+                     {"role": "user", "content": P.repair_message(errors or gaps)}]
     return out

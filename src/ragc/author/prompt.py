@@ -32,8 +32,8 @@ def diagnostics_text(diagnostics: Sequence[dict[str, Any]], limit: int = 8) -> s
     lines = []
     for d in [d for d in diagnostics if d.get("severity") == "error"][:limit]:
         span = d.get("span") or {}
-        where = f"{span.get('line', '?')}:{span.get('column', '?')}"
-        text = f"{where} {d.get('code')} {d.get('message')}"
+        where = f"{span.get('line', '?')}:{span.get('column', '?')} " if span else ""
+        text = f"{where}{d.get('code')} {d.get('message')}"
         if d.get("help"):
             text += f" (help: {d['help']})"
         lines.append(text)
@@ -41,9 +41,15 @@ def diagnostics_text(diagnostics: Sequence[dict[str, Any]], limit: int = 8) -> s
 
 
 def repair_message(diagnostics: Sequence[dict[str, Any]]) -> str:
-    """The user message of a repair round."""
-    return ("`ragc check` reports these errors in your file:\n" + diagnostics_text(diagnostics)
-            + "\nWrite the whole corrected .rag file.\n")
+    """The user message of a repair round: the checker's errors, or (for a
+    file that passed) its gaps against the goal (code ``GOAL``)."""
+    from ragc.author.goal import GOAL_CODE
+
+    if diagnostics and all(d.get("code") == GOAL_CODE for d in diagnostics):
+        head = "Your file passes `ragc check` but does not do what the goal asks:\n"
+    else:
+        head = "`ragc check` reports these errors in your file:\n"
+    return head + diagnostics_text(diagnostics) + "\nWrite the whole corrected .rag file.\n"
 
 
 def strip_fences(text: str) -> str:

@@ -7,10 +7,18 @@ directory by default)::
 
     {"format_version": 1,
      "approvals": [{"sha256": "sha256:<hex>", "path": "flows/x.rag",
-                    "ir_hash": "sha256:<hex>", "approved_at": "2026-01-01T00:00:00Z"}]}
+                    "ir_hash": "sha256:<hex>", "approved_at": "2026-01-01T00:00:00Z"}],
+     "generated": ["flows/new.rag"]}
 
 Approval is by content: editing the file (even one byte) revokes it; moving
 it keeps it. The file is rewritten atomically (temporary file and rename).
+
+A file ``ragc new`` wrote is untrusted without being told so: it starts with
+:data:`GENERATED_MARK` (a comment a reviewer sees), and ``ragc new`` also
+records its path under ``generated`` in the same store, so deleting the
+comment does not make it trusted. ``ragc check`` and ``ragc run`` treat such
+a file as if ``--untrusted`` were given (:func:`is_generated`): checked and
+run under ``[policies.untrusted]``, and run only once approved.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from pathlib import Path
 
 APPROVALS_PATH = Path(".ragc") / "approvals.json"
 FORMAT_VERSION = 1
+GENERATED_MARK = "// Written by `ragc new`"
+"""How the first line of a file ``ragc new`` wrote begins."""
 
 
 class ApprovalError(Exception):
@@ -53,15 +63,11 @@ def load_approvals(root: str | Path | None = None) -> list[dict]:
     Raises:
         ApprovalError: the file is unreadable or not in the format above.
     """
-    store = _store(root)
-    if not store.exists():
+    data = _load(root)
+    if not data:
         return []
-    try:
-        data = json.loads(store.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ApprovalError(f"cannot read `{store}`: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("approvals"), list):
-        raise ApprovalError(f"`{store}` is not an approvals file (expected an object with `approvals`)")
+    if not isinstance(data.get("approvals"), list):
+        raise ApprovalError(f"`{_store(root)}` is not an approvals file (expected an object with `approvals`)")
     return [a for a in data["approvals"] if isinstance(a, dict) and isinstance(a.get("sha256"), str)]
 
 
@@ -85,24 +91,82 @@ def record_approval(path: str | Path, *, root: str | Path | None = None, ir_hash
     digest = file_sha256(path)
     approvals = [a for a in load_approvals(root) if a.get("sha256") != digest]
     when = (now or _dt.datetime.now(_dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    base = Path(root) if root is not None else Path.cwd()
-    try:
-        shown = os.path.relpath(Path(path).resolve(), base.resolve())
-    except ValueError:
-        shown = str(Path(path).resolve())
+    shown = _shown(path, root)
     record = {"sha256": digest, "path": shown, "ir_hash": ir_hash, "approved_at": when}
     approvals.append(record)
+    _write(root, approvals, _load(root).get("generated", []))
+    return record
+
+
+def _load(root: str | Path | None) -> dict:
     store = _store(root)
+    if not store.exists():
+        return {}
+    try:
+        data = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ApprovalError(f"cannot read `{store}`: {e}") from None
+    if not isinstance(data, dict):
+        raise ApprovalError(f"`{store}` is not an approvals file (expected an object with `approvals`)")
+    return data
+
+
+def _write(root: str | Path | None, approvals: list[dict], generated: list) -> None:
+    store = _store(root)
+    data: dict = {"format_version": FORMAT_VERSION, "approvals": approvals}
+    if generated:
+        data["generated"] = generated
     try:
         store.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=store.parent, prefix=".approvals.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format_version": FORMAT_VERSION, "approvals": approvals}, f, indent=2)
+            json.dump(data, f, indent=2)
             f.write("\n")
         os.replace(tmp, store)
     except OSError as e:
         raise ApprovalError(f"cannot write `{store}`: {e}") from None
-    return record
+
+
+def _shown(path: str | Path, root: str | Path | None) -> str:
+    base = Path(root) if root is not None else Path.cwd()
+    try:
+        return os.path.relpath(Path(path).resolve(), base.resolve())
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def record_generated(path: str | Path, *, root: str | Path | None = None) -> None:
+    """Record that ``ragc new`` wrote ``path`` (relative to ``root``, the
+    directory holding ``.ragc/``; default the current one): it stays
+    untrusted whatever its content becomes.
+
+    Raises:
+        ApprovalError: the approvals file cannot be read or written.
+    """
+    shown = _shown(path, root)
+    data = _load(root)
+    generated = [g for g in data.get("generated", []) if isinstance(g, str) and g != shown]
+    generated.append(shown)
+    _write(root, load_approvals(root), generated)
+
+
+def is_generated(path: str | Path, *, root: str | Path | None = None) -> bool:
+    """Whether ``ragc new`` wrote ``path``: its first line is
+    :data:`GENERATED_MARK`, or its path is recorded under ``generated``.
+    An unreadable approvals file counts as "generated" (when in doubt, a
+    workflow nobody reviewed is untrusted); an unreadable ``path`` does not
+    (reading it fails later, with its own error)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            if f.readline().startswith(GENERATED_MARK):
+                return True
+    except OSError:
+        return False
+    try:
+        generated = _load(root).get("generated", [])
+    except ApprovalError:
+        return True
+    return isinstance(generated, list) and _shown(path, root) in generated
 
 
 def is_approved(path: str | Path, *, root: str | Path | None = None) -> bool:

@@ -98,11 +98,32 @@ def _undeclared(ctx: Ctx, g: GraphInfo, name: str, span: Span, *, agent: str | N
         g.quiet.add(guess)
     suggestions = (Suggestion(f"replace with `{guess}`", span, guess, Applicability.MAYBE_INCORRECT),) \
         if guess and agent is None else ()
-    help_ = f"did you mean `{guess}`?" if guess else f"declare it: `channel {name} append` (or another reducer)"
+    if guess is None:  # no near name: declaring the channel is the fix (`--fix` and `ragc new` apply it)
+        suggestions = _declaration(g, name)
+    help_ = f"did you mean `{guess}`?" if guess else \
+        f"declare it: `channel {name} last` (`append` if several branches write it)"
     notes = (f"the registry agent `{agent}` writes its result to `{name}` (its `output`)",) if agent else ()
     ctx.bag.error("E0502", f"write to undeclared channel `{name}`", span,
                   f"writes to `{name}`" if agent else f"not a channel of graph `{g.name}`",
                   help=help_, suggestions=suggestions, notes=notes)
+
+
+def _declaration(g: GraphInfo, name: str) -> tuple[Suggestion, ...]:
+    """A machine-applicable ``channel NAME last`` on its own line after the
+    graph's last channel declaration (else after ``start``), indented like
+    it; none when the graph has neither. One suggestion per channel and
+    graph: the same edit suggested by two writes is applied once."""
+    anchor = max((c.span for c in g.channels.values()), key=lambda s: s.end_offset, default=None)
+    if anchor is None and g.start is not None:
+        anchor = g.start.span
+        indent = max(g.start.span.column - len("start ") - 1, 0)
+    elif anchor is not None:
+        indent = anchor.column - 1
+    else:
+        return ()
+    at = Span.point(anchor.file, anchor.end_offset, anchor.end_line, anchor.end_column)
+    return (Suggestion(f"declare `channel {name} last`", at, "\n" + " " * indent + f"channel {name} last",
+                       Applicability.MACHINE_APPLICABLE),)
 
 
 def resolve_outputs(ctx: Ctx, g: GraphInfo) -> None:

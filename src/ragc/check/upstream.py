@@ -87,10 +87,20 @@ def reducer_args(ctx: Ctx, ch: A.Channel) -> None:
         last = ch.args[-1].span
         span = type(span)(span.file, span.offset, last.end_offset, span.line, span.column, last.end_line,
                           last.end_column)
+    help_ = ("ragc reducers take no arguments; `aggregate \"NAME\"` means the custom reducer "
+             "NAME (`channel c NAME`), and a barrier is a `join`")
+    notes: tuple[str, ...] = ()
+    first = ch.args[0]
+    if ch.reducer.name == "aggregate" and isinstance(first, A.Str) and first.value.isidentifier() \
+            and len(ch.args) > 1:
+        # `aggregate "agg" 3`: a named reducer plus parameters, which no ragc reducer takes
+        name = first.value
+        help_ = (f"ragc reducers take no arguments: register a custom reducer that has these parameters "
+                 f"built in (`[reducers.{name}]` in registry.toml) and write `channel {ch.name.name} {name}`")
+        notes = ("upstream bound the reducer by its name (`aggregate`) and handed the arguments to its host "
+                 "unread, so their meaning is the host's; ragc does not guess it",)
     ctx.bag.error("E0293", f"reducer arguments are not supported (channel `{ch.name.name}`)", span,
-                  "arguments to the reducer",
-                  help="ragc reducers take no arguments; `aggregate \"NAME\"` means the custom reducer "
-                       "NAME (`channel c NAME`), and a barrier is a `join`")
+                  "arguments to the reducer", help=help_, notes=notes)
 
 
 def input_mapping(ctx: Ctx, value: A.Str, where: str) -> None:

@@ -187,6 +187,7 @@ def _fix(path: Path | None, text: str, result, registry, untrusted: bool, shown:
 def cmd_check(args) -> int:
     """``ragc check PATH... [--registry FILE] [--format text|json] [--untrusted] [--fix]``;
     ``-`` reads one file from standard input (spans name it ``<stdin>``)."""
+    from ragc.check.approvals import GENERATED_MARK, is_generated
     from ragc.compiler import READ_ERROR, compile_file, compile_source
     from ragc.diagnostics.render import render_json, summary_line
 
@@ -200,17 +201,20 @@ def cmd_check(args) -> int:
     io_problem = False
     if use_stdin:
         text = sys.stdin.read()
-        result = compile_source(text, STDIN_NAME, load.registry, untrusted=args.untrusted, lower=False)
+        untrusted = args.untrusted or text.startswith(GENERATED_MARK)
+        result = compile_source(text, STDIN_NAME, load.registry, untrusted=untrusted, lower=False)
         if args.fix:
-            result = _fix(None, text, result, load.registry, args.untrusted, STDIN_NAME)
+            result = _fix(None, text, result, load.registry, untrusted, STDIN_NAME)
         diags += result.diagnostics
         sources.update(result.sources)
         files = [Path(STDIN_NAME)]
     for f in [] if use_stdin else files:
-        result = compile_file(f, load.registry, untrusted=args.untrusted, lower=False)
+        # a file `ragc new` wrote is checked as it will run: untrusted
+        untrusted = args.untrusted or is_generated(f)
+        result = compile_file(f, load.registry, untrusted=untrusted, lower=False)
         io_problem |= any(d.code == READ_ERROR for d in result.diagnostics)
         if args.fix and not io_problem:
-            result = _fix(f, result.source, result, load.registry, args.untrusted, str(f))
+            result = _fix(f, result.source, result, load.registry, untrusted, str(f))
         diags += result.diagnostics
         sources.update(result.sources)
     errors = sum(1 for d in diags if d.is_error)

@@ -2,13 +2,15 @@
 workflow for the goal (:mod:`ragc.author`), checks it and repairs it, then
 prints the file, its graph and what it may do.
 
-The default model is the registry's ``default`` (the embedded local model,
-decoding constrained by ``grammar/rag.lark``); ``--model NAME`` picks another
-registry model (a hosted one writes plain text, then the repair loop
-runs); ``--no-grammar`` turns the constraint off (for comparison). The file
-is checked under ``[policies.untrusted]`` and starts with a comment that
-says it was generated: it runs with ``ragc run --untrusted`` only after
-``ragc approve``. Progress (a dot per 16 tokens, one line per round) goes to
+The model is the registry's ``[authoring] model`` (default ``default``, the
+embedded local model, decoding constrained by ``grammar/rag.lark``);
+``--model NAME`` picks another registry model (a hosted one writes plain
+text, then the repair loop runs); ``--no-grammar`` turns the constraint off
+(for comparison). The file is checked under ``[policies.untrusted]``, starts
+with a comment that says it was generated, and its path is recorded in
+``.ragc/approvals.json`` (:func:`ragc.check.approvals.is_generated`): ``ragc
+run`` runs it only after ``ragc approve``, and always under
+``[policies.untrusted]``. Progress (a dot per 16 tokens, one line per round) goes to
 stderr. Exit codes: 0 the file passes check, 1 errors remain after the
 repair rounds (the file is still written, for a human), 2 usage errors.
 """
@@ -18,10 +20,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ragc.author.goal import GOAL_CODE
+from ragc.check.approvals import GENERATED_MARK, ApprovalError, record_generated
 from ragc.cli.main import EXIT_ERRORS, EXIT_OK, CliError
 
-HEADER = ("// Written by `ragc new` from the goal below; untrusted until reviewed:\n"
-          "// check it, then `ragc approve {path}` before `ragc run --untrusted {path}`.\n")
+HEADER = (GENERATED_MARK + " from the goal below; untrusted until reviewed:\n"
+          "// check it, then `ragc approve {path}` before `ragc run {path}`.\n")
 
 
 def register(subparsers) -> None:
@@ -31,9 +35,10 @@ def register(subparsers) -> None:
                                           "`ragc spec`, then `ragc check` diagnostics drive repair rounds.")
     p.add_argument("goal", metavar="GOAL", help="what the workflow should do, in plain words")
     p.add_argument("-o", "--output", metavar="FILE.rag", type=Path, required=True, help="where to write the file")
-    p.add_argument("--model", default="default", metavar="NAME",
-                   help="registry model that writes (default: `default`, the embedded model)")
-    p.add_argument("--rounds", type=int, default=3, metavar="N", help="repair rounds after the first reply (3)")
+    p.add_argument("--model", metavar="NAME",
+                   help="registry model that writes (default: `[authoring] model`, else `default`)")
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="repair rounds after the first reply (default: `[authoring] rounds`, else 3)")
     p.add_argument("--no-grammar", action="store_true", help="do not constrain decoding by the grammar")
     p.add_argument("--force", action="store_true", help="overwrite FILE.rag if it exists")
     p.add_argument("--registry", metavar="FILE", type=Path,
@@ -60,7 +65,11 @@ class _Progress:
         elif event == "fixed":
             self.stream.write(f" fixed {len(value)}")
         elif event == "checked":
-            self.stream.write(f" {len(value)} error{'s' if len(value) != 1 else ''}\n" if value else " ok\n")
+            gaps = sum(1 for d in value if d.get("code") == GOAL_CODE)
+            errors = len(value) - gaps
+            parts = ([f"{errors} error{'s' if errors != 1 else ''}"] if errors else []) + \
+                ([f"{gaps} goal gap{'s' if gaps != 1 else ''}"] if gaps else [])
+            self.stream.write(f" {', '.join(parts)}\n" if parts else " ok\n")
         self.stream.flush()
 
 
@@ -81,19 +90,23 @@ def cmd_new(args) -> int:
 
     if args.output.exists() and not args.force:
         raise CliError(f"`{args.output}` exists", hint="pass --force to overwrite it, or choose another name")
-    if args.rounds < 0:
+    if args.rounds is not None and args.rounds < 0:
         raise CliError("--rounds must be 0 or more")
     load = load_registry_arg(args)
     registry = load.registry
-    if registry is None or args.model not in registry.models:
+    model = args.model or (registry.authoring.model if registry is not None else "default")
+    rounds = args.rounds if args.rounds is not None else (registry.authoring.rounds if registry is not None else 3)
+    if registry is None or model not in registry.models:
         known = ", ".join(sorted(registry.models)) if registry is not None else "none"
-        raise CliError(f"unknown model `{args.model}`", hint=f"registry models: {known}")
-    writer = writer_for(registry, args.model, constrained=not args.no_grammar)
+        where = "--model" if args.model else "`[authoring] model`" if registry is not None and \
+            "authoring" in registry.model_fields_set else "the default authoring model"
+        raise CliError(f"unknown model `{model}` ({where})", hint=f"registry models: {known}")
+    writer = writer_for(registry, model, constrained=not args.no_grammar)
     spec = spec_text(registry)
     from ragc.harness.errors import ProviderError
 
     try:
-        res = author(args.goal, registry, writer, spec, rounds=args.rounds,
+        res = author(args.goal, registry, writer, spec, rounds=rounds,
                      progress=_Progress(sys.stderr, settings.quiet))
     except (ProviderError, RuntimeError) as e:
         raise CliError(f"the authoring model failed: {e}", hint=getattr(e, "hint", None)) from None
@@ -103,18 +116,27 @@ def cmd_new(args) -> int:
         write_atomic(args.output, text) if args.output.exists() else args.output.write_text(text, encoding="utf-8")
     except OSError as e:
         raise CliError(f"cannot write `{args.output}`: {e.strerror}") from None
+    try:
+        # the path stays untrusted even if the header comment is deleted
+        record_generated(args.output)
+    except ApprovalError as e:
+        raise CliError(f"wrote `{args.output}`, but could not record it as generated: {e}",
+                       hint="it still starts with the `ragc new` comment, which marks it untrusted") from None
     out = sys.stdout
     out.write(text)
     if not res.ok:
         from ragc.author.prompt import diagnostics_text
 
-        out.write(f"\nerror: `{args.output}` still has errors after {args.rounds} repair rounds:\n")
+        out.write(f"\nerror: `{args.output}` still has errors after {rounds} repair rounds:\n")
         out.write(diagnostics_text(res.rounds[-1].errors) + "\n")
         return EXIT_ERRORS
     from ragc.ir.export import to_mermaid
 
     out.write("\n`ragc graph` (Mermaid):\n" + to_mermaid(res.program))
-    out.write(f"\nwrote `{args.output}` ({len(res.rounds) - 1} repair round(s)); it may use:\n")
+    out.write(f"\nwrote `{args.output}` ({len(res.rounds) - 1} repair round(s)); it passes `ragc check`.\n")
     out.write("\n".join(summary_lines(res.program, registry)) + "\n")
-    out.write(f"review it, then `ragc approve {args.output}` to let `ragc run --untrusted` run it\n")
+    for gap in res.gaps:  # passes check, but ignores something the goal names
+        out.write(f"warning: {gap['message']} (help: {gap['help']})\n")
+    out.write(f"review it, then `ragc approve {args.output}`: until then `ragc run` refuses it, and it always "
+              "runs under [policies.untrusted]\n")
     return EXIT_OK

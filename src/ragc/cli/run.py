@@ -476,13 +476,19 @@ def cmd_run(args: Any) -> int:
     if not path.is_file():
         raise CliError(f"no such file: `{args.path}`", hint="give the path of a .rag file")
     load = load_registry_file(args.registry)
-    if args.untrusted and _approval_required(load.registry):
+    from ragc.check.approvals import is_generated
+
+    # a file `ragc new` wrote is untrusted whether or not the flag says so
+    generated = is_generated(path)
+    untrusted = args.untrusted or generated
+    if untrusted and _approval_required(load.registry):
         from ragc.check.approvals import is_approved
 
         if not is_approved(path):
-            raise CliError(f"`{args.path}` is not approved to run as untrusted",
+            what = "was written by `ragc new` and is not approved" if generated else "is not approved to run as untrusted"
+            raise CliError(f"`{args.path}` {what}",
                            hint=f"review it, then run `ragc approve {args.path}`")
-    result = compile_file(path, load.registry, graph=args.graph, untrusted=args.untrusted)
+    result = compile_file(path, load.registry, graph=args.graph, untrusted=untrusted)
     if any(d.code == READ_ERROR for d in result.diagnostics):
         raise CliError(result.diagnostics[0].message)
     sources = {**load.sources, **result.sources}
@@ -507,7 +513,7 @@ def cmd_run(args: Any) -> int:
                                    workspace=str(args.workspace) if args.workspace else None,
                                    source=str(path.resolve()),
                                    registry_path=str(load.path.resolve()) if load.path else None,
-                                   untrusted=args.untrusted, sources=sources)
+                                   untrusted=untrusted, sources=sources)
     except RagcError as e:
         if store is not None:
             store.close()

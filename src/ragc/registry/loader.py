@@ -310,6 +310,8 @@ def _refs(reg: Registry, found: dict, file: str, agent_files: dict[str, Path]) -
         for i, pre in enumerate(agent.prefetch):
             if pre.tool not in reg.tools:
                 report(("agents", name, "prefetch", i, "tool"), pre.tool, "tools", f"the prefetch of {where}")
+    if "authoring" in reg.model_fields_set and reg.authoring.model not in reg.models:
+        report(("authoring", "model"), reg.authoring.model, "models", "`[authoring]`")
     for name, model in reg.models.items():
         for i, fb in enumerate(model.fallbacks):
             if fb not in reg.models:

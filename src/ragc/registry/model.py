@@ -14,6 +14,7 @@ here. The tables are::
     [policies.NAME]  what workflows may use; `default` applies to every run,
                      `untrusted` to workflows checked with --untrusted
     [workspace]      the root the file and shell tools are confined to
+    [authoring]      the model (and repair rounds) `ragc new` writes with
 
 Durations are numbers of seconds or strings such as ``"30s"``. A model's
 ``api_key``, ``api_keys`` and ``base_url`` may contain ``${VAR}`` or
@@ -445,6 +446,18 @@ class WorkspaceEntry(_Entry):
     root: str = "."
 
 
+class AuthoringEntry(_Entry):
+    """``[authoring]``: how ``ragc new`` writes workflows.
+
+    ``model`` is the registry model that writes (``ragc new --model`` overrides
+    it; default ``"default"``, the embedded local model in the repository's
+    registry); ``rounds`` is how many check-and-repair rounds follow the first
+    draft (0 to 10)."""
+
+    model: str = "default"
+    rounds: int = Field(default=3, ge=0, le=10)
+
+
 class Registry(BaseModel):
     """The whole registry. Build it with :func:`ragc.registry.loader.load_registry`.
 
@@ -463,6 +476,7 @@ class Registry(BaseModel):
     graphs: dict[str, GraphEntry] = Field(default_factory=dict)
     policies: dict[str, PolicyEntry] = Field(default_factory=dict)
     workspace: WorkspaceEntry = Field(default_factory=WorkspaceEntry)
+    authoring: AuthoringEntry = Field(default_factory=AuthoringEntry)
     mcp_servers: dict[str, McpServerEntry] = Field(default_factory=dict)
     skills: dict[str, SkillEntry] = Field(default_factory=dict)
 

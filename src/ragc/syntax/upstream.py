@@ -44,12 +44,29 @@ a loop graph (``tool_executor``, or ``agent``   the ``messages`` channel the spl
 with ``tool_call``) without a ``messages``      writes (``channel messages append``
 reducer channel (upstream's whole state held    becomes ``messages``; none called
 the transcript)                                 ``messages``: one is added)
+``kind interrupt`` without ``prompt`` (a bare   ``prompt "Continue after `NODE`?"``
+pause point)
+``command { update { k v } }`` or ``output      ``channel k last`` (upstream's whole state
+{ k type }`` on a key no channel declares       had every key; an update replaced its value)
+``join [a] -> b`` (one source, which routes     the join removed, ``a`` gets ``next b``
+nowhere else)                                   (upstream's join of one source is an edge)
+``defaults { k v }``, ``k`` no ragc setting     ``metadata { upstream: { defaults: { k: v },
+nor close to one; graph ``interrupt X``         interrupt: "X" } }`` (upstream handed both to
+(not ``manual``) without interrupt nodes        its host as data; its runtime read neither)
 ==============================================  ==========================================
+
+The last four fill in what ragc checks but upstream left to its host, so they
+apply only to a graph that uses some other upstream spelling (one the other
+rewrites changed): a graph written ragc's way keeps ``E0204`` (an interrupt
+must ask something), ``E0502`` (a write to an undeclared channel), ``E0705``
+(an output that is no channel), ``E0406`` (a join that merges no fork),
+``E0209`` (an unknown setting) and ``E0291``.
 
 What has no ragc meaning is left as written for the checker to report
 precisely: other checkpoint and interrupt policies (``E0290``, ``E0291``),
-``kind repl_agent`` whose ``script`` is not one string (``E0292``), other reducer arguments (``E0293``), named
-input mappings (``E0294``), ``steering`` (``E0295``). ``docs/upstream.md``
+``kind repl_agent`` whose ``script`` is not one string (``E0292``), other
+reducer arguments (``E0293``), named input mappings (``E0294``), ``steering``
+(``E0295``). ``docs/upstream.md``
 lists every construct with its status.
 """
 
@@ -259,12 +276,41 @@ def _defaults(f: A.Field) -> A.Field:
     return A.Field(f.key, A.ObjectV(tuple(pairs), f.value.span), f.colon, f.span)
 
 
-def _join_targets(g: A.Graph) -> dict[str, set[str]]:
+ROUTING_FIELDS = frozenset({"next", "command"})
+
+
+def _single_joins(g: A.Graph) -> dict[str, A.JoinDecl]:
+    """Top-level joins of one source (``join [a] -> b``, no block) whose
+    source routes nowhere else: source name -> join. Upstream's join waited
+    for all its sources and then ran the target, so with one source it is
+    the edge ``a -> b`` (ragc's joins merge a fork, ``E0406`` otherwise);
+    :func:`_graph` drops the join and gives the source ``next b``."""
+    nodes = {i.name.name: i for i in g.items if isinstance(i, A.Node)}
+    edges = {i.source.name for i in g.items if isinstance(i, A.Edge)}
+    joins = [i for i in g.items if isinstance(i, A.JoinDecl)]
+    fed = [s.name for j in joins for s in j.sources]
+    out: dict[str, A.JoinDecl] = {}
+    for j in joins:
+        if len(j.sources) != 1 or j.block is not None:
+            continue
+        src = j.sources[0].name
+        node = nodes.get(src)
+        if node is None or src in edges or fed.count(src) != 1:
+            continue
+        routing = [i for i in node.items if isinstance(i, (A.Routes, A.Send, A.JoinRef))
+                   or (isinstance(i, A.Field) and i.key.name in ROUTING_FIELDS)]
+        if all(isinstance(i, A.Field) and i.key.name == "next" and _word(i.value) == j.target.name for i in routing):
+            out[src] = j
+    return out
+
+
+def _join_targets(g: A.Graph, single: dict[str, A.JoinDecl]) -> dict[str, set[str]]:
     """Source node -> targets of the top-level joins it feeds (its ``next``
-    to one of them is upstream's way of saying where the join goes)."""
+    to one of them is upstream's way of saying where the join goes); the
+    one-source joins of ``single`` are left out (they become that ``next``)."""
     out: dict[str, set[str]] = {}
     for item in g.items:
-        if isinstance(item, A.JoinDecl):
+        if isinstance(item, A.JoinDecl) and item not in single.values():
             for s in item.sources:
                 out.setdefault(s.name, set()).add(item.target.name)
     return out
@@ -325,18 +371,154 @@ def _node_metadata(items: list) -> bool:
         items[i] = A.Node(item.name, tuple(x for x in item.items if x is not meta[0]), item.span)
     if not moved:
         return False
-    graph_meta = next((i for i, x in enumerate(items) if isinstance(x, A.Field) and x.key.name == "metadata"), None)
     first = moved[0].span
-    nodes = A.Pair(A.Ident("nodes", first), A.ObjectV(tuple(moved), first), True, first)
+    _add_metadata(items, A.Pair(A.Ident("nodes", first), A.ObjectV(tuple(moved), first), True, first))
+    return True
+
+
+def _add_metadata(items: list, pair: A.Pair) -> None:
+    """Add ``pair`` to the graph's ``metadata`` object (inserted before the
+    first node or channel when the graph has none). Raises :class:`_Keep`
+    when the graph's metadata is not an object or already has the key."""
+    graph_meta = next((i for i, x in enumerate(items) if isinstance(x, A.Field) and x.key.name == "metadata"), None)
+    first = pair.span
     if graph_meta is None:
         at = next((i for i, x in enumerate(items) if isinstance(x, (A.Node, A.Channel))), len(items))
         where = _point(items[at].span) if at < len(items) else first
-        items.insert(at, A.Field(A.Ident("metadata", first), A.ObjectV((nodes,), where), False, where))
-        return True
+        items.insert(at, A.Field(A.Ident("metadata", first), A.ObjectV((pair,), where), False, where))
+        return
     f = items[graph_meta]
-    if not isinstance(f.value, A.ObjectV) or any(p.key_name == "nodes" for p in f.value.pairs):
+    if not isinstance(f.value, A.ObjectV) or any(p.key_name == pair.key_name for p in f.value.pairs):
         raise _Keep
-    items[graph_meta] = A.Field(f.key, A.ObjectV(f.value.pairs + (nodes,), f.value.span), f.colon, f.span)
+    items[graph_meta] = A.Field(f.key, A.ObjectV(f.value.pairs + (pair,), f.value.span), f.colon, f.span)
+
+
+def _as_data(v):
+    """A value as free data: a bare word (upstream's ``mode fast``) is the
+    string ``"fast"``; settings blocks get ``:``."""
+    word = _word(v)
+    if word is not None:
+        return A.Str(word, False, v.span)
+    if isinstance(v, A.ObjectV):
+        return _data(v)
+    return v
+
+
+def _host_data(items: list) -> bool:
+    """Keep what upstream handed its host uninterpreted and ragc has no
+    setting for as data: ``defaults`` keys that are no ragc setting and not
+    close to one (a typo stays ``E0209`` with "did you mean"), and a graph
+    ``interrupt`` policy other than ``manual`` in a graph without interrupt
+    nodes (where no policy can change what a run does; with interrupt nodes
+    it stays ``E0291``). Both move to the graph's ``metadata { upstream: {
+    defaults: { ... }, interrupt: "..." } }``. ``True`` when changed."""
+    from ragc.diagnostics.suggest import did_you_mean
+
+    moved: list[A.Pair] = []
+    known = DEFAULTS_KEYS | UPSTREAM_DEFAULTS_KEYS
+    for i, item in enumerate(items):
+        if not (isinstance(item, A.Field) and item.key.name == "defaults" and isinstance(item.value, A.ObjectV)):
+            continue
+        host = [p for p in item.value.pairs if isinstance(p.key, A.Ident) and p.key.name not in known
+                and did_you_mean(p.key.name, known) is None]
+        if not host:
+            continue
+        keep = tuple(p for p in item.value.pairs if p not in host)
+        items[i] = None if not keep else A.Field(item.key, A.ObjectV(keep, item.value.span), item.colon, item.span)
+        first = host[0].span
+        data = A.ObjectV(tuple(A.Pair(p.key, _as_data(p.value), True, p.span) for p in host), first)
+        moved.append(A.Pair(A.Ident("defaults", item.key.span), data, True, first))
+    has_interrupts = any(isinstance(x, A.Node) and any(isinstance(f, A.Field) and f.key.name == "kind"
+                                                       and _word(f.value) == "interrupt" for f in x.items)
+                         for x in items if x is not None)
+    for i, item in enumerate(items):
+        if isinstance(item, A.Field) and item.key.name == "interrupt" and not has_interrupts \
+                and _word(item.value) is not None and _word(item.value) not in INTERRUPT_HONOURED:
+            items[i] = None
+            moved.append(A.Pair(A.Ident("interrupt", item.key.span), _as_data(item.value), True, item.span))
+    items[:] = [x for x in items if x is not None]
+    if not moved:
+        return False
+    first = moved[0].span
+    _add_metadata(items, A.Pair(A.Ident("upstream", first), A.ObjectV(tuple(moved), first), True, first))
+    return True
+
+
+INTERRUPT_PROMPT = "Continue after `{node}`?"
+"""The question of an upstream interrupt node without ``prompt`` (upstream's
+interrupt was a bare pause point; ragc asks a person something)."""
+PROMPT_KEYS = frozenset({"prompt", "question", "system"})
+"""``prompt`` and its aliases on an ``interrupt`` node (``check.kinds.FIELD_ALIASES``)."""
+UPDATE_REDUCER = "last"
+"""The reducer of a channel declared for an upstream ``command { update }``:
+upstream's whole-state update replaced the key's value."""
+BUILTIN_CHANNELS = ("errors",)
+"""Channels every graph has (``ragc.check.channels.BUILTIN_CHANNELS``; the
+syntax layer does not import the checker)."""
+DEFAULTS_KEYS = frozenset({"max_steps", "max_visits", "timeout", "deadline", "max_concurrency",
+                           "max_subgraph_depth", "retry"})
+"""ragc's ``defaults`` settings (``ragc.check.kinds.BLOCK_KEYS["defaults"]``)."""
+UPSTREAM_DEFAULTS_KEYS = frozenset({"recursion_limit", "backoff", "checkpoint"})
+"""Upstream ``defaults`` keys :func:`_defaults` maps (or reports, ``checkpoint``)."""
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _interrupt_prompts(items: list) -> bool:
+    """Give each ``kind interrupt`` node without ``prompt`` (or an alias) the
+    prompt ``Continue after `NODE`?``, inserted after its ``kind``. ``True``
+    when ``items`` changed."""
+    changed = False
+    for i, item in enumerate(items):
+        if not isinstance(item, A.Node):
+            continue
+        fields = [f for f in item.items if isinstance(f, A.Field)]
+        kind_field = next((f for f in fields if f.key.name == "kind"), None)
+        if kind_field is None or _word(kind_field.value) != "interrupt" or any(f.key.name in PROMPT_KEYS
+                                                                              for f in fields):
+            continue
+        after = item.items.index(kind_field) + 1
+        at = _point(item.items[after].span) if after < len(item.items) else _end_point(item.span)
+        span = item.name.span
+        prompt = A.Field(A.Ident("prompt", span), A.Str(INTERRUPT_PROMPT.format(node=item.name.name), False, span),
+                         False, at)
+        items[i] = A.Node(item.name, item.items[:after] + (prompt,) + item.items[after:], item.span)
+        changed = True
+    return changed
+
+
+def _update_channels(g: A.Graph, items: list) -> bool:
+    """Declare ``channel KEY last`` for each key that an ``output { KEY type }``
+    field names or a node's ``command { update { KEY ... } }`` writes and no
+    channel declares (upstream's whole state had every key, an update
+    replaced its value, and the output was read from it; ragc's run state is
+    its declared channels), before the first node. The channel's name keeps
+    the span of the first place that names it. ``True`` when ``items``
+    changed."""
+    declared = {c.name.name for c in items if isinstance(c, A.Channel)} | set(BUILTIN_CHANNELS)
+    new: dict[str, A.Ident] = {}
+    for item in items:
+        if isinstance(item, A.SchemaBlock) and item.which == "output":
+            for f in item.fields:
+                if f.name.name not in declared and f.name.name not in new:
+                    new[f.name.name] = A.Ident(f.name.name, f.name.span)
+        if not isinstance(item, A.Node):
+            continue
+        for f in item.items:
+            if not (isinstance(f, A.Field) and f.key.name == "command" and isinstance(f.value, A.ObjectV)):
+                continue
+            update = f.value.get("update")
+            if update is None or not isinstance(update.value, A.ObjectV):
+                continue
+            for p in update.value.pairs:
+                key = p.key_name
+                if key and _IDENT.match(key) and key not in declared and key not in new:
+                    new[key] = A.Ident(key, p.key.span)
+    if not new:
+        return False
+    at = next((i for i, x in enumerate(items) if isinstance(x, A.Node)), len(items))
+    where = _point(items[at].span) if at < len(items) else _end_point(g.span)
+    for name in reversed(list(new.values())):
+        items.insert(at, A.Channel(name, A.Ident(UPDATE_REDUCER, name.span), None, where))
     return True
 
 
@@ -351,13 +533,31 @@ def _data(obj: A.ObjectV) -> A.ObjectV:
 
 
 def _graph(g: A.Graph) -> A.Graph:
-    join_targets = _join_targets(g)
+    """``g`` rewritten; the one-source joins (:func:`_single_joins`) only in a
+    graph written upstream's way (a ragc graph keeps ``E0406``)."""
+    out = _graph_pass(g, {})
+    if out is g:
+        return g
+    single = _single_joins(g)
+    return _graph_pass(g, single) if single else out
+
+
+def _graph_pass(g: A.Graph, single: dict[str, A.JoinDecl]) -> A.Graph:
+    join_targets = _join_targets(g, single)
     items: list = []
     changed = _uses_upstream_loop(g)
     for item in g.items:
         new = item
+        if isinstance(item, A.JoinDecl) and item in single.values():
+            changed = True
+            continue
         if isinstance(item, A.Node):
             new = _node(item, join_targets)
+            j = single.get(item.name.name)
+            if j is not None and not any(isinstance(f, A.Field) and f.key.name == "next" for f in new.items):
+                nxt = A.Field(A.Ident("next", j.span), _path(j.target.name, j.target.span), False,
+                              _end_point(new.span))
+                new = A.Node(new.name, new.items + (nxt,), new.span)
         elif isinstance(item, A.Field):
             key = item.key.name
             if key == "checkpoint" and _word(item.value) in CHECKPOINT_HONOURED:
@@ -377,9 +577,20 @@ def _graph(g: A.Graph) -> A.Graph:
         items.append(new)
     if changed and _uses_upstream_loop(g):
         _messages_channel(g, items)
+    if changed:
+        # what ragc checks but upstream left to its host, filled in only for a
+        # graph written upstream's way (a canonical ragc file keeps E0204/E0502)
+        _interrupt_prompts(items)
+        _update_channels(g, items)
     before = list(items)
     try:
         changed = _node_metadata(items) or changed
     except _Keep:
         items = before
+    if changed:
+        before = list(items)
+        try:
+            _host_data(items)
+        except _Keep:
+            items = before
     return A.Graph(g.name, tuple(items), g.span) if changed else g
