@@ -37,6 +37,26 @@ description = "adds two integers"
 [tools.secret]
 python = "rn_tools:secret"
 description = "a tool the node does not grant"
+
+[graphs.greet]
+path = "greet.rag"
+description = "greets a person by name"
+"""
+
+GREET = """\
+graph greet {
+  input { name: string }
+  start hello
+  channel greeting last
+
+  node hello {
+    kind model
+    model "helper"
+    prompt "greet {{ input.name }}"
+    output greeting
+    next END
+  }
+}
 """
 
 TOOLS = '''\
@@ -102,6 +122,7 @@ def project(tmp_path: Path, lines: list[dict], *, turns: int = 4, limits: str = 
     (tmp_path / "coder.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
     (tmp_path / "helper.jsonl").write_text("".join(json.dumps(x) + "\n" for x in helper or []), encoding="utf-8")
     (tmp_path / "calc.rag").write_text(GRAPH.format(turns=turns, limits=limits), encoding="utf-8")
+    (tmp_path / "greet.rag").write_text(GREET, encoding="utf-8")
     return tmp_path
 
 
@@ -322,3 +343,23 @@ def test_a_cancelled_repl_node_stops_its_running_cell(here):
     assert res.status == "completed", res.error
     assert res.state["answer"] == ["fast"]
     assert elapsed < 20, f"the join waited {elapsed:.1f}s for a cancelled cell"
+
+
+def test_cells_run_a_granted_registry_graph(here):
+    ws = project(here, [cell('r = graph_run("greet", {"name": "Ann"})\nanswer([r["status"], r["output"]["greeting"]])')],
+                 helper=[{"text": "hello Ann", "when": "greet Ann"}])
+    text = (ws / "calc.rag").read_text(encoding="utf-8").replace('    models ["helper"]', '    graphs ["greet"]')
+    (ws / "calc.rag").write_text(text, encoding="utf-8")
+    res = run(ws)
+    assert res.status == "completed", res.error
+    assert res.state["answer"] == ["completed", "hello Ann"]
+
+
+def test_graph_run_of_a_graph_the_node_does_not_grant_is_refused(here):
+    ws = project(here, [cell('graph_run("calc", {})'), cell('answer("refused")', when="error:")])
+    text = (ws / "calc.rag").read_text(encoding="utf-8").replace('    models ["helper"]', '    graphs ["greet"]')
+    (ws / "calc.rag").write_text(text, encoding="utf-8")
+    res = run(ws)
+    assert res.status == "completed", res.error
+    c1 = feedback_of(ws, res.run_id, "c1")
+    assert "unknown graph `calc`" in c1["error"]["message"]

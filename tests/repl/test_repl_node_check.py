@@ -59,7 +59,7 @@ def test_a_repl_node_checks_clean_and_lowers_to_repl_ir(registry):
     assert [d for d in r.diagnostics if d.is_error] == []
     node = r.program.entry_graph.nodes["a"]
     assert node.kind == "repl" and node.model == "default" and node.tools == ["search"]
-    assert node.repl.model_dump() == {"models": ["fast"], "agents": ["reviewer"], "max_turns": 5,
+    assert node.repl.model_dump() == {"models": ["fast"], "agents": ["reviewer"], "graphs": [], "max_turns": 5,
                                       "limits": {"max_calls": 7, "timeout_s": 30.0, "max_output_bytes": 2000},
                                       "script": "setup"}
     assert node.routing.chooser == "outcome" and [x.label for x in node.routing.routes] == ["ok", "escalate", "error"]
@@ -166,3 +166,21 @@ def test_the_language_server_knows_the_kind_and_its_fields(registry):
     models_at = text.index('models ["fast"]') + len("models [")
     labels = {label for label, _, _ in a.completions(models_at)}
     assert {"default", "fast"} <= labels and "search" not in labels
+
+
+def test_granted_graphs_are_compiled_into_the_program(tmp_path):
+    (tmp_path / "registry.toml").write_text(
+        '[models.default]\nprovider = "scripted"\nscript = "m.jsonl"\n\n'
+        '[graphs.greet]\npath = "greet.rag"\n', encoding="utf-8")
+    (tmp_path / "greet.rag").write_text(
+        'graph greet {\n  input { name: string }\n  start a\n  node a { kind model prompt "hi {{ input.name }}" }\n}\n',
+        encoding="utf-8")
+    reg = load_registry(tmp_path / "registry.toml", cwd=tmp_path).registry
+    src = 'graph g {\n  start a\n  node a {\n    kind repl\n    graphs ["greet"]\n  }\n}\n'
+    r = compile_source(src, "g.rag", reg)
+    assert r.ok, [d.message for d in r.diagnostics]
+    assert "registry.greet" in r.program.graphs and r.program.refs.graphs == ["greet"]
+    assert r.program.entry_graph.nodes["a"].repl.graphs == ["greet"]
+    r = compile_source(src.replace('"greet"', '"gret"'), "g.rag", reg)
+    [d] = [d for d in r.diagnostics if d.is_error]
+    assert where(d) == ("E0109", 5, 13) and "did you mean `greet`?" in d.help

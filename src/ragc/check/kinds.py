@@ -78,6 +78,7 @@ FIELDS: dict[str, FieldSpec] = {
     "tolerate": FieldSpec("int", lo=0),
     "models": FieldSpec("registries", table="models"),
     "agents": FieldSpec("registries", table="agents"),
+    "graphs": FieldSpec("registries", table="graphs"),
     "max_turns": FieldSpec("int"),
     "limits": FieldSpec("object"),
     "script": FieldSpec("string"),
@@ -96,7 +97,7 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "interrupt": frozenset({"prompt", "options", "default"}),
     "join": frozenset({"sources", "tolerate"}),
     "function": frozenset({"function", "input"}),
-    "repl": frozenset({"model", "system", "prompt", "tools", "models", "agents", "max_turns", "limits",
+    "repl": frozenset({"model", "system", "prompt", "tools", "models", "agents", "graphs", "max_turns", "limits",
                        "temperature", "max_tokens", "script"}),
 }
 

@@ -427,9 +427,11 @@ class Lowerer:
             self._model_ref(m)
         for a in agents:
             self._agent_ref(a)
+        graphs = _names(val("graphs")) if val("graphs") is not None else []
+        self.refs["graphs"].update(graphs)
         limits = val("limits")
         script = val("script")
-        return ReplIR(models=models, agents=agents, max_turns=int(_num(val("max_turns")) or DEFAULT_MAX_TURNS),
+        return ReplIR(models=models, agents=agents, graphs=graphs, max_turns=int(_num(val("max_turns")) or DEFAULT_MAX_TURNS),
                       limits=limit_values(limits) if isinstance(limits, A.ObjectV) else {},
                       script=script.value if isinstance(script, A.Str) else None)
 

@@ -294,6 +294,8 @@ class ReplIR(_IR):
     * ``models``, ``agents``: registry names its cells may call with
       ``model_query`` / ``agent_query`` (the node's ``tools`` are what
       ``tool_call`` may call); the node's own ``model`` writes the cells.
+    * ``graphs``: registry graphs its cells may ``graph_run`` (compiled
+      into :attr:`ProgramIR.graphs` as ``registry.NAME``).
     * ``max_turns``: model turns per activation (each turn: one model call,
       then its cell).
     * ``limits``: :class:`ragc.repl.policy.ReplPolicy` limits as keyword
@@ -304,6 +306,7 @@ class ReplIR(_IR):
 
     models: list[str] = Field(default_factory=list)
     agents: list[str] = Field(default_factory=list)
+    graphs: list[str] = Field(default_factory=list)
     max_turns: int = Field(8, ge=1, le=100)
     limits: dict[str, int | float] = Field(default_factory=dict)
     script: str | None = None

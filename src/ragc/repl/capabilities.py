@@ -44,10 +44,11 @@ class Capabilities:
         workspace: root of file tools of graph runs (``None``: the registry's).
         graph_runner: ``async (program, untrusted, source, input) -> dict`` that
             runs a compiled graph for ``graph_run`` (:func:`ragc.repl.graph_runs.graph_runner`
-            binds one); ``None``: ``graph_run`` is refused.
+            binds one; in a node, ``program`` is the registry graph's name);
+            ``None``: ``graph_run`` is not offered.
 
     Set by a ``repl`` node (:mod:`ragc.repl.cells`) before each cell:
-    :attr:`granted` (``{"models": {...}, "tools": {...}, "agents": {...}}``:
+    :attr:`granted` (``{"models": {...}, "tools": {...}, "agents": {...}, "graphs": {...}}``:
     the only names the cells may call; ``None``: the whole registry),
     :attr:`effects` and :attr:`budget` (the activation's effect log and
     budget guard: calls are journaled and counted), :attr:`call_kwargs`
@@ -133,12 +134,12 @@ class Capabilities:
         """Run a graph to its end: ``{"status", "run_id", "output", "usage",
         "error", "interrupt"}``. Untrusted (script-defined) graphs need an
         approval first."""
-        program, untrusted, source = self.graphs.runnable(graph)
+        program, untrusted, source = self._runnable(graph)
         return self._run([lambda: self._graph(program, untrusted, source, input)])[0]
 
     def graph_run_batched(self, graph: str, inputs: Sequence[dict], max_concurrency: int | None = None) -> list:
         """:meth:`graph_run` per input; results in input order."""
-        program, untrusted, source = self.graphs.runnable(graph)
+        program, untrusted, source = self._runnable(graph)
         items = _list("graph_run_batched", "inputs", inputs)
         return self._run([lambda i=i: self._graph(program, untrusted, source, i) for i in items], max_concurrency)
 
@@ -185,6 +186,15 @@ class Capabilities:
         return _jsonable(await self.graph_runner(program, untrusted, source, dict(inputs or {})))
 
     # ------------------------------------------------------------------ plumbing
+
+    def _runnable(self, graph: Any) -> tuple[Any, bool, str]:
+        """What :attr:`graph_runner` gets for ``graph``: the session's
+        compiled program (:meth:`GraphBook.runnable`), or, in a node
+        (:attr:`granted` set), the granted registry graph's name."""
+        if self.granted is None:
+            return self.graphs.runnable(graph)
+        self._known("graphs", graph)
+        return graph, False, ""
 
     def _known(self, table: str, name: Any) -> None:
         entries = getattr(self.registry, table)

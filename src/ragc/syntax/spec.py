@@ -78,7 +78,8 @@ RULES = """\
   as `kind router`). `start` names one node; to start in parallel, start at such a router.
 - `kind repl`: the node's `model` writes ```` ```ragsh ```` cells (Starlark: no import, no while,
   no files or network) that may call `tool_call("T", {..})` for its `tools`, `model_query("M",
-  prompt)` for its `models` and `agent_query("A", prompt)` for its `agents`; variables persist
+  prompt)` for its `models`, `agent_query("A", prompt)` for its `agents` and `graph_run("G", {..})`
+  for its `graphs` (registry graphs); variables persist
   across cells; `answer(value)` ends it (`answer(value, route="LABEL")` picks a declared label,
   else `ok`). `max_turns N` (1..100, default 8; reaching it takes the `error` route),
   `limits { max_calls N  max_operations N  max_output_bytes N  max_depth N  timeout_s 30s ... }`,

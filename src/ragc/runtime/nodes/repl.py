@@ -5,7 +5,9 @@ The node's ``model`` writes the cells; the cells may call exactly the
 registry names the node grants: ``tools`` (``tool_call``), ``models``
 (``model_query``) and ``agents`` (``agent_query``), each under the run's
 budget and journal (their calls are keyed ``c<n>.m1``, ``c<n>.t1``,
-``c<n>.a1/...`` inside the activation). ``graph_run`` and the authoring
+``c<n>.a1/...`` inside the activation), and ``graphs`` (``graph_run``: the
+engine's :attr:`~ragc.runtime.compiled.CProgram.graph_runner` runs the
+compiled ``registry.NAME`` graph as a run of its own). The authoring
 builtins are not offered inside a node. The session's limits are
 :class:`ragc.repl.policy.ReplPolicy` narrowed by the node's ``limits``.
 
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragc.harness.types import Message, ModelRequest
+from ragc.ir.lower import REGISTRY_PREFIX
 from ragc.runtime.activation import NodeOutput
 from ragc.runtime.expressions import compile_optional
 from ragc.runtime.nodes.common import allowed_tools, harness_kwargs, input_lines, request_params
@@ -54,7 +57,8 @@ def script_path(cn: "CNode", prog: "CProgram", name: str) -> Path:
     return base / rel
 
 
-def _functions(tools: list[str], models: list[str], agents: list[str], registry: Any) -> list[str]:
+def _functions(tools: list[str], models: list[str], agents: list[str], registry: Any,
+               graphs: list[str]) -> list[str]:
     def desc(table: str, name: str) -> str:
         entry = getattr(registry, table, {}).get(name)
         text = getattr(entry, "description", None) if entry is not None else None
@@ -63,6 +67,8 @@ def _functions(tools: list[str], models: list[str], agents: list[str], registry:
     out = [f'- tool_call("{t}", args_dict){desc("tools", t)}' for t in tools]
     out += [f'- model_query("{m}", prompt, system=None, schema=None){desc("models", m)}' for m in models]
     out += [f'- agent_query("{a}", prompt){desc("agents", a)}' for a in agents]
+    out += [f'- graph_run("{g}", input_dict) -> {{"status", "output", "error", ...}}{desc("graphs", g)}'
+            for g in graphs]
     if tools:
         out.append("- tool_call_batched(tool, [args, ...], max_concurrency=None): results in input order")
     if models:
@@ -78,7 +84,7 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
     system = compile_optional(ir.system)
     prompt = compile_optional(ir.prompt)
     tools = allowed_tools(cn, prog, ir.tools)
-    models, agents = list(r.models), list(r.agents)
+    models, agents, graphs = list(r.models), list(r.agents), list(r.graphs)
     graph_allow = cn.graph.ir.allow
     if graph_allow.models is not None:
         models = [m for m in models if m in graph_allow.models]
@@ -87,7 +93,7 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
     labels = tuple(x for x in cn.route_map if x not in OUTCOMES)
     params = request_params(ir.params)
     limits = {k: (float(v) if k == "timeout_s" else int(v)) for k, v in r.limits.items()}
-    functions = _functions(tools, models, agents, prog.registry)
+    functions = _functions(tools, models, agents, prog.registry, graphs)
 
     async def run_repl(act: "Activation") -> NodeOutput:
         try:
@@ -110,8 +116,13 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
         kw = harness_kwargs(act)
         session = CellSession(prog.registry, policy=ReplPolicy().narrowed(**limits), routes=labels,
                               authoring=False)
-        caps = session.attach(LoopPortal(), h)
-        caps.granted = {"tools": set(tools), "models": set(models), "agents": set(agents)}
+        runner = prog.graph_runner if graphs else None
+
+        async def run_graph(name: str, _untrusted: bool, _source: str, inputs: dict) -> dict:
+            return await runner(REGISTRY_PREFIX + name, inputs)
+
+        caps = session.attach(LoopPortal(), h, run_graph if runner is not None else None)
+        caps.granted = {"tools": set(tools), "models": set(models), "agents": set(agents), "graphs": set(graphs)}
         caps.effects, caps.budget = act.effects, act.budget
         caps.call_kwargs = {k: kw[k] for k in ("emit", "node", "activation", "run_id")}
 
