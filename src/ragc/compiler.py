@@ -214,6 +214,14 @@ READ_ERROR = "E0118"
 """Code of an unreadable source file."""
 
 
+class _ItemField:
+    """A list item of a ``graphs [...]`` field where :func:`_registry_graphs`
+    expects a field (only its ``value`` is read, for spans)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 def _registry_graphs(info, registry: Registry, bag: DiagnosticBag, result: CompileResult, untrusted: bool,
                      stack: tuple, cache: dict):
     """Compile the registry graphs used as subgraphs by ``info``; returns
@@ -223,6 +231,13 @@ def _registry_graphs(info, registry: Registry, bag: DiagnosticBag, result: Compi
     used = []
     for g in info.graphs.values():
         for node in g.nodes.values():
+            if node.kind == "repl" and "graphs" in node.fields:  # what its cells may graph_run
+                items = getattr(node.fields["graphs"].value, "items", ())
+                for item in items:
+                    name = as_name(item)
+                    if name and name in registry.graphs:
+                        used.append((node, _ItemField(item), name))
+                continue
             if node.kind != "subgraph" or "graph" not in node.fields:
                 continue
             f = node.fields["graph"]
@@ -260,6 +275,8 @@ def _registry_graphs(info, registry: Registry, bag: DiagnosticBag, result: Compi
         graphs.update(compiled["graphs"])
         refs = merge_refs(refs, compiled["refs"])
         refs = merge_refs(refs, RegistryRefs(graphs=[name]))
+        if node.kind == "repl":
+            continue  # a cell gives the input when it calls graph_run
         schema = compiled["graphs"][REGISTRY_PREFIX + name].input_schema
         check_mapping(ctx, node.node.name.span, node.fields.get("input"), None, name,
                       required=list(schema.get("required", [])), names=list(schema.get("properties", {})))

@@ -253,6 +253,31 @@ class Warning(Event):
     node: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerOpened(Event):
+    """A circuit breaker opened: ``scope`` ``model`` or ``tool``, ``target`` its registry name;
+    calls are refused for ``recovery_s`` seconds (then one probe call goes through)."""
+
+    scope: str
+    target: str
+    recovery_s: float
+    node: str | None = None
+    activation: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackpressureWait(Event):
+    """Work waited ``waited_s`` seconds for a slot: ``scope`` ``model`` (a call queued behind
+    the model's ``max_in_flight``; ``target`` the model) or ``fanout`` (a branch queued behind
+    the fan-out's ``max_concurrency``; ``target`` the forking node)."""
+
+    scope: str
+    target: str
+    waited_s: float
+    node: str | None = None
+    activation: str | None = None
+
+
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 40
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 3
@@ -314,6 +339,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     _SNAKE.sub("_", cls.__name__).lower(): cls
     for cls in (RunStarted, RunFinished, NodeStarted, NodeCompleted, NodeFailed, NodeRetried, NodeCancelled,
                 ModelCallStarted, ModelCallCompleted, ModelDelta, ModelRetry, ToolCallStarted, ToolCallCompleted,
-                RouteChosen, FanOutStarted, BranchFinished, JoinFired, Checkpoint, InterruptRaised, Warning)
+                RouteChosen, FanOutStarted, BranchFinished, JoinFired, Checkpoint, InterruptRaised, Warning,
+                BreakerOpened, BackpressureWait)
 }
 """Event classes by their ``type`` string (for reading JSONL back)."""

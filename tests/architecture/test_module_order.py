@@ -17,7 +17,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 PACKAGE_LAYERS = [
     ["ragc"],  # the package's __init__: the version and lazy names only
-    ["ragc.kinds", "ragc.gc_pause", "ragc.sentinels"],  # failure kinds; the parser's gc pause; NO_ANSWER
+    ["ragc.kinds", "ragc.gc_pause", "ragc.sentinels",  # failure kinds; the parser's gc pause; NO_ANSWER
+     "ragc.repl.policy"],  # the ReplPolicy limits (the checker validates `limits { }` of repl nodes)
     ["ragc.diagnostics"],
     ["ragc.syntax"],
     ["ragc.registry", "ragc.skills"],
@@ -26,6 +27,9 @@ PACKAGE_LAYERS = [
     ["ragc.events"],
     ["ragc.harness", "ragc.memory"],
     ["ragc.compiler"],
+    # the .ragsh language and its capabilities, below the runtime so that `kind repl` nodes run cells
+    ["ragc.repl.errors", "ragc.repl.interpreter", "ragc.repl.authoring", "ragc.repl.capabilities",
+     "ragc.repl.codeact", "ragc.repl.cells"],
     ["ragc.runtime"],
     ["ragc.contrib"],
     ["ragc.observe"],

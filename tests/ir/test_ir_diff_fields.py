@@ -105,6 +105,8 @@ def _enrich(p: M.ProgramIR) -> M.ProgramIR:
     a.tools = ["search"]
     a.graph = "helper"
     a.function = "score"
+    a.repl = M.ReplIR(models=["fast"], agents=["summarizer"], max_turns=3, limits={"max_calls": 5},
+                      script="setup")
     g.channels["notes"].max_items = 10
     g.channels["notes"].type = {"type": "string"}
     g.channels["best"].default = "none yet"

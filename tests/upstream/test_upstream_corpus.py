@@ -43,21 +43,19 @@ names against the host's registry, which ragc's repository registry is not."""
 
 NOT_ACCEPTED: dict[str, tuple[frozenset[str], str]] = {
     # upstream meaning ragc cannot honour: precise diagnostics
-    "031_support_repl.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
-    "085_g.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
-    "124_g.rag": (frozenset({"E0292"}), "repl_agent: ragc runs no scripts"),
     "115_g.rag": (frozenset({"E0293"}), "reducer arguments `\"agg\" 3`"),
     # ragc checks what upstream left to the host
-    "049_orchestrator.rag": (frozenset({"E0293", "E0501", "E0294", "E0301", "E0292", "E0401", "E0406", "E0205"}),
+    "049_orchestrator.rag": (frozenset({"E0293", "E0501", "E0294", "E0301", "E0401", "E0406", "E0205"}),
                              "`barrier 2`; `status` (declared `last` for the `command { update }`) written where "
                              "the `sends` plus `next` fork runs twice; named send mappings; `sends` plus `next` on "
-                             "one node; a repl_agent; a join fed by a `sends` whose sources also route "
+                             "one node; a join fed by a `sends` whose sources also route "
                              "themselves; `timeout 30` (unit unknown)"),
     # a docs fragment, not a whole program (upstream's compiler says "no `start` node" too)
     "027_support_agent.rag": (frozenset({"E0105"}), "a `defaults` example without `start` or nodes"),
     # `model` on a `subagent` node (a model override) is supported since issue 12: 123_g.rag, 128_g.rag
     # an interrupt without `prompt` (060, 078) and `command { update }` on an undeclared key (076, 077) are
     # filled in for upstream-spelled graphs since issue 17b (test_filled_in_only_for_upstream_graphs)
+    # `kind repl_agent` is `kind repl` since issue 15: 031_support_repl.rag, 085_g.rag, 124_g.rag
 }
 
 ACCEPTED_DELIBERATELY: dict[str, str] = {
@@ -186,7 +184,7 @@ def test_the_lenient_forms_are_exercised():
     texts = "\n".join((CORPUS / f).read_text(encoding="utf-8") for f in _files("accepted"))
     for needle in ("kind tool_executor", "recursion_limit", "checkpoint inherit", "interrupt manual",
                    'aggregate "usage_delta"', "tool_call ->", 'timeout "', "kind router",
-                   "update {", 'defaults { mode "', "interrupt auto", "join [a] -> b"):
+                   "update {", 'defaults { mode "', "interrupt auto", "join [a] -> b", "kind repl_agent"):
         assert needle in texts, needle
 
 

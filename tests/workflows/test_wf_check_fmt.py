@@ -11,7 +11,7 @@ from wfkit import REGISTRY_TOML, REPO, WORKFLOWS, ragc_cli
 
 FILES = sorted(WORKFLOWS.glob("*.rag"))
 EXPECTED = {"approval_flow", "map_reduce", "plan_and_execute", "quorum_review", "react_agent", "research_review",
-            "triage"}
+            "triage", "repl_analyst"}
 
 
 def test_the_workflows_are_all_there():

@@ -28,7 +28,7 @@ from ragc.kinds import BACKOFF_SCHEDULES
 from ragc.kinds import RETRY_ON as _RETRY_ON
 from ragc.syntax import ast as A
 
-KINDS = ("model", "agent", "tool", "router", "subagent", "subgraph", "interrupt", "join", "function")
+KINDS = ("model", "agent", "tool", "router", "subagent", "subgraph", "interrupt", "join", "function", "repl")
 KIND_ALIASES = {"sub_agent": "subagent", "graph": "subgraph", "fork": "router"}
 
 
@@ -76,6 +76,12 @@ FIELDS: dict[str, FieldSpec] = {
     "default": FieldSpec("string"),
     "sources": FieldSpec("names"),
     "tolerate": FieldSpec("int", lo=0),
+    "models": FieldSpec("registries", table="models"),
+    "agents": FieldSpec("registries", table="agents"),
+    "graphs": FieldSpec("registries", table="graphs"),
+    "max_turns": FieldSpec("int"),
+    "limits": FieldSpec("object"),
+    "script": FieldSpec("string"),
 }
 
 COMMON = frozenset({"kind", "description", "timeout", "retry", "budget", "blocking", "optional",
@@ -91,6 +97,8 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "interrupt": frozenset({"prompt", "options", "default"}),
     "join": frozenset({"sources", "tolerate"}),
     "function": frozenset({"function", "input"}),
+    "repl": frozenset({"model", "system", "prompt", "tools", "models", "agents", "graphs", "max_turns", "limits",
+                       "temperature", "max_tokens", "script"}),
 }
 
 FIELD_ALIASES: dict[str, dict[str, str]] = {"interrupt": {"question": "prompt", "system": "prompt"}}
@@ -249,7 +257,7 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
         if raw is None:
             check_shape(ctx, "kind", kind_field.value, "name")
         elif raw == "repl_agent":
-            upstream.repl_agent(ctx, node, kind_field)
+            upstream.repl_agent(ctx, node, kind_field)  # what the rewrite to `kind repl` left
         elif KIND_ALIASES.get(raw, raw) in KINDS:
             kind = KIND_ALIASES.get(raw, raw)
         else:
@@ -357,7 +365,11 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
                           help="`tools` limits the pending-calls form (a tool node without `tool`); remove one")
     if kind == "router" and "function" in info.fields:
         info.chooser = "function"
-    if kind in ("model", "agent") and "model" not in info.fields and ctx.registry is not None \
+    if kind == "repl":
+        from ragc.check.repl import check_repl_node
+
+        check_repl_node(ctx, info, kind_field)
+    if kind in ("model", "agent", "repl") and "model" not in info.fields and ctx.registry is not None \
             and "default" not in ctx.registry.models:
         assert kind_field is not None
         ctx.bag.error("E0106", "unknown model `default`", kind_field.value.span,

@@ -36,6 +36,7 @@ CHOOSERS = {
     "tool": "outcome",
     "function": "outcome",
     "join": "outcome",
+    "repl": "outcome",
 }
 """Who picks a route label, per node kind (a router with ``function`` uses
 ``function``)."""

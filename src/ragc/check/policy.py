@@ -88,18 +88,27 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
 
     for info in g.nodes.values():
         k = info.kind
-        if k in ("model", "agent"):
+        if k in ("model", "agent", "repl"):
             f = info.fields.get("model")
             if f is not None:
                 out.append(Use("models", as_name(f.value) or "", f.value.span, info.name))
             else:
                 span = info.fields["kind"].value.span if "kind" in info.fields else info.span
                 out.append(Use("models", "default", span, info.name, "the default model"))
-        if k in ("model", "agent", "tool") and "tools" in info.fields:
+        if k in ("model", "agent", "tool", "repl") and "tools" in info.fields:
             v = info.fields["tools"].value
             if isinstance(v, A.ListV):
                 for item in v.items:
                     out.append(Use("tools", as_name(item) or "", item.span, info.name))
+        if k == "repl":  # what its cells may call: model_query, agent_query
+            for table in ("models", "agents"):
+                v = info.fields[table].value if table in info.fields else None
+                for item in v.items if isinstance(v, A.ListV) else ():
+                    if table == "agents":
+                        agent_uses(as_name(item) or "", item.span, info.name)
+                    else:
+                        out.append(Use("models", as_name(item) or "", item.span, info.name,
+                                       "`model_query` in its cells"))
         if k == "tool" and "tool" in info.fields:
             v = info.fields["tool"].value
             out.append(Use("tools", as_name(v) or "", v.span, info.name))

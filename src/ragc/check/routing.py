@@ -223,6 +223,8 @@ def _labels(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
                           "this condition is never evaluated",
                           help=f"on a `{kind}` node the label is picked by {who}; conditions belong on a `router` "
                                "without `function`")
+        if kind == "repl":
+            continue  # `ok`/`error`, or any label a cell picks with `answer(value, route="LABEL")`
         if label in LOOP_LABELS:
             if kind != "model":
                 ctx.bag.error("E0304", f"`{label}` route on a `{kind}` node", route.label.span,

@@ -10,7 +10,8 @@ lists them all):
   or ``defaults`` key): ragc journals every node completion, always;
 * ``E0291`` a graph ``interrupt`` policy other than ``manual``: a ragc
   interrupt always persists the run and stops until answered;
-* ``E0292`` ``kind repl_agent``: ragc runs no scripts;
+* ``E0292`` ``kind repl_agent`` whose ``script`` is not one plain string
+  (the rewrite maps every other ``repl_agent`` to ``kind repl``);
 * ``E0293`` reducer arguments other than ``aggregate "NAME"``;
 * ``E0294`` a named input mapping (``input "NAME"``, ``send x "NAME"``):
   ragc payloads and inputs are objects written in the file;
@@ -20,7 +21,7 @@ lists them all):
 from __future__ import annotations
 
 from ragc.check.context import Ctx
-from ragc.diagnostics.model import Applicability, Suggestion
+from ragc.diagnostics.model import Applicability, Label, Suggestion
 from ragc.syntax import ast as A
 from ragc.syntax.upstream import CHECKPOINT_HONOURED, INTERRUPT_HONOURED
 
@@ -66,12 +67,15 @@ def graph_item(ctx: Ctx, f: A.Field) -> bool:
 
 
 def repl_agent(ctx: Ctx, node: A.Node, kind_field: A.Field) -> None:
-    """``E0292`` for ``kind repl_agent``."""
-    ctx.bag.error("E0292", f"`repl_agent` node `{node.name.name}` is not supported", kind_field.value.span,
-                  "ragc runs no scripts",
-                  help="a `.rag` file can do nothing its registry does not grant: register the script's "
-                       'logic as a Python function and use `kind function` with `function "NAME"`, or use '
-                       "`kind agent` with `tools`")
+    """``E0292`` for a ``kind repl_agent`` the rewrite left (its ``script``
+    is not one plain string)."""
+    script = next((f for f in node.items if isinstance(f, A.Field) and f.key.name == "script"), None)
+    ctx.bag.error("E0292", f"`repl_agent` node `{node.name.name}` is not supported as written", kind_field.value.span,
+                  "its `script` is not one file name",
+                  secondary=(Label(script.value.span, "a `.ragsh` file name (a plain string) goes here"),)
+                  if script is not None else (),
+                  help='write `kind repl` with `script "FILE.ragsh"` (a `.ragsh` file next to the `.rag` '
+                       "file, run as the first cell) and the registry names its cells may call")
 
 
 def reducer_args(ctx: Ctx, ch: A.Channel) -> None:

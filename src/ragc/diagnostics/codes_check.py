@@ -957,13 +957,15 @@ graph g {
   node a { kind model }
 }
 """),
-    _e("E0292", "`repl_agent` is not supported",
-       "Upstream's `kind repl_agent` ran a registered REPL script. ragc runs no scripts: register "
-       "the logic as a Python function and use `kind function`, or use `kind agent` with tools.",
+    _e("E0292", "`repl_agent` that cannot be mapped",
+       "Upstream's `kind repl_agent` (a REPL agent, with `script` a fixed prologue) is ragc's "
+       "`kind repl` (docs/repl.md): the rewrite maps it when its `script` is one plain string, "
+       "a `.ragsh` file next to the `.rag` file that runs as the first cell. A `script` of another "
+       "shape (a list, a template) has no ragc meaning: write `kind repl` with one `script`.",
        """
 graph g {
   start a
-  node a { kind repl_agent  script "triage" }
+  node a { kind repl_agent  script ["setup.ragsh", "more.ragsh"] }
 }
 """),
     _e("E0293", "reducer arguments are not supported",

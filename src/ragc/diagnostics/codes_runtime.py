@@ -274,6 +274,40 @@ graph g {
   node a { kind model prompt "hi" }
 }
 """),
+    _e("E0917", "invalid limit of a `repl` node",
+       "The `limits { ... }` block of a `kind repl` node takes the `.ragsh` session limits "
+       "(`ReplPolicy`, docs/repl.md): `max_operations`, `max_calls`, `max_output_bytes`, "
+       "`max_depth`, `timeout_s`, `max_concurrency`, `max_source_bytes`, `max_graphs`. Each value "
+       "must be a positive integer (`timeout_s`: a positive number of seconds, or a duration like "
+       "`30s`). Reported by `ragc check`; at run time a limit passed stops the cell, and the "
+       "model sees the error.",
+       """
+graph g {
+  start a
+  node a { kind repl  limits { max_cals 10 } }
+}
+"""),
+    _e("E0918", "`max_turns` of a `repl` node out of range",
+       "`max_turns` bounds the model turns of one activation of a `kind repl` node (each turn is "
+       "one model call and the cell it wrote); it must be between 1 and 100 (default 8). At run "
+       "time, a loop that reaches it without `answer(...)` fails the node with this code (kind "
+       "`limit`), which an `error` route can take.",
+       """
+graph g {
+  start a
+  node a { kind repl  max_turns 0 }
+}
+"""),
+    _e("E0919", "the Starlark interpreter is not installed",
+       "`kind repl` nodes run `.ragsh` cells, which are Starlark evaluated by the `starlark-pyo3` "
+       "package (the `repl` extra). Without it no cell could run, so `ragc check` reports every "
+       "`repl` node; install it with `pip install 'ragc[repl]'`.",
+       """
+graph g {
+  start a
+  node a { kind repl  prompt "count the files" }
+}
+"""),
     CodeInfo("W0960", "warning", "no OS sandbox for commands",
              "The registry defines a command tool (`run_command`, `run_checks`) and this machine has no "
              "OS sandbox (bubblewrap missing, or unable to create namespaces here; `RAGC_SANDBOX=off` "

@@ -31,7 +31,13 @@ from ragc.harness.citations import SourceLedger, guard
 from ragc.harness.errors import ConfigError, ProviderError
 from ragc.harness.providers import api_keys, create_provider
 from ragc.harness.providers.base import Provider, ProviderContext
-from ragc.harness.resilience import ResilienceLayer, ResilienceSettings, ResilienceStats, ResilientModel
+from ragc.harness.resilience import (
+    ResilienceLayer,
+    ResilienceSettings,
+    ResilienceStats,
+    ResilientModel,
+    resilience_notices,
+)
 from ragc.harness.tools.registry import MAX_RESULT_BYTES, ToolRegistry
 from ragc.harness.tools.sandbox import Workspace
 from ragc.harness.types import (AgentResult, AgentSpec, BudgetGuard, EffectLog, EventSink, Message, ModelRequest,
@@ -250,7 +256,8 @@ class Harness:
                                    error=str(error), error_kind=error.kind))
 
         started = time.monotonic()
-        response = await client.complete(request, on_delta=on_delta, on_retry=on_retry)
+        with resilience_notices(_notices(emit, run_id, node, activation)):
+            response = await client.complete(request, on_delta=on_delta, on_retry=on_retry)
         await effects.put(key, "model", response.model_dump(mode="json"))
         budget.after_model_call(response.usage)
         if emit is not None:
@@ -307,8 +314,9 @@ class Harness:
 
             token = CALL_ORIGIN.set(f"{run_id}/{activation or node or ''}/{key}")
         try:
-            result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed,
-                                           max_bytes=max_result_bytes, extra=extra)
+            with resilience_notices(_notices(emit, run_id, node, activation)):
+                result = await self.tools.call(name, arguments, raw_arguments=raw_arguments, allowed=allowed,
+                                               max_bytes=max_result_bytes, extra=extra)
         finally:
             if token is not None:
                 from ragc.memory.agent import CALL_ORIGIN
@@ -473,3 +481,21 @@ class Harness:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _notices(emit: EventSink | None, run_id: str, node: str | None, activation: str | None) -> Any:
+    """The :func:`~ragc.harness.resilience.resilience_notices` sink of one
+    call: ``BreakerOpened`` / ``BackpressureWait`` events (``None`` without
+    an event sink)."""
+    if emit is None:
+        return None
+
+    def notice(what: str, scope: str, target: str, value: float) -> None:
+        if what == "breaker_opened":
+            emit(ev.BreakerOpened(run_id=run_id, ts=time.time(), scope=scope, target=target, recovery_s=value,
+                                  node=node, activation=activation))
+        elif what == "backpressure_wait":
+            emit(ev.BackpressureWait(run_id=run_id, ts=time.time(), scope=scope, target=target, waited_s=value,
+                                     node=node, activation=activation))
+
+    return notice

@@ -141,6 +141,34 @@ def backoff_delay(attempt: int, *, initial_s: float, max_s: float, schedule: str
 
 _NODE_RETRIED_KINDS: ContextVar[frozenset[str]] = ContextVar("ragc_node_retried_kinds", default=frozenset())
 
+ResilienceNotice = Callable[[str, str, str, float], None]
+"""``notice(what, scope, target, value)``: ``what`` is ``breaker_opened``
+(``value``: the seconds it stays open) or ``backpressure_wait`` (``value``:
+seconds a call waited for a slot); ``scope`` ``model`` or ``tool``;
+``target`` the model or tool name."""
+
+_NOTICE: ContextVar[ResilienceNotice | None] = ContextVar("ragc_resilience_notice", default=None)
+
+
+@contextmanager
+def resilience_notices(notice: ResilienceNotice | None) -> Iterator[None]:
+    """Within the ``with`` block (and the tasks it starts), breakers that
+    open and calls that wait for a model's ``max_in_flight`` slot are told
+    to ``notice`` (the harness turns them into ``BreakerOpened`` and
+    ``BackpressureWait`` events). ``notice`` must not block or raise."""
+    token = _NOTICE.set(notice)
+    try:
+        yield
+    finally:
+        _NOTICE.reset(token)
+
+
+def notify(what: str, scope: str, target: str, value: float) -> None:
+    """Tell the current :func:`resilience_notices` sink, if any."""
+    notice = _NOTICE.get()
+    if notice is not None:
+        notice(what, scope, target, value)
+
 
 @contextmanager
 def node_retries(kinds: Iterable[str]) -> Iterator[None]:
@@ -183,9 +211,15 @@ class CircuitBreaker:
         threshold: consecutive failures that open the breaker (>= 1).
         recovery_s: seconds before an open breaker lets a probe through.
         clock: monotonic clock in seconds (injectable for tests).
+        scope: ``model`` or ``tool`` (what it guards), for the
+            ``breaker_opened`` notice (:func:`resilience_notices`); ``""``: none.
+        target: the model or tool name.
     """
 
-    def __init__(self, threshold: int = 5, recovery_s: float = 30.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, threshold: int = 5, recovery_s: float = 30.0, clock: Callable[[], float] = time.monotonic,
+                 *, scope: str = "", target: str = ""):
+        self.scope = scope
+        self.target = target
         self.threshold = max(1, threshold)
         self.recovery_s = recovery_s
         self._clock = clock
@@ -231,9 +265,12 @@ class CircuitBreaker:
         when the half-open probe failed."""
         self._failures += 1
         if self._probing or self._failures >= self.threshold:
-            if self._opened_at is None or self._probing:
+            opened = self._opened_at is None or self._probing
+            if opened:
                 self.opened_count += 1
             self._opened_at = self._clock()
+            if opened and self.scope:
+                notify("breaker_opened", self.scope, self.target, self.recovery_s)
         self._probing = False
 
     def retry_in(self) -> float:
@@ -293,7 +330,8 @@ class ModelPool:
         self._factory = factory
         self._slots = [_KeySlot(k) for k in keys] or [_KeySlot(None)]
         self._current = 0
-        self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_recovery_s)
+        self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_recovery_s, scope="model",
+                                      target=name)
         self.limiter = anyio.CapacityLimiter(max(1, settings.max_in_flight))
 
     def _provider(self, slot: _KeySlot) -> Provider:
@@ -366,7 +404,10 @@ class ModelPool:
                     hint="the backend keeps failing; check it or configure `fallbacks`")
             self.stats.attempts += 1
             try:
+                queued_at = time.monotonic() if self.limiter.available_tokens <= 0 else None
                 async with self.limiter:
+                    if queued_at is not None:  # waited behind the model's max_in_flight
+                        notify("backpressure_wait", "model", self.name, time.monotonic() - queued_at)
                     provider = self._provider(slot)
                     response = await provider.complete(req, on_delta=on_delta)
             except ProviderError as err:

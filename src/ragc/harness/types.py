@@ -208,7 +208,7 @@ class EffectLog(Protocol):
         """The value recorded under ``key``, or ``None`` if the call has not completed."""
         ...
 
-    async def put(self, key: str, kind: Literal["model", "tool"], value: dict) -> None:
+    async def put(self, key: str, kind: Literal["model", "tool", "cell"], value: dict) -> None:
         """Record ``value`` (a JSON object) for the completed ``kind`` call ``key``, durably."""
         ...
 
@@ -219,7 +219,7 @@ class NullEffectLog:
     def get(self, key: str) -> dict | None:
         return None
 
-    async def put(self, key: str, kind: Literal["model", "tool"], value: dict) -> None:
+    async def put(self, key: str, kind: Literal["model", "tool", "cell"], value: dict) -> None:
         return None
 
 

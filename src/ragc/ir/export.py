@@ -44,10 +44,12 @@ _MERMAID_SHAPES = {
     "interrupt": ('{{"', '"}}'),
     "join": ('[/"', '"\\]'),
     "function": ('>"', '"]'),
+    "repl": ('[("', '")]'),
 }
 _DOT_SHAPES = {
     "model": "box", "agent": "box", "tool": "note", "router": "diamond", "subagent": "box3d",
     "subgraph": "box3d", "interrupt": "hexagon", "join": "box", "function": "component",
+    "repl": "cylinder",
 }
 
 
@@ -118,7 +120,7 @@ def join_label(j: JoinIR, branches: int | None = None) -> str:
 def node_detail(n: NodeIR) -> str:
     """The second line of a node's label: ``kind · model`` (or tool, agent...)."""
     detail = {
-        "model": n.model, "agent": n.model, "tool": n.tool or "pending calls", "subagent": n.agent,
+        "model": n.model, "agent": n.model, "repl": n.model, "tool": n.tool or "pending calls", "subagent": n.agent,
         "subgraph": n.graph, "function": n.function, "router": n.routing.function,
     }.get(n.kind)
     text = n.kind + (f" · {detail}" if detail else "")

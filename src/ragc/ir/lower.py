@@ -60,6 +60,7 @@ from ragc.ir.model import (
     PathExpr,
     ProgramIR,
     RegistryRefs,
+    ReplIR,
     RetryIR,
     RouteIR,
     RoutingIR,
@@ -331,7 +332,7 @@ class Lowerer:
         def val(key: str):
             return f[key].value if key in f else None
 
-        if kind in ("model", "agent"):
+        if kind in ("model", "agent", "repl"):
             model = as_name(val("model")) if "model" in f else "default"
             kw["model"] = model
             self._model_ref(model)  # type: ignore[arg-type]
@@ -346,7 +347,9 @@ class Lowerer:
                 kw["params"] = params
             if kind == "agent":
                 kw["max_iterations"] = int(_num(val("max_iterations")) or 8)
-        if kind in ("model", "agent", "tool") and "tools" in f:
+        if kind == "repl":
+            kw["repl"] = self.repl(val)
+        if kind in ("model", "agent", "tool", "repl") and "tools" in f:
             kw["tools"] = _names(val("tools"))
             self.refs["tools"].update(kw["tools"])
         if kind == "tool" and "tool" in f:
@@ -412,6 +415,25 @@ class Lowerer:
             routing=self.routing(g, info),
             **kw,
         )
+
+    def repl(self, val: Any) -> ReplIR:
+        """The :class:`ReplIR` of a checked ``kind repl`` node (``val``: field
+        name -> value or ``None``); its models and agents recorded in the refs."""
+        from ragc.check.repl import DEFAULT_MAX_TURNS, limit_values
+
+        models = _names(val("models")) if val("models") is not None else []
+        agents = _names(val("agents")) if val("agents") is not None else []
+        for m in models:
+            self._model_ref(m)
+        for a in agents:
+            self._agent_ref(a)
+        graphs = _names(val("graphs")) if val("graphs") is not None else []
+        self.refs["graphs"].update(graphs)
+        limits = val("limits")
+        script = val("script")
+        return ReplIR(models=models, agents=agents, graphs=graphs, max_turns=int(_num(val("max_turns")) or DEFAULT_MAX_TURNS),
+                      limits=limit_values(limits) if isinstance(limits, A.ObjectV) else {},
+                      script=script.value if isinstance(script, A.Str) else None)
 
     def _model_ref(self, model: str) -> None:
         seen = self.refs["models"]

@@ -22,7 +22,7 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 IR_FORMAT_VERSION = 1
 
@@ -284,7 +284,32 @@ class JoinIR(_IR):
 
 # --------------------------------------------------------------------------- nodes and graphs
 
-NodeKind = Literal["model", "agent", "tool", "router", "subagent", "subgraph", "interrupt", "join", "function"]
+NodeKind = Literal["model", "agent", "tool", "router", "subagent", "subgraph", "interrupt", "join", "function",
+                   "repl"]
+
+
+class ReplIR(_IR):
+    """What a ``kind repl`` node adds (``docs/repl.md``, "A `repl` node").
+
+    * ``models``, ``agents``: registry names its cells may call with
+      ``model_query`` / ``agent_query`` (the node's ``tools`` are what
+      ``tool_call`` may call); the node's own ``model`` writes the cells.
+    * ``graphs``: registry graphs its cells may ``graph_run`` (compiled
+      into :attr:`ProgramIR.graphs` as ``registry.NAME``).
+    * ``max_turns``: model turns per activation (each turn: one model call,
+      then its cell).
+    * ``limits``: :class:`ragc.repl.policy.ReplPolicy` limits as keyword
+      arguments (``timeout_s`` in seconds), over the node's session.
+    * ``script``: a ``.ragsh`` file (relative to the ``.rag`` file) run as
+      the first cell, before the first model turn (upstream's ``script``).
+    """
+
+    models: list[str] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list)
+    graphs: list[str] = Field(default_factory=list)
+    max_turns: int = Field(8, ge=1, le=100)
+    limits: dict[str, int | float] = Field(default_factory=dict)
+    script: str | None = None
 
 
 class NodeIR(_IR):
@@ -305,6 +330,9 @@ class NodeIR(_IR):
       (answer deadline), ``default`` (answer used after the deadline).
     * join: a ``kind join`` node (see :class:`JoinIR`).
     * function: ``function`` (registry ``[functions.*]``), ``input``.
+    * repl: ``model``, ``system``, ``prompt``, ``tools``, ``params`` and
+      :attr:`repl` (:class:`ReplIR`). ``repl`` is left out of the dump when
+      unset, so the IR (and hash) of every other kind is as before it existed.
 
     ``output``: the channel the node's result is written to (resolved by the
     lowering: explicit ``output``, else the agent's registry ``output``, else
@@ -342,6 +370,14 @@ class NodeIR(_IR):
     optional: bool = False
     max_visits: int | None = None
     routing: RoutingIR = Field(default_factory=lambda: RoutingIR(kind="end"))
+    repl: ReplIR | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_repl(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.repl is None and isinstance(data, dict):
+            data.pop("repl", None)
+        return data
 
 
 Reducer = Literal["last", "append", "messages", "merge", "sum", "union", "min", "max", "custom"]

@@ -34,6 +34,8 @@ KIND_DOCS = {
     "interrupt": "asks a human (`prompt`, `options`, `default`, `timeout`); the answer picks the route",
     "join": "a barrier over `sources` with a policy (`all`, `any`, `quorum N`, `tolerate N`, `timeout D`)",
     "function": "a custom Python node (a `[functions.*]` entry) with an `input` mapping",
+    "repl": "a model writes `.ragsh` cells that call the granted `tools`, `models` and `agents` until one "
+            "calls `answer(...)`; `max_turns`, `limits { ... }`; routes `ok` / `error` or `answer(v, route=...)`",
 }
 """One line per node kind (BRIEF §3.4 and docs/language.md, "Node kinds")."""
 

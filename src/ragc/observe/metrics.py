@@ -22,11 +22,14 @@ Prometheus name                   labels                     counted from
 ``ragc_retries_total``            ``scope``                  ``NodeRetried`` (``node``), ``ModelRetry`` (``provider``)
 ``ragc_circuit_open_total``       ``node_kind``              ``NodeFailed`` with ``error_kind`` ``circuit_open``
                                                              (a call refused by an open circuit breaker)
+``ragc_breaker_opens_total``      ``scope``, ``target``      ``BreakerOpened``: a model's or tool's breaker
+                                                             opened (``scope`` ``model``/``tool``)
+``ragc_backpressure_waits_total`` ``scope``, ``target``      ``BackpressureWait``: a model call queued behind
+                                                             ``max_in_flight`` (``model``) or a branch behind
+                                                             ``max_concurrency`` (``fanout``)
+``ragc_backpressure_wait_``       ``scope``, ``target``      the seconds those waits took
+``seconds_total``
 ================================  =========================  ==========================================
-
-Backpressure waits (a call queued behind a model's ``max_in_flight``) are
-not in the event stream, so they are not counted here (see
-``docs/observability.md``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ _COUNTERS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "cost": ("ragc_cost_usd", ("model",), "model cost in US dollars"),
     "retries": ("ragc_retries", ("scope",), "retries: node attempts (node) and provider calls (provider)"),
     "circuit_open": ("ragc_circuit_open", ("node_kind",), "node attempts refused by an open circuit breaker"),
+    "breaker_opens": ("ragc_breaker_opens", ("scope", "target"), "circuit breakers opened, per model or tool"),
+    "backpressure_waits": ("ragc_backpressure_waits", ("scope", "target"),
+                           "waits for a slot: model calls behind max_in_flight, branches behind max_concurrency"),
+    "backpressure_seconds": ("ragc_backpressure_wait_seconds", ("scope", "target"),
+                             "seconds spent in those waits"),
 }
 
 
@@ -148,6 +156,11 @@ class RunMetrics:
             self._add("retries", 1, scope="node")
         elif t is E.ModelRetry:
             self._add("retries", 1, scope="provider")
+        elif t is E.BreakerOpened:
+            self._add("breaker_opens", 1, scope=ev.scope, target=ev.target)
+        elif t is E.BackpressureWait:
+            self._add("backpressure_waits", 1, scope=ev.scope, target=ev.target)
+            self._add("backpressure_seconds", ev.waited_s, scope=ev.scope, target=ev.target)
         elif t is E.NodeFailed:
             if ev.error_kind == "circuit_open":
                 self._add("circuit_open", 1, node_kind=self._kinds.get((ev.run_id, ev.activation), "?"))

@@ -42,10 +42,23 @@ class Capabilities:
         graphs: the session's :class:`GraphBook`.
         remaining_s: seconds left in the running cell.
         workspace: root of file tools of graph runs (``None``: the registry's).
+        graph_runner: ``async (program, untrusted, source, input) -> dict`` that
+            runs a compiled graph for ``graph_run`` (:func:`ragc.repl.graph_runs.graph_runner`
+            binds one; in a node, ``program`` is the registry graph's name);
+            ``None``: ``graph_run`` is not offered.
+
+    Set by a ``repl`` node (:mod:`ragc.repl.cells`) before each cell:
+    :attr:`granted` (``{"models": {...}, "tools": {...}, "agents": {...}, "graphs": {...}}``:
+    the only names the cells may call; ``None``: the whole registry),
+    :attr:`effects` and :attr:`budget` (the activation's effect log and
+    budget guard: calls are journaled and counted), :attr:`call_kwargs`
+    (``emit``, ``node``, ``activation``, ``run_id`` of harness calls) and
+    :attr:`key_scope` (``"c3."``: call keys ``c3.m1``, ``c3.t2``...).
     """
 
     def __init__(self, registry: Registry, policy: ReplPolicy, portal: Any, harness: Any, graphs: GraphBook,
-                 remaining_s: Callable[[], float], workspace: str | None = None):
+                 remaining_s: Callable[[], float], workspace: str | None = None,
+                 graph_runner: Callable[..., Awaitable[dict]] | None = None):
         self.registry = registry
         self.policy = policy
         self.portal = portal
@@ -53,19 +66,28 @@ class Capabilities:
         self.graphs = graphs
         self.remaining_s = remaining_s
         self.workspace = workspace
+        self.graph_runner = graph_runner
+        self.granted: dict[str, set[str]] | None = None
+        self.effects: Any = NullEffectLog()
+        self.budget: Any = NoBudget()
+        self.call_kwargs: dict[str, Any] = {}
+        self.key_scope = "repl:"
         self.calls = 0
         self.peak_in_flight = 0
         self._in_flight = 0
         self._keys = itertools.count(1)
 
     def builtins(self) -> dict[str, Callable[..., Any]]:
-        """Name -> callable for the interpreter."""
-        return {
+        """Name -> callable for the interpreter (``graph_run`` and
+        ``graph_run_batched`` only with a ``graph_runner``)."""
+        out: dict[str, Callable[..., Any]] = {
             "model_query": self.model_query, "model_query_batched": self.model_query_batched,
             "agent_query": self.agent_query, "agent_query_batched": self.agent_query_batched,
             "tool_call": self.tool_call, "tool_call_batched": self.tool_call_batched,
-            "graph_run": self.graph_run, "graph_run_batched": self.graph_run_batched,
         }
+        if self.graph_runner is not None:
+            out.update(graph_run=self.graph_run, graph_run_batched=self.graph_run_batched)
+        return out
 
     # ------------------------------------------------------------------ builtins
 
@@ -112,12 +134,12 @@ class Capabilities:
         """Run a graph to its end: ``{"status", "run_id", "output", "usage",
         "error", "interrupt"}``. Untrusted (script-defined) graphs need an
         approval first."""
-        program, untrusted, source = self.graphs.runnable(graph)
+        program, untrusted, source = self._runnable(graph)
         return self._run([lambda: self._graph(program, untrusted, source, input)])[0]
 
     def graph_run_batched(self, graph: str, inputs: Sequence[dict], max_concurrency: int | None = None) -> list:
         """:meth:`graph_run` per input; results in input order."""
-        program, untrusted, source = self.graphs.runnable(graph)
+        program, untrusted, source = self._runnable(graph)
         items = _list("graph_run_batched", "inputs", inputs)
         return self._run([lambda i=i: self._graph(program, untrusted, source, i) for i in items], max_concurrency)
 
@@ -132,50 +154,59 @@ class Capabilities:
             raise CapabilityError("model_query: `schema` must be a JSON schema object (a dict)")
         request = ModelRequest(messages=messages, response_schema=schema, max_tokens=max_tokens,
                                temperature=temperature)
-        response = await self.harness.complete(model, request, effects=NullEffectLog(), key=self._key("m"),
-                                               budget=NoBudget())
+        response = await self.harness.complete(model, request, effects=self.effects, key=self._key("m"),
+                                               budget=self.budget, **self.call_kwargs)
         return response.structured if schema is not None else response.message.content
 
     async def _agent(self, agent: str, prompt: Any) -> Any:
         spec = self.harness.agent_spec(agent)
+        effects = self.effects
+        if not isinstance(effects, NullEffectLog):
+            effects = ScopedEffects(effects, self._key("a") + "/")
         result = await self.harness.run_agent(spec, [Message(role="user", content=_text("prompt", prompt))],
-                                              effects=NullEffectLog(), budget=NoBudget())
+                                              effects=effects, budget=self.budget, **self.call_kwargs)
         return result.structured if result.structured is not None else result.text
 
     async def _tool(self, tool: str, args: Any) -> str:
         if args is not None and not isinstance(args, dict):
             raise CapabilityError(f"tool_call: the arguments of `{tool}` must be a dict, got {type(args).__name__}")
-        result = await self.harness.call_tool(tool, dict(args or {}), effects=NullEffectLog(), key=self._key("t"),
-                                              budget=NoBudget())
+        result = await self.harness.call_tool(tool, dict(args or {}), effects=self.effects, key=self._key("t"),
+                                              budget=self.budget, **self.call_kwargs)
         if result.is_error:
             raise CapabilityError(f"tool `{tool}` failed: {result.content}",
                                   hint=f"check the arguments against the tool's schema ([tools.{tool}])")
         return result.content
 
     async def _graph(self, program: Any, untrusted: bool, source: str, inputs: Any) -> dict:
-        from ragc.runtime.engine import Engine
-        from ragc.runtime.errors import RunError
-        from ragc.runtime.journal import open_store
-
         if inputs is not None and not isinstance(inputs, dict):
             raise CapabilityError(f"graph_run: the input must be a dict, got {type(inputs).__name__}")
-        try:
-            engine = Engine(program, registry=self.registry, store=open_store("memory"), workspace=self.workspace,
-                            source=source, untrusted=untrusted)
-            result = await engine.start(dict(inputs or {}))
-        except RunError as e:
-            raise CapabilityError(f"graph_run: {e.message}", hint=getattr(e, "hint", None)) from None
-        error = None
-        if result.error is not None:
-            error = {"code": getattr(result.error, "code", None), "message": getattr(result.error, "message", str(result.error))}
-        return _jsonable({"status": result.status, "run_id": result.run_id, "output": result.output,
-                          "usage": result.usage, "error": error, "interrupt": result.interrupt})
+        if self.graph_runner is None:
+            raise CapabilityError("graph_run is not available here", kind="refused",
+                                  hint="run the graph as a `kind subgraph` node of the workflow instead")
+        return _jsonable(await self.graph_runner(program, untrusted, source, dict(inputs or {})))
 
     # ------------------------------------------------------------------ plumbing
 
+    def _runnable(self, graph: Any) -> tuple[Any, bool, str]:
+        """What :attr:`graph_runner` gets for ``graph``: the session's
+        compiled program (:meth:`GraphBook.runnable`), or, in a node
+        (:attr:`granted` set), the granted registry graph's name."""
+        if self.granted is None:
+            return self.graphs.runnable(graph)
+        self._known("graphs", graph)
+        return graph, False, ""
+
     def _known(self, table: str, name: Any) -> None:
         entries = getattr(self.registry, table)
-        if isinstance(name, str) and name in entries:
+        if self.granted is not None:
+            granted = sorted(self.granted.get(table, ()))
+            if isinstance(name, str) and name in granted and name in entries:
+                return
+            if isinstance(name, str) and name in entries:
+                raise CapabilityError(f"{table[:-1]} `{name}` is not granted to this node", kind="refused",
+                                      hint=f"the node's `{table}` list: " + (", ".join(granted) or "empty"))
+            entries = {n: None for n in granted}
+        elif isinstance(name, str) and name in entries:
             return
         from ragc.diagnostics.suggest import did_you_mean
 
@@ -185,7 +216,12 @@ class Capabilities:
                               hint=f"did you mean `{guess}`?" if guess else f"registry {table}: {known}")
 
     def _key(self, prefix: str) -> str:
-        return f"repl:{prefix}{next(self._keys)}"
+        return f"{self.key_scope}{prefix}{next(self._keys)}"
+
+    def new_scope(self, scope: str) -> None:
+        """Name the next calls ``{scope}m1``, ``{scope}t2``... (one counter per scope)."""
+        self.key_scope = scope
+        self._keys = itertools.count(1)
 
     def _run(self, thunks: list[Callable[[], Awaitable[Any]]], max_concurrency: int | None = None) -> list:
         """Run ``thunks`` on the loop, at most the allowed number at a time,
@@ -233,6 +269,24 @@ class Capabilities:
                     e.message = f"element {i} of the batch: {e.message}"
                 raise e
         return results
+
+
+class ScopedEffects:
+    """An :class:`~ragc.harness.types.EffectLog` that files every key of
+    ``inner`` under ``prefix`` (an agent's ``m1`` becomes ``c2.a1/m1``), so
+    an agent run from a cell cannot collide with the node's own calls."""
+
+    def __init__(self, inner: Any, prefix: str):
+        self.inner = inner
+        self.prefix = prefix
+
+    def get(self, key: str) -> dict | None:
+        """The value recorded under ``prefix + key``, or ``None``."""
+        return self.inner.get(self.prefix + key)
+
+    async def put(self, key: str, kind: Any, value: dict) -> None:
+        """Record ``value`` under ``prefix + key``."""
+        await self.inner.put(self.prefix + key, kind, value)
 
 
 def _as_capability_error(e: Exception) -> CapabilityError:

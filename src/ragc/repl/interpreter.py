@@ -255,7 +255,9 @@ class Interpreter:
             if name in self.builtins:
                 continue
             try:
-                value = module[name]
+                value = _read(module, name)
+            except _Unset:
+                continue
             except (sl.StarlarkError, KeyError):
                 # not reached, or not data: a function stays in this cell's frozen module
                 if self._is_function(module, name):
@@ -271,7 +273,9 @@ class Interpreter:
     @staticmethod
     def _is_function(module: sl.Module, name: str) -> bool:
         try:
-            module[name]
+            _read(module, name)
+        except _Unset:
+            return False
         except sl.StarlarkError as e:
             return "serialize" in str(e) or "function" in str(e)
         except KeyError:
@@ -312,6 +316,24 @@ class Interpreter:
                 raise
 
         return call
+
+
+class _Unset(Exception):
+    """A name the cell's module never allocated (the cell failed before it ran)."""
+
+
+def _read(module: sl.Module, name: str) -> Any:
+    """``module[name]``. starlark-rust panics (pyo3's ``PanicException``, a
+    ``BaseException``) reading a name of a module whose evaluation failed at
+    name resolution, before its slots existed; that is :class:`_Unset`."""
+    try:
+        return module[name]
+    except (sl.StarlarkError, KeyError):
+        raise
+    except BaseException as e:  # noqa: BLE001 - only the panic is translated
+        if type(e).__name__ == "PanicException":
+            raise _Unset(name) from None
+        raise
 
 
 def _plain(value: Any) -> Any:

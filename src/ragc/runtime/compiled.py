@@ -144,7 +144,10 @@ class CGraph:
 
 
 class CProgram:
-    """Every graph of a program, compiled; ``entry`` is the entry graph."""
+    """Every graph of a program, compiled; ``entry`` is the entry graph.
+    ``graph_runner``: ``async (key, input) -> dict`` that runs graph ``key``
+    of the program to its end as a run of its own (the engine sets it; the
+    ``graph_run`` of a ``kind repl`` node's cells uses it); ``None``: none."""
 
     def __init__(self, ir: ProgramIR, registry: Any, functions: FunctionTable):
         self.ir = ir
@@ -152,6 +155,7 @@ class CProgram:
         self.functions = functions
         self.graphs: dict[str, CGraph] = {}
         self.entry: CGraph | None = None
+        self.graph_runner: Any = None
 
 
 def node_expr(node: NodeIR | None, e: Any, what: str) -> Evaluate:

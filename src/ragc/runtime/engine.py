@@ -140,8 +140,34 @@ class Engine:
         self._harness_factory = harness_factory
         self.table = FunctionTable(registry, self.functions, lenient=lenient)
         self.cprog: CProgram = compile_program(self.program, registry, self.table)
+        self.cprog.graph_runner = self._run_graph
         self.caps, self.policy_scopes = self._limits()
         self._ir_json: str | None = None
+
+    async def _run_graph(self, key: str, inputs: dict) -> dict:
+        """Run graph ``key`` of this program (a ``registry.NAME`` graph a
+        ``kind repl`` node grants) to its end as a run of its own, on an
+        in-memory journal, with this engine's registry, functions, workspace
+        and untrusted flag: ``{"status", "run_id", "output", "usage",
+        "error", "interrupt"}`` (an interrupt ends it with status
+        ``interrupted``).
+
+        Raises:
+            RunError: ``E0912`` (invalid input) and what starting a run raises.
+        """
+        from ragc.runtime.journal import open_store
+
+        program = self.program.model_copy(update={"entry": key, "hash": ""})
+        engine = Engine(program, registry=self.registry, functions=self.functions, store=open_store("memory"),
+                        workspace=self.workspace, source=self.source, registry_path=self.registry_path,
+                        untrusted=self.untrusted, harness_factory=self._harness_factory)
+        result = await engine.start(inputs)
+        error = None
+        if result.error is not None:
+            error = {"code": getattr(result.error, "code", None),
+                     "message": getattr(result.error, "message", str(result.error))}
+        return {"status": result.status, "run_id": result.run_id, "output": result.output, "usage": result.usage,
+                "error": error, "interrupt": result.interrupt}
 
     # ------------------------------------------------------------------ configuration
 

@@ -122,11 +122,17 @@ async def run_fork(run: Driver, frame: Frame, cn: CNode, act_id: str, result: An
             tasks = [create(run_branch(i)) for i in idx_list]
         else:
             it = iter(idx_list)
+            queued_at = time.monotonic()
+            started = [0]
 
             async def worker() -> None:
                 for i in it:
                     if tracker.fired:
                         return
+                    started[0] += 1
+                    if started[0] > limit and emit is not None:  # this branch waited for a free slot
+                        emit(E.BackpressureWait(run.run_id, _now(), "fanout", cn.name, time.monotonic() - queued_at,
+                                                cn.name, act_id))
                     await run_branch(i)
 
             tasks = [loop.create_task(worker()) for _ in range(limit)]

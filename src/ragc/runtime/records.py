@@ -137,18 +137,20 @@ class JoinOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One model or tool call of an activation attempt, journaled before the
-    harness goes on, so a resume serves it instead of calling again.
+    """One model or tool call of an activation attempt (or one ``.ragsh``
+    cell of a ``kind repl`` node), journaled before the activation goes on,
+    so a resume serves it instead of calling (or evaluating) again.
 
     Attributes:
-        key: ``m1``, ``t1``, ``t1.2``..., prefixed ``a2/`` for attempt 2.
-        kind: ``model`` or ``tool``.
-        value: the reply (a ``ModelResponse`` or ``ToolResult`` dump).
+        key: ``m1``, ``t1``, ``t1.2``, ``c2`` (a cell)..., prefixed ``a2/`` for attempt 2.
+        kind: ``model``, ``tool`` or ``cell``.
+        value: the reply (a ``ModelResponse`` or ``ToolResult`` dump; for a
+            cell, :meth:`ragc.repl.codeact.CodeActLoop.cell`'s record).
     """
 
     KIND: ClassVar[str] = "effect"
     key: str
-    kind: Literal["model", "tool"]
+    kind: Literal["model", "tool", "cell"]
     value: Any = None
 
     def encode(self) -> dict[str, Any]:

@@ -128,7 +128,7 @@ class ActivationEffects:
             self.on_tool_replay()
         return eff.value
 
-    async def put(self, key: str, kind: Literal["model", "tool"], value: dict) -> None:
+    async def put(self, key: str, kind: Literal["model", "tool", "cell"], value: dict) -> None:
         """Journal call ``key`` and its ``value``; returns once durable.
 
         Raises:

@@ -388,6 +388,11 @@ class RunManager:
                 out.append({"kind": "tool", "activation": rec.activation, "key": key, "node": node,
                             "name": started.get("tool") if started else None,
                             "input": started.get("arguments") if started else None, "output": value})
+            elif kind == "cell":  # a `.ragsh` cell of a `kind repl` node: its source in, its outcome out
+                v = value if isinstance(value, dict) else {}
+                out.append({"kind": "cell", "activation": rec.activation, "key": key, "node": node, "name": key,
+                            "input": v.get("source"),
+                            "output": {k: v.get(k) for k in ("output", "value", "error", "answered", "answer")}})
         return out
 
     # ------------------------------------------------------------------ writing

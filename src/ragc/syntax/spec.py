@@ -26,6 +26,7 @@ RESULTS: dict[str, str] = {
     "interrupt": "the human's answer",
     "join": '`{"succeeded", "failed", "cancelled", "skipped"}` counts',
     "function": "what the function returns",
+    "repl": "the value a cell gave to `answer(...)`",
 }
 """What a node of each kind writes to its output channel (architecture.md)."""
 
@@ -60,8 +61,8 @@ RULES = """\
   being a source of a top-level `join`. No routing ends the branch; `END` ends the run.
 - Who picks a route label: `router` -> the first `when` that holds (a route without `when`
   always matches; put it last) or its registry `function`; `model`/`agent` -> the model;
-  `interrupt` -> the human's answer; `subagent`/`subgraph`/`tool`/`function`/`join` -> `ok`
-  or `error` (`error -> fallback` catches failures).
+  `interrupt` -> the human's answer; `subagent`/`subgraph`/`tool`/`function`/`join`/`repl` ->
+  `ok` or `error` (`error -> fallback` catches failures).
 - Conditions: `==  !=  <  <=  >  >=  in  not in`, `and`, `or`, `not`, parentheses;
   operands are values. `and`, `or`, `in`, `not` cannot be used as keys after a value.
 - Fan-out: `send [ target { payload }, ... ]` or `send [ target { payload } for item in
@@ -75,6 +76,14 @@ RULES = """\
 - A fork that does no work: `kind router` with only `next [a, b]` or `send [...]` + `join X`
   (no `routes`) calls nothing and starts the branches (`kind fork` is accepted and formatted
   as `kind router`). `start` names one node; to start in parallel, start at such a router.
+- `kind repl`: the node's `model` writes ```` ```ragsh ```` cells (Starlark: no import, no while,
+  no files or network) that may call `tool_call("T", {..})` for its `tools`, `model_query("M",
+  prompt)` for its `models`, `agent_query("A", prompt)` for its `agents` and `graph_run("G", {..})`
+  for its `graphs` (registry graphs); variables persist
+  across cells; `answer(value)` ends it (`answer(value, route="LABEL")` picks a declared label,
+  else `ok`). `max_turns N` (1..100, default 8; reaching it takes the `error` route),
+  `limits { max_calls N  max_operations N  max_output_bytes N  max_depth N  timeout_s 30s ... }`,
+  `script "setup.ragsh"` (a file next to the `.rag` file, run as the first cell).
 - A `subagent` may set `model "NAME"` (replaces its registry model; the policy must grant it)
   and `schema { field: type }` (its result is then that object: route on it with a router,
   `when state.verdict.approve == true`).

@@ -16,6 +16,10 @@ upstream (meaning, from its ``compiler.rs``)    ragc
 node without ``kind`` (``NodeSpec.kind``        ``kind model``, when every field fits a
 defaults to ``"model"``)                        model node (else ``E0202`` stays)
 ``kind tool_executor``                          ``kind tool`` (runs the pending tool calls)
+``kind repl_agent`` (a harness-backed REPL      ``kind repl``: the CodeAct loop of
+agent; ``script "S"`` a fixed prologue)         ``.ragsh`` cells; ``script "S"`` is kept: the
+                                                file ``S`` (``.ragsh`` added without a
+                                                suffix) runs as the first cell
 ``kind agent`` routing by ``tool_call`` /       ``kind model``: the split model-tools loop
 ``final`` (a model-tools loop over two nodes)   of ``docs/language.md``
 ``kind router`` + ``model "f"`` (the router     ``function "f"``; without ``routes`` the
@@ -60,8 +64,9 @@ must ask something), ``E0502`` (a write to an undeclared channel), ``E0705``
 
 What has no ragc meaning is left as written for the checker to report
 precisely: other checkpoint and interrupt policies (``E0290``, ``E0291``),
-``kind repl_agent`` (``E0292``), other reducer arguments (``E0293``), named
-input mappings (``E0294``), ``steering`` (``E0295``). ``docs/upstream.md``
+``kind repl_agent`` whose ``script`` is not one string (``E0292``), other
+reducer arguments (``E0293``), named input mappings (``E0294``), ``steering``
+(``E0295``). ``docs/upstream.md``
 lists every construct with its status.
 """
 
@@ -174,6 +179,9 @@ def _node(node: A.Node, join_targets: dict[str, set[str]]) -> A.Node:
         new_kind = "model"
     elif kind in KIND_RENAMES:
         new_kind = KIND_RENAMES[kind]
+    elif kind == "repl_agent" and all(isinstance(f.value, A.Str) and not f.value.is_template
+                                      for f in fields if f.key.name == "script"):
+        new_kind = "repl"
     elif kind == "agent" and labels & LOOP_LABELS and "max_iterations" not in keys:
         new_kind = "model"
     elif kind == "router" and "model" in keys and "function" not in keys and routes is None:

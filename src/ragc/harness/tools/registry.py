@@ -190,7 +190,8 @@ class ToolRegistry:
         br = self._breakers.get(name)
         if br is None:
             br = self._breakers[name] = CircuitBreaker(self.settings.tool_breaker_threshold,
-                                                       self.settings.tool_breaker_recovery_s)
+                                                       self.settings.tool_breaker_recovery_s, scope="tool",
+                                                       target=name)
         return br
 
     # ------------------------------------------------------------------ calling

@@ -28,6 +28,7 @@ _MODULES = {
     "interrupt": "interrupt",
     "join": "join",
     "function": "function",
+    "repl": "repl",
 }
 
 
