@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ragc.author.goal import reachable_nodes
+
 Prop = Callable[[Any], bool]
 
 
@@ -20,7 +22,8 @@ Prop = Callable[[Any], bool]
 
 
 def _nodes(g: Any) -> list[Any]:
-    return list(g.nodes.values())
+    # only nodes that can run count: a dead node meets no property
+    return reachable_nodes(g)
 
 
 def kind(k: str, n: int = 1) -> Prop:

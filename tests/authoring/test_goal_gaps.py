@@ -81,3 +81,18 @@ def test_a_tool_only_an_unreachable_node_uses_is_a_gap():
     assert [g["message"] for g in gaps] == ["the goal names the tool `read_file`, but node `read` that uses it never "
                                            "runs: no `start`, `next` or route leads to it"]
     assert "`start read`" in gaps[0]["help"]
+
+
+def test_a_node_nothing_leads_to_is_a_gap_even_when_the_goal_does_not_name_it():
+    dead_model = TOOL_FLOW.replace("  node read {", """  node sum {
+    kind model
+    model "fast"
+    prompt "Summarise {{ state.text }}"
+    output text
+    next END
+  }
+
+  node read {""")
+    program = _program(dead_model)
+    gaps = goal_gaps("Read the input `path` with the read_file tool", program, REG)
+    assert [g["message"] for g in gaps] == ["node `sum` never runs: no `start`, `next` or route leads to it"]

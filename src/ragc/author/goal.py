@@ -12,7 +12,10 @@ the goal; this module can compare the two where the goal is explicit:
   a model or agent node's ``tools``, a registry agent that carries the
   tool, ...);
 * an **input** the goal names (``the input `path```, ``an input list
-  `paths```): the entry graph's ``input`` block must declare it.
+  `paths```): the entry graph's ``input`` block must declare it;
+* **every node runs**: a node nothing leads to (``W0303`` for ``ragc
+  check``, a warning there) is a gap here, since an author writes a node
+  to run it.
 
 Each gap becomes an error entry shaped like a ``ragc check --format json``
 diagnostic (code ``GOAL``, no span), so the repair round quotes it as it
@@ -94,7 +97,7 @@ def requirements(goal: str, registry: Any) -> list[str]:
     return out
 
 
-def _reachable(graph: Any) -> list[Any]:
+def reachable_nodes(graph: Any) -> list[Any]:
     """The nodes of one ``GraphIR`` that can run: reached from ``start``
     through ``next`` targets, routes, send branches and join targets (a node
     nothing routes to is dead code, whatever it names)."""
@@ -119,7 +122,7 @@ def _dead_users(program: Any, kind: str, name: str) -> list[str]:
     attr = {"tool": "tool", "agent": "agent", "function": "function", "subgraph": "graph"}.get(kind)
     out = []
     for g in program.graphs.values():
-        live = {id(n) for n in _reachable(g)}
+        live = {id(n) for n in reachable_nodes(g)}
         for node_name, node in g.nodes.items():
             if id(node) in live:
                 continue
@@ -134,7 +137,7 @@ def _used(program: Any, registry: Any) -> dict[str, set[str]]:
     for g in program.graphs.values():
         if g.store:
             used["store"].add(g.store)
-        for node in _reachable(g):
+        for node in reachable_nodes(g):
             used["tool"].update(getattr(node, "tools", None) or [])
             for attr, kind in (("tool", "tool"), ("agent", "agent"), ("function", "function"),
                                ("graph", "subgraph")):
@@ -172,6 +175,13 @@ def goal_gaps(goal: str, program: Any, registry: Any) -> list[dict[str, Any]]:
             gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
                          "message": f"the goal names the {kind} `{name}`, which the file does not use",
                          "help": _HELP[kind].format(name=name)})
+    for g in program.graphs.values():  # a node the author wrote but nothing runs is a mistake
+        live = {id(n) for n in reachable_nodes(g)}
+        for node_name, node in g.nodes.items():
+            if id(node) not in live and not any(f"`{node_name}`" in gap["message"] for gap in gaps):
+                gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
+                             "message": f"node `{node_name}` never runs: no `start`, `next` or route leads to it",
+                             "help": f"`next {node_name}` from the node that comes before it, or remove it"})
     declared = program.entry_graph.input_schema.get("properties") or {}
     for name in inputs_in_goal(goal):
         if name not in declared:
