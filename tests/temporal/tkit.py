@@ -1,0 +1,66 @@
+"""Helpers of the Temporal tests: run a workflow on both engines, an
+in-process worker, a worker subprocess, and the ``ragc`` CLI in a
+subprocess that runs this checkout's code."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import ragc
+from ragc.temporal import client as tc
+from ragc.temporal.context import WorkerContext
+from ragc.temporal.worker import build_worker
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def queue() -> str:
+    """A task queue of its own for one test."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.asynccontextmanager
+async def worker(address: str, task_queue: str, registry: Any = None, *, workspace: Any = None,
+                 functions: dict | None = None) -> AsyncIterator[Any]:
+    """An in-process worker on ``task_queue``; yields its client."""
+    client = await tc.connect(tc.Connection(address=address))
+    ctx = WorkerContext(registry, workspace=workspace, functions=functions)
+    w = build_worker(client, ctx, task_queue=task_queue)
+    async with w:
+        try:
+            yield client
+        finally:
+            await ctx.aclose()
+
+
+async def run_temporal(wf: ragc.Workflow, client: Any, task_queue: str, inputs: dict[str, Any], *,
+                       run_id: str | None = None, stop_on_interrupt: bool = True) -> dict[str, Any]:
+    """Start ``wf`` on Temporal and wait for its end (or its first question)."""
+    rid = run_id or f"t-{uuid.uuid4().hex[:12]}"
+    await tc.start(client, wf.engine, inputs, run_id=rid, task_queue=task_queue)
+    return await tc.wait(client, rid, stop_on_interrupt=stop_on_interrupt)
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``ragc`` subprocess that runs this checkout."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGC_")}
+    env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["NO_COLOR"] = "1"
+    env.update(extra)
+    return env
+
+
+def ragc_cmd(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "ragc", *argv]
+
+
+def ragc(*argv: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ragc ARGV`` (this checkout) and wait."""
+    return subprocess.run(ragc_cmd(*argv), cwd=cwd, env=cli_env(**env), capture_output=True, text=True,
+                          timeout=timeout)
