@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ragc.cli.main import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+from ragc.cli.temporal_cli import add_engine_options
 
 
 def register(subparsers) -> None:
@@ -55,6 +56,7 @@ def register(subparsers) -> None:
                         "(or the policy sets require_approval = false)")
     _common(p, run=True)
     p.add_argument("--run-id", metavar="ID", help="choose the run id (default: a fresh one)")
+    add_engine_options(p)
     p.set_defaults(handler=_store_errors(cmd_run))
 
     p = subparsers.add_parser("resume", help="continue a run (after an interrupt, a crash or a failure)")
@@ -66,6 +68,7 @@ def register(subparsers) -> None:
                               "without options")
     p.add_argument("--force", action="store_true", help="resume even if the graph changed since the run started")
     _common(p)
+    add_engine_options(p)
     p.set_defaults(handler=_store_errors(cmd_resume))
 
     p = subparsers.add_parser("runs", help="list, inspect and fork journaled runs")
@@ -75,11 +78,13 @@ def register(subparsers) -> None:
     q.add_argument("--limit", type=int, default=20, metavar="N")
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
+    add_engine_options(q)
     q.set_defaults(handler=_store_errors(cmd_runs_list))
     q = sub.add_parser("show", help="steps, timings, usage, state and status of a run")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
+    add_engine_options(q)
     q.set_defaults(handler=_store_errors(cmd_runs_show))
     q = sub.add_parser("events", help="the recorded events of a run (--follow: tail a live run)")
     q.add_argument("run_id", metavar="RUN_ID")
@@ -501,6 +506,10 @@ def cmd_run(args: Any) -> int:
         _print_diagnostics(warnings, sources, sys.stderr)
     program = result.program
     inputs = _inputs(args, program.entry_graph.input_schema)
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import run_on_temporal
+
+        return run_on_temporal(args, program, load, sources, inputs, path)
     store = journal_store(args.journal, load.registry, program)
     try:
         wf = Workflow.from_program(program, load.registry, journal=store,
@@ -574,6 +583,10 @@ def _answer(args: Any) -> Any:
 def cmd_resume(args: Any) -> int:
     """``ragc resume RUN_ID [--answer VALUE | --answer-json JSON] [--force] [--json]``."""
     answer = _answer(args)
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import resume_on_temporal
+
+        return resume_on_temporal(args, answer)
     store = journal_store(args.journal, must_exist=True)
     if store is None:
         raise CliError("resume needs a journal")
@@ -605,7 +618,11 @@ def _when(ts: float | None) -> str:
 
 
 def cmd_runs_list(args: Any) -> int:
-    """``ragc runs list [--limit N] [--json]``."""
+    """``ragc runs list [--limit N] [--json] [--engine temporal ...]``."""
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import runs_on_temporal
+
+        return runs_on_temporal(args, "list")
     try:
         store = _journal_store(args.journal, must_exist=True)
     except _NoJournal as e:
@@ -679,7 +696,12 @@ def _resume_hint(store: Any, info: Any, status: str) -> str | None:
 
 def cmd_runs_show(args: Any) -> int:
     """``ragc runs show RUN_ID [--json]``: status, usage, steps with timings,
-    the pending question, and the state rebuilt from the journal."""
+    the pending question, and the state rebuilt from the journal
+    (``--engine temporal``: the run's status query on the server)."""
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import runs_on_temporal
+
+        return runs_on_temporal(args, "show")
     store = _journal_store(args.journal, must_exist=True)
     info = _find_run(store, args.run_id)
     records = store.records(info.id)

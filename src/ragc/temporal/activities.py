@@ -166,7 +166,7 @@ class NodeActivities:
         enc = encode_output(out)
         n = size_of(enc)
         if n > MAX_RESULT_BYTES:
-            err = RunError("E0933", f"the result of node `{cn.name}` is {n} bytes of JSON, over the "
+            err = RunError("E0934", f"the result of node `{cn.name}` is {n} bytes of JSON, over the "
                                     f"{MAX_RESULT_BYTES} bytes a Temporal payload may carry", node=cn.name,
                            activation=act_id, kind="output",
                            hint="keep large values outside the run state (write a file with a tool and pass "

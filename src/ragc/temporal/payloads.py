@@ -17,7 +17,7 @@
 Big payloads: Temporal refuses a payload over 2 MiB (the SDK fails the
 activity task) and warns above 512 KiB. A node result whose JSON is larger
 than :data:`MAX_RESULT_BYTES` is not sent as is: the activity fails the
-node with ``E0933`` (a non-retryable node failure, which an ``error`` route
+node with ``E0934`` (a non-retryable node failure, which an ``error`` route
 can take), naming the size and the limit; state that grows past the limit
 must be kept outside the run (files through tools, a store) and referenced
 by path. The activity input carries the frame state, so a state over the
