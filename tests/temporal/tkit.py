@@ -60,7 +60,35 @@ def ragc_cmd(*argv: str) -> list[str]:
     return [sys.executable, "-m", "ragc", *argv]
 
 
-def ragc(*argv: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+def ragc_run(*argv: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``python -m ragc ARGV`` (this checkout) and wait."""
     return subprocess.run(ragc_cmd(*argv), cwd=cwd, env=cli_env(**env), capture_output=True, text=True,
                           timeout=timeout)
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def fan_workflow(tmp: Path, url: str, policy: str = "all") -> tuple[Path, Path]:
+    """``fan.rag`` with join policy ``policy`` and a registry whose model is
+    the fake OpenAI server at ``url``, written to ``tmp``; ``(rag, registry)``."""
+    from fake_openai import registry_toml
+
+    rag = tmp / "fan.rag"
+    rag.write_text((HERE / "fan.rag").read_text(encoding="utf-8").replace("POLICY", policy), encoding="utf-8")
+    reg = tmp / "registry.toml"
+    reg.write_text(registry_toml(url), encoding="utf-8")
+    return rag, reg
+
+
+def load_file(rag: Path, reg: Path, ws: Path | None = None) -> Any:
+    """``ragc.load`` of ``rag`` against registry file ``reg`` (no journal)."""
+    return ragc.load(rag, registry=reg, journal=None, workspace=ws or rag.parent)
+
+
+def registry_of(reg: Path) -> Any:
+    from ragc.registry.loader import load_registry
+
+    load = load_registry(reg)
+    assert load.ok, [str(d) for d in load.diagnostics]
+    return load.registry
