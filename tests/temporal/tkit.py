@@ -92,3 +92,13 @@ def registry_of(reg: Path) -> Any:
     load = load_registry(reg)
     assert load.ok, [str(d) for d in load.diagnostics]
     return load.registry
+
+
+async def ragc_async(*argv: str, cwd: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m ragc ARGV`` (this checkout) without blocking the event
+    loop (an in-process worker keeps working meanwhile)."""
+    import anyio
+
+    with anyio.fail_after(timeout):
+        r = await anyio.run_process(ragc_cmd(*argv), cwd=cwd, env=cli_env(**env), check=False)
+    return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
