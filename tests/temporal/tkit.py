@@ -102,3 +102,41 @@ async def ragc_async(*argv: str, cwd: Path, timeout: float = 60, **env: str) -> 
     with anyio.fail_after(timeout):
         r = await anyio.run_process(ragc_cmd(*argv), cwd=cwd, env=cli_env(**env), check=False)
     return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
+
+
+class WorkerProcess:
+    """``ragc worker`` in a subprocess (this checkout); its stderr goes to ``log``."""
+
+    def __init__(self, address: str, task_queue: str, registry: Path, log: Path, **env: str):
+        self.log = log
+        self.proc = subprocess.Popen(ragc_cmd("worker", "--task-queue", task_queue, "--temporal-address", address,
+                                              "--registry", str(registry)),
+                                     cwd=registry.parent, env=cli_env(**env), stdout=subprocess.DEVNULL,
+                                     stderr=open(log, "wb"), start_new_session=True)
+
+    async def ready(self, timeout: float = 30) -> "WorkerProcess":
+        """Wait until the worker says it polls."""
+        import anyio
+
+        with anyio.fail_after(timeout):
+            while "polling" not in self.log.read_text(errors="replace"):
+                assert self.proc.poll() is None, self.log.read_text(errors="replace")
+                await anyio.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL (a crash)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
