@@ -507,9 +507,17 @@ def cmd_run(args: Any) -> int:
     program = result.program
     inputs = _inputs(args, program.entry_graph.input_schema)
     if args.engine == "temporal":
-        from ragc.cli.temporal_cli import run_on_temporal
+        from ragc.cli.temporal_cli import start_and_wait, temporal_workflow
 
-        return run_on_temporal(args, program, load, sources, inputs, path)
+        try:
+            twf = temporal_workflow(args, program, load, sources, path)
+        except RagcError as e:
+            if e.run_error is None:
+                raise CliError(str(e)) from None
+            _render_run_error(e.run_error, sources, sys.stderr)
+            return EXIT_USAGE
+        rid = args.run_id or new_run_id()
+        return _on_temporal(args, lambda: start_and_wait(args, twf, inputs, rid), sources, twf, rid)
     store = journal_store(args.journal, load.registry, program)
     try:
         wf = Workflow.from_program(program, load.registry, journal=store,
@@ -526,6 +534,61 @@ def cmd_run(args: Any) -> int:
         return EXIT_USAGE
     run_id = args.run_id or new_run_id()
     return _execute(wf, lambda ls: wf.run(inputs, run_id=run_id, on_event=ls), args, sources, run_id=run_id)
+
+
+def _on_temporal(args: Any, go: Callable[[], dict[str, Any]], sources: dict[str, str], wf: Any,
+                 run_id: str) -> int:
+    """Run ``go()`` (a :mod:`ragc.cli.temporal_cli` call returning a Temporal
+    run's result dict) and print its outcome as :func:`_execute` prints a
+    local run's (the resume hint names ``--engine temporal``); leaves the
+    process with ``os._exit`` (:func:`ragc.cli.temporal_cli.hard_exit`)."""
+    from ragc.cli.temporal_cli import hard_exit, print_error
+    from ragc.runtime.engine import RunResult
+    from ragc.runtime.errors import RunError
+
+    from ragc.cli.main import settings
+
+    def body(a: Any) -> int:
+        started = time.monotonic()
+        try:
+            res = go()
+        except RunError as e:
+            return print_error(e, a.json, run_id)
+        wall = time.monotonic() - started
+        err = RunError.from_dict(res["error"]) if res.get("error") else None
+        result = RunResult(res["status"], res["run_id"], res.get("output"), res.get("state") or {},
+                           res.get("usage") or {}, err, res.get("interrupt"), res.get("result"))
+        if a.json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, default=str) + "\n")
+        if result.status == "completed":
+            if not a.json:
+                if wf is not None:
+                    print_output(result, wf, sys.stdout)
+                elif isinstance(result.output, dict) and len(result.output) == 1:
+                    sys.stdout.write(_show(next(iter(result.output.values()))) + "\n")
+                else:
+                    sys.stdout.write(_show(result.output if result.output is not None else result.state) + "\n")
+                if not settings.quiet:
+                    sys.stderr.write(_summary(result, wall) + " · temporal\n")
+            return EXIT_OK
+        if result.status == "interrupted":
+            pending = result.interrupt or {}
+            options = pending.get("options") or []
+            sys.stderr.write(f"interrupted: {pending.get('question')}\n")
+            if options:
+                sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
+            if pending.get("default") is not None:
+                sys.stderr.write(f"  default: {pending.get('default')}\n")
+            example = options[0] if options else "VALUE"
+            sys.stderr.write(f"continue with:\n  ragc resume {result.run_id} --answer {_quote(str(example))} "
+                             "--engine temporal\n")
+            return EXIT_INTERRUPTED
+        if err is not None and not a.json:
+            _render_run_error(err, sources, sys.stderr)
+            sys.stderr.write(_summary(result, wall) + " · temporal\n")
+        return EXIT_ERRORS
+
+    return hard_exit(body)(args)
 
 
 def _find_run(store: Any, run_id: str) -> Any:
@@ -584,9 +647,9 @@ def cmd_resume(args: Any) -> int:
     """``ragc resume RUN_ID [--answer VALUE | --answer-json JSON] [--force] [--json]``."""
     answer = _answer(args)
     if args.engine == "temporal":
-        from ragc.cli.temporal_cli import resume_on_temporal
+        from ragc.cli.temporal_cli import answer_and_wait
 
-        return resume_on_temporal(args, answer)
+        return _on_temporal(args, lambda: answer_and_wait(args, answer), {}, None, args.run_id)
     store = journal_store(args.journal, must_exist=True)
     if store is None:
         raise CliError("resume needs a journal")

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ragc.cli.main import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+from ragc.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, CliError
 
 
 def register(subparsers) -> None:
@@ -109,14 +109,16 @@ def hard_exit(handler: Callable[[Any], int]) -> Callable[[Any], int]:
     return run
 
 
-def _run_error(e: Any, sources: dict[str, str] | None = None, as_json: bool = False,
-               run_id: str | None = None) -> int:
-    from ragc.cli.run import _render_run_error
-
+def print_error(e: Any, as_json: bool = False, run_id: str | None = None) -> int:
+    """Report an expected :class:`~ragc.runtime.errors.RunError` of a
+    Temporal command (``error[CODE]: message`` and its hint; with
+    ``as_json``, also the documented last JSON line); returns exit code 2."""
     if as_json:
         sys.stdout.write(json.dumps({"status": "error", "run_id": run_id, "output": None, "state": None,
                                      "usage": None, "error": e.to_dict()}) + "\n")
-    _render_run_error(e, sources or {}, sys.stderr)
+    sys.stderr.write(f"error[{e.code}]: {e.message}\n")
+    if e.hint:
+        sys.stderr.write(f"  = help: {e.hint}\n")
     return EXIT_USAGE
 
 
@@ -129,29 +131,30 @@ def _asyncio_run(coro: Any) -> Any:
 # --------------------------------------------------------------------------- run / resume
 
 
-def run_on_temporal(args: Any, program: Any, load: Any, sources: dict[str, str], inputs: dict[str, Any],
-                    path: Path) -> int:
-    """``ragc run PATH --engine temporal``: start the run on the cluster,
-    wait for its end or its first question, print as ``ragc run`` does."""
-    return hard_exit(lambda a: _run_on_temporal(a, program, load, sources, inputs, path))(args)
+def temporal_workflow(args: Any, program: Any, load: Any, sources: dict[str, str], path: Path) -> Any:
+    """The :class:`ragc.api.Workflow` ``ragc run --engine temporal`` starts
+    (no journal: the server's history is it; paths made absolute, as the
+    worker resolves them on its host).
+
+    Raises:
+        RagcError: the program cannot be prepared.
+    """
+    from ragc.api import Workflow
+
+    return Workflow.from_program(program, load.registry, journal=None,
+                                 workspace=str(Path(args.workspace).resolve()) if args.workspace else None,
+                                 source=str(path.resolve()),
+                                 registry_path=str(load.path.resolve()) if load.path else None,
+                                 untrusted=args.untrusted, sources=sources)
 
 
-def _run_on_temporal(args: Any, program: Any, load: Any, sources: dict[str, str], inputs: dict[str, Any],
-                     path: Path) -> int:
-    from ragc.api import RagcError, Workflow, new_run_id
-    from ragc.runtime.errors import RunError
+def start_and_wait(args: Any, wf: Any, inputs: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """Start ``wf`` on the cluster as ``run_id`` and wait for its end or
+    first question; returns the result dict (:mod:`ragc.temporal.workflow`).
 
-    try:
-        wf = Workflow.from_program(program, load.registry, journal=None,
-                                   workspace=str(Path(args.workspace).resolve()) if args.workspace else None,
-                                   source=str(path.resolve()),
-                                   registry_path=str(load.path.resolve()) if load.path else None,
-                                   untrusted=args.untrusted, sources=sources)
-    except RagcError as e:
-        if e.run_error is None:
-            raise CliError(str(e)) from None
-        return _run_error(e.run_error, sources)
-    run_id = args.run_id or new_run_id()
+    Raises:
+        RunError: ``E0930``-``E0932``, ``E0912``, ``E0915``.
+    """
     conn = connection(args)
 
     async def go() -> dict[str, Any]:
@@ -161,21 +164,17 @@ def _run_on_temporal(args: Any, program: Any, load: Any, sources: dict[str, str]
         await tc.start(client, wf.engine, inputs, run_id=run_id, task_queue=conn.task_queue)
         return await tc.wait(client, run_id)
 
-    started = time.monotonic()
-    try:
-        res = _asyncio_run(go())
-    except RunError as e:
-        return _run_error(e, sources, args.json, run_id)
-    return _report(res, args, sources, time.monotonic() - started, wf)
+    return _asyncio_run(go())
 
 
-def resume_on_temporal(args: Any, answer: Any) -> int:
+def answer_and_wait(args: Any, answer: Any) -> dict[str, Any]:
     """``ragc resume RUN --engine temporal [--answer X]``: send the answer
-    (refused with the options when it is not one), then wait as ``run``."""
-    return hard_exit(lambda a: _resume_on_temporal(a, answer))(args)
+    (refused with the options when it is not one), then wait as ``run``.
 
-
-def _resume_on_temporal(args: Any, answer: Any) -> int:
+    Raises:
+        RunError: ``E0911`` (the options listed), ``E0930``, ``E0933``,
+            ``E0915`` (the run already ended).
+    """
     from ragc.api import NO_ANSWER
     from ragc.runtime.errors import RunError
 
@@ -195,52 +194,7 @@ def _resume_on_temporal(args: Any, answer: Any) -> int:
             return st
         return await tc.wait(client, run_id, stop_on_interrupt=True)
 
-    started = time.monotonic()
-    try:
-        res = _asyncio_run(go())
-    except RunError as e:
-        return _run_error(e, None, args.json, run_id)
-    return _report(res, args, {}, time.monotonic() - started, None)
-
-
-def _report(res: dict[str, Any], args: Any, sources: dict[str, str], wall: float, wf: Any) -> int:
-    from ragc.cli.main import settings
-    from ragc.cli.run import _quote, _render_run_error, _show, _summary, print_output
-    from ragc.runtime.engine import RunResult
-    from ragc.runtime.errors import RunError
-
-    err = RunError.from_dict(res["error"]) if res.get("error") else None
-    result = RunResult(res["status"], res["run_id"], res.get("output"), res.get("state") or {}, res.get("usage") or {},
-                       err, res.get("interrupt"), res.get("result"))
-    if args.json:
-        sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, default=str) + "\n")
-    if result.status == "completed":
-        if not args.json:
-            if wf is not None:
-                print_output(result, wf, sys.stdout)
-            elif isinstance(result.output, dict) and len(result.output) == 1:
-                sys.stdout.write(_show(next(iter(result.output.values()))) + "\n")
-            else:
-                sys.stdout.write(_show(result.output if result.output is not None else result.state) + "\n")
-            if not settings.quiet:
-                sys.stderr.write(_summary(result, wall) + " (temporal)\n")
-        return EXIT_OK
-    if result.status == "interrupted":
-        pending = result.interrupt or {}
-        options = pending.get("options") or []
-        sys.stderr.write(f"interrupted: {pending.get('question')}\n")
-        if options:
-            sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
-        if pending.get("default") is not None:
-            sys.stderr.write(f"  default: {pending.get('default')}\n")
-        example = options[0] if options else "VALUE"
-        sys.stderr.write(f"continue with:\n  ragc resume {result.run_id} --answer {_quote(str(example))} "
-                         "--engine temporal\n")
-        return EXIT_INTERRUPTED
-    if err is not None and not args.json:
-        _render_run_error(err, sources, sys.stderr)
-        sys.stderr.write(_summary(result, wall) + " (temporal)\n")
-    return EXIT_ERRORS
+    return _asyncio_run(go())
 
 
 # --------------------------------------------------------------------------- runs list / show
@@ -267,7 +221,7 @@ def _runs(args: Any, what: str) -> int:
     try:
         data = _asyncio_run(go())
     except RunError as e:
-        return _run_error(e)
+        return print_error(e)
     if args.json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
         return EXIT_OK
@@ -331,7 +285,7 @@ def cmd_worker(args: Any) -> int:
     try:
         _asyncio_run(go())
     except RunError as e:
-        return _run_error(e)
+        return print_error(e)
     sys.stderr.write("worker stopped\n")
     return EXIT_OK
 
@@ -351,7 +305,7 @@ def cmd_dev_server(args: Any) -> int:
     try:
         server.start()
     except RunError as e:
-        return _run_error(e)
+        return print_error(e)
     sys.stderr.write(f"temporal dev server on {server.address}"
                      + (f", Web UI {server.ui_url}" if server.ui_url else "")
                      + (f", state in {db}" if db else ", state in memory") + "; Ctrl-C stops it\n")
