@@ -6,6 +6,11 @@ Every request's last user message is its *key*. The reply is
 that *started*, those whose reply was *completed* (fully written), and
 those the client *abandoned* (closed the connection while the reply was
 being delayed: the caller was cancelled). A thread per request.
+
+Agent loops: a last user message containing ``loop N`` (and ``delay``) is
+answered with a ``read_file`` tool call of ``notesK.txt`` until the
+conversation holds ``N`` tool results, then with the text ``final``; the
+key of each such request is ``"MESSAGE #k"``, k the tool results so far.
 """
 
 from __future__ import annotations
@@ -66,6 +71,10 @@ class FakeOpenAI:
         body = json.loads(h.rfile.read(int(h.headers.get("Content-Length") or 0)) or b"{}")
         users = [m for m in body.get("messages", []) if m.get("role") == "user"]
         key = str(users[-1].get("content") if users else "")
+        loop = re.search(r"loop (\d+)", key)
+        tools_seen = sum(1 for m in body.get("messages", []) if m.get("role") == "tool")
+        if loop:
+            key = f"{key} #{tools_seen}"
         with self.lock:
             self.started[key] += 1
         m = re.search(r"delay (\d+)", key)
@@ -84,9 +93,16 @@ class FakeOpenAI:
                     h.close_connection = True
                     return
                 time.sleep(0.02)
+        message: dict[str, Any] = {"role": "assistant", "content": f"done: {key}"}
+        if loop and tools_seen < int(loop.group(1)):
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_{tools_seen}", "type": "function",
+                 "function": {"name": "read_file", "arguments": json.dumps({"path": f"notes{tools_seen}.txt"})}}]}
+        elif loop:
+            message = {"role": "assistant", "content": "final"}
         data = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "model": "fake",
-                           "choices": [{"index": 0, "message": {"role": "assistant", "content": f"done: {key}"},
-                                        "finish_reason": "stop"}],
+                           "choices": [{"index": 0, "message": message,
+                                        "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
                            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}).encode()
         try:
             h.send_response(200)
@@ -104,6 +120,7 @@ class FakeOpenAI:
 
 
 def registry_toml(url: str) -> str:
-    """A registry whose ``default`` model is this server."""
+    """A registry whose ``default`` model is this server, with ``read_file``."""
     return (f'[models.default]\nprovider = "openai"\nmodel = "fake"\nbase_url = "{url}"\n'
-            f'api_key = "test-key"\nmax_retries = 0\n')
+            f'api_key = "test-key"\nmax_retries = 0\n\n'
+            '[tools.read_file]\nbuiltin = "read_file"\ndescription = "Read a text file of the workspace."\n')
