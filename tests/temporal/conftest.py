@@ -2,7 +2,8 @@
 on 127.0.0.1, its state in a temporary SQLite file), a client per test,
 and an in-process worker on a task queue of the test's own.
 
-Helpers are in ``tkit.py``."""
+Helpers are in ``tkit.py``. Each test module skips itself when the
+``temporal`` extra (temporalio) is not installed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("temporalio")
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "workflows"))

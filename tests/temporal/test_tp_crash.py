@@ -12,10 +12,13 @@ import time
 
 import anyio
 import pytest
-import tkit
-from fake_openai import FakeOpenAI
 
-from ragc.temporal import client as tc
+pytest.importorskip("temporalio")
+
+import tkit  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
+
+from ragc.temporal import client as tc  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

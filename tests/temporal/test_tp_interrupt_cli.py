@@ -11,8 +11,11 @@ import json
 import uuid
 
 import pytest
-import tkit
-from wfkit import WORKFLOWS, write_scripted_registry_toml
+
+pytest.importorskip("temporalio")
+
+import tkit  # noqa: E402
+from wfkit import WORKFLOWS, write_scripted_registry_toml  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-import tkit
-from wfkit import CODE_BASE, REPO, WORKFLOWS, load_workflow, make_code_base, scripted_registry
 
-from ragc.temporal import client as tc
+pytest.importorskip("temporalio")
+
+import tkit  # noqa: E402
+from wfkit import CODE_BASE, REPO, WORKFLOWS, load_workflow, make_code_base, scripted_registry  # noqa: E402
+
+from ragc.temporal import client as tc  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,11 @@ import time
 
 import anyio
 import pytest
-import tkit
-from fake_openai import FakeOpenAI
+
+pytest.importorskip("temporalio")
+
+import tkit  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

@@ -9,11 +9,14 @@ import uuid
 
 import anyio
 import pytest
-import tkit
-from wfkit import WORKFLOWS, write_scripted_registry_toml
 
-from ragc.temporal import client as tc
-from ragc.temporal.devserver import DevServer
+pytest.importorskip("temporalio")
+
+import tkit  # noqa: E402
+from wfkit import WORKFLOWS, write_scripted_registry_toml  # noqa: E402
+
+from ragc.temporal import client as tc  # noqa: E402
+from ragc.temporal.devserver import DevServer  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

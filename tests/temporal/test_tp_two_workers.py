@@ -9,10 +9,13 @@ import time
 
 import anyio
 import pytest
-import tkit
-from wfkit import write_script
 
-from ragc.temporal import client as tc
+pytest.importorskip("temporalio")
+
+import tkit  # noqa: E402
+from wfkit import write_script  # noqa: E402
+
+from ragc.temporal import client as tc  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

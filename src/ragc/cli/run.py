@@ -542,9 +542,8 @@ def _on_temporal(args: Any, go: Callable[[], dict[str, Any]], sources: dict[str,
     run's result dict) and print its outcome as :func:`_execute` prints a
     local run's (the resume hint names ``--engine temporal``); leaves the
     process with ``os._exit`` (:func:`ragc.cli.temporal_cli.hard_exit`)."""
+    from ragc.api import RunError, RunResult
     from ragc.cli.temporal_cli import hard_exit, print_error
-    from ragc.runtime.engine import RunResult
-    from ragc.runtime.errors import RunError
 
     from ragc.cli.main import settings
 

@@ -123,12 +123,11 @@ async def has_worker(client: Any, task_queue: str, wait_s: float = 3.0) -> bool:
 def build_request(engine: Any, inputs: dict[str, Any], run_id: str) -> dict[str, Any]:
     """The workflow input for ``engine`` (a :class:`~ragc.runtime.engine.Engine`)
     and validated ``inputs``."""
-    from ragc.temporal.interpreter import _scope_dict
-    from ragc.temporal.payloads import run_request
+    from ragc.temporal.payloads import run_request, scope_dict
 
     return run_request(ir_json=engine.ir_json, ir_hash=engine.program.hash, inputs=inputs, run_id=run_id,
                        caps=engine.caps.model_dump(mode="json"),
-                       policy_budgets=[_scope_dict(s) for s in engine.policy_scopes],
+                       policy_budgets=[scope_dict(s) for s in engine.policy_scopes],
                        registry=engine.registry_path, workspace=engine.workspace, source=engine.source,
                        untrusted=engine.untrusted)
 

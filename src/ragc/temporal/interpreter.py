@@ -45,7 +45,7 @@ from ragc.runtime.frames import Frame
 from ragc.runtime.limits import to_run_error
 from ragc.runtime.scheduler import Run, RunOutcome
 from ragc.temporal import NODE_ACTIVITY
-from ragc.temporal.payloads import decode_output, ref_of
+from ragc.temporal.payloads import decode_output, ref_of, scope_dict
 
 REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function"})
 """Node kinds whose every activation is an activity."""
@@ -198,7 +198,7 @@ class TemporalRun(Run):
         return {"run_id": self.run_id, "ir_hash": req["ir_hash"], "ref": ref_of(self.prog, cn), "act": act.id,
                 "visit": act.visit, "values": f.values, "vars": f.vars, "input": f.input, "prefix": f.prefix,
                 "depth": f.depth, "error": f.error, "join_result": list(f.join_result) if f.join_result else None,
-                "scopes": [_scope_dict(s) for s in self.scopes_for(f, cn)],
+                "scopes": [scope_dict(s) for s in self.scopes_for(f, cn)],
                 "registry": req.get("registry"), "workspace": req.get("workspace"),
                 "untrusted": req.get("untrusted", False)}
 
@@ -256,8 +256,3 @@ class TemporalRun(Run):
                 self.pending.pop(act.id, None)
         answer = self.answers[act.id]
         return NodeOutput(answer, str(answer) if routed else None)
-
-
-def _scope_dict(s: Any) -> dict[str, Any]:
-    return {k: getattr(s, k) for k in ("label", "max_model_calls", "max_tool_calls", "max_tokens", "max_cost_usd",
-                                       "model_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd")}

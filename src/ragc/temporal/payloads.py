@@ -110,3 +110,13 @@ def ref_of(cprog: Any, cn: Any) -> str:
         except AttributeError:
             pass
     return inv[id(cn)]
+
+
+SCOPE_FIELDS = ("label", "max_model_calls", "max_tool_calls", "max_tokens", "max_cost_usd", "model_calls",
+                "tool_calls", "input_tokens", "output_tokens", "cost_usd")
+"""The fields of a :class:`~ragc.runtime.budget.BudgetScope` sent to an activity."""
+
+
+def scope_dict(s: Any) -> dict[str, Any]:
+    """A budget scope's limits and counters as JSON (``BudgetScope(**d)`` rebuilds it)."""
+    return {k: getattr(s, k) for k in SCOPE_FIELDS}
