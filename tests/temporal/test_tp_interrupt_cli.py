@@ -57,6 +57,17 @@ async def test_resume_answers_a_temporal_interrupt_and_refuses_a_wrong_answer(tm
         assert out["status"] == "completed" and out["state"]["drafts"] == ["Draft one"]
         assert (ws / "announcement.md").read_text(encoding="utf-8") == "Draft one"
 
+        r = await tkit.ragc_async("runs", "events", rid, "--engine", "temporal", "--json", *conn, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        events = [json.loads(x) for x in r.stdout.splitlines()]
+        kinds = [(e["type"], e.get("activation") or e.get("update")) for e in events]
+        for node in ("draft#1", "publish#1"):
+            assert ("activity_task_scheduled", node) in kinds and ("activity_task_completed", node) in kinds
+        assert ("workflow_execution_update_accepted", "answer") in kinds
+        assert kinds[0][0] == "workflow_execution_started" and kinds[-1][0] == "workflow_execution_completed"
+        r = await tkit.ragc_async("runs", "events", rid, "--engine", "temporal", *conn, cwd=tmp_path)
+        assert r.returncode == 0 and "activity_task_completed" in r.stdout and "publish#1" in r.stdout, r.stderr
+
         r = await tkit.ragc_async("runs", "list", "--engine", "temporal", "--json", *conn, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         assert {"id": rid, "status": "completed"}.items() <= next(x for x in json.loads(r.stdout)

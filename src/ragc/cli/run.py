@@ -92,6 +92,7 @@ def register(subparsers) -> None:
     q.add_argument("-f", "--follow", action="store_true",
                    help="keep printing new events until the run stops running")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
+    add_engine_options(q)
     q.set_defaults(handler=_store_errors(cmd_runs_events))
     q = sub.add_parser("fork", help="copy a run up to a step into a new run and continue it")
     q.add_argument("run_id", metavar="RUN_ID")
@@ -874,7 +875,12 @@ def cmd_runs_events(args: Any) -> int:
     """``ragc runs events RUN_ID [--json] [--follow]``: the recorded events;
     with ``--follow``, keep printing new ones (like ``tail -f``) until the
     run stops running (completed, failed, interrupted), then exit 0; Ctrl-C
-    stops following (exit 130)."""
+    stops following (exit 130). ``--engine temporal``: the run's history
+    on the server (``--follow`` is local only)."""
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import runs_on_temporal
+
+        return runs_on_temporal(args, "events")
     from ragc.cli.main import settings
 
     store = _journal_store(args.journal, must_exist=True)

@@ -201,7 +201,9 @@ def answer_and_wait(args: Any, answer: Any) -> dict[str, Any]:
 
 
 def runs_on_temporal(args: Any, what: str) -> int:
-    """``ragc runs list|show --engine temporal``."""
+    """``ragc runs list|show|events --engine temporal`` (``what``: ``list``,
+    ``show`` or ``events``, the run's history: one line per event, each
+    node execution as ``activity_task_*`` with its activation id)."""
     return hard_exit(lambda a: _runs(a, what))(args)
 
 
@@ -216,12 +218,25 @@ def _runs(args: Any, what: str) -> int:
         client = await tc.connect(conn)
         if what == "list":
             return await tc.list_runs(client, args.limit)
+        if what == "events":
+            return await tc.history(client, args.run_id)
         return await tc.status(client, args.run_id)
 
     try:
         data = _asyncio_run(go())
     except RunError as e:
         return print_error(e)
+    if what == "events":
+        for ev in data:
+            if args.json:
+                sys.stdout.write(json.dumps(ev, ensure_ascii=False) + "\n")
+            else:
+                when = time.strftime("%H:%M:%S", time.localtime(ev["time"])) + f".{int(ev['time'] * 1000) % 1000:03d}"
+                extra = ev.get("activation") or ev.get("update") or ""
+                if ev.get("attempt", 1) > 1:
+                    extra += f" (attempt {ev['attempt']})"
+                sys.stdout.write(f"{ev['id']:>5}  {when}  {ev['type']:<36} {extra}\n")
+        return EXIT_OK
     if args.json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
         return EXIT_OK

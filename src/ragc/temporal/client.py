@@ -245,6 +245,42 @@ async def list_runs(client: Any, limit: int = 20) -> list[dict[str, Any]]:
     return out
 
 
+async def history(client: Any, run_id: str) -> list[dict[str, Any]]:
+    """The run's history without the workflow-task bookkeeping, oldest first:
+    ``{"id", "time" (epoch seconds), "type" ("activity_task_completed",
+    "timer_started", "workflow_execution_update_accepted"...), "activation"
+    (activity events: the node's activation id), "attempt" (started)}``.
+
+    Raises:
+        RunError: ``E0933`` (no such run).
+    """
+    from temporalio.api.enums.v1 import EventType
+
+    handle = client.get_workflow_handle(run_id)
+    out: list[dict[str, Any]] = []
+    scheduled: dict[int, str] = {}
+    try:
+        async for ev in handle.fetch_history_events():
+            name = EventType.Name(ev.event_type).removeprefix("EVENT_TYPE_").lower()
+            if name.startswith("workflow_task_"):
+                continue
+            row: dict[str, Any] = {"id": ev.event_id, "time": ev.event_time.ToMicroseconds() / 1e6, "type": name}
+            which = ev.WhichOneof("attributes")
+            attrs = getattr(ev, which) if which else None
+            if name == "activity_task_scheduled":
+                scheduled[ev.event_id] = row["activation"] = attrs.activity_id
+            elif name.startswith("activity_task_") and hasattr(attrs, "scheduled_event_id"):
+                row["activation"] = scheduled.get(attrs.scheduled_event_id)
+                if name == "activity_task_started":
+                    row["attempt"] = attrs.attempt
+            elif name == "workflow_execution_update_accepted":
+                row["update"] = attrs.accepted_request.input.name
+            out.append(row)
+    except Exception as e:  # noqa: BLE001 - RPCError NOT_FOUND and friends
+        raise _not_found(run_id, e) from None
+    return out
+
+
 def _not_found(run_id: str, e: BaseException) -> RunError:
     return RunError("E0933", f"no run {run_id} on the Temporal server ({str(e).splitlines()[0] if str(e) else type(e).__name__})",
                     kind="input", hint="list runs with `ragc runs list --engine temporal`")
