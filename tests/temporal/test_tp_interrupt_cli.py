@@ -89,3 +89,18 @@ async def test_no_worker_and_no_server_are_clear_errors(tmp_path, dev_server):
     r = await tkit.ragc_async("runs", "show", "no-such-run", "--engine", "temporal", "--temporal-address",
                               dev_server.address, cwd=tmp_path)
     assert r.returncode == 2 and "error[E0933]: no run no-such-run" in r.stderr, r.stderr
+
+
+def test_without_the_temporal_extra_the_commands_say_how_to_install_it(tmp_path):
+    import subprocess
+    import sys
+
+    # a fresh interpreter in which `import temporalio` fails, as without the extra
+    code = ("import sys; sys.modules['temporalio'] = None\n"
+            "from ragc.cli.main import main\n"
+            "sys.exit(main(['runs', 'list', '--engine', 'temporal']))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=tkit.cli_env(), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "error[E0932]: the Temporal engine needs the `temporal` extra" in r.stderr
+    assert "pip install 'ragc[temporal]'" in r.stderr and "Traceback" not in r.stderr
