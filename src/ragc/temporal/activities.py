@@ -48,14 +48,17 @@ HEARTBEAT_EVERY_S = 0.5
 
 class _HeartbeatLog:
     """The recorder an activity's :class:`~ragc.runtime.replay.ActivationEffects`
-    writes to: effects go into the heartbeat details."""
+    writes to: effects go into the heartbeat details (not for a local
+    activity, which does not heartbeat)."""
 
-    def __init__(self, recorded: list[dict[str, Any]]):
+    def __init__(self, recorded: list[dict[str, Any]], beat: bool = True):
         self.items = list(recorded)
+        self.beat = beat
 
     async def record(self, kind: str, activation: str, payload: Any) -> int:
         self.items.append(payload)
-        activity.heartbeat(self.items)
+        if self.beat:
+            activity.heartbeat(self.items)
         return len(self.items)
 
 
@@ -124,7 +127,7 @@ class NodeActivities:
         """
         info = activity.info()
         details = list(info.heartbeat_details or ())
-        log = _HeartbeatLog(details[0] if details and isinstance(details[0], list) else [])
+        log = _HeartbeatLog(details[0] if details and isinstance(details[0], list) else [], not info.is_local)
         act_id = req["act"]
         try:
             ir_json = await self._ir(req["ir_hash"])
@@ -144,7 +147,8 @@ class NodeActivities:
                            ledger=self.ctx.ledger(req["run_id"]), scopes=scopes, log=log, act_id=act_id)
         act = Activation(run, frame, cn, act_id, req["visit"])
         timeout, direct = run._plan(cn)
-        beat = asyncio.get_running_loop().create_task(_beat(log))
+        # a local activity (function nodes) does not heartbeat: it runs beside the workflow task
+        beat = asyncio.get_running_loop().create_task(_beat(log)) if not info.is_local else None
         try:
             if direct:
                 out = await cn.exec(act)
@@ -162,7 +166,8 @@ class NodeActivities:
         except Exception as e:  # noqa: BLE001 - classified like the local engine does
             return {"error": to_run_error(act, e).to_dict(), "usage": act.recorded_usage()}
         finally:
-            beat.cancel()
+            if beat is not None:
+                beat.cancel()
         enc = encode_output(out)
         n = size_of(enc)
         if n > MAX_RESULT_BYTES:

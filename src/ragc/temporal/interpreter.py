@@ -50,6 +50,18 @@ from ragc.temporal.payloads import decode_output, ref_of, scope_dict
 REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function"})
 """Node kinds whose every activation is an activity."""
 
+LOCAL_KINDS = frozenset({"function", "router"})
+"""Kinds run as *local* activities (on the worker that runs the workflow
+task, recorded as a marker: a few ms instead of a round trip through the
+task queue): ``function`` nodes and ``router`` nodes with a ``function``
+(registry Python functions, short by contract). Model, agent and tool calls
+are regular activities: they heartbeat, can move to another worker and are
+cancelled through the server."""
+
+MAX_ACTIVITY_ATTEMPTS = 20
+"""Attempts Temporal makes of one node activity (lost workers, heartbeat
+timeouts) before the node fails with ``E0909``."""
+
 DEFAULT_NODE_TIMEOUT_S = 3600.0
 """Start-to-close timeout of a node activity without a ``timeout`` (seconds)."""
 
@@ -60,7 +72,9 @@ class TemporalRun(Run):
     Args:
         prog, run_id, input, caps, policy_scopes: as :class:`Run`.
         request: the workflow input (:func:`ragc.temporal.payloads.run_request`).
-        execute_activity: ``temporalio.workflow.execute_activity``.
+        execute_activity: ``temporalio.workflow.execute_activity``;
+            execute_local_activity: ``...execute_local_activity`` (for
+            :data:`LOCAL_KINDS`; ``None``: regular activities for all).
         wait_condition: ``temporalio.workflow.wait_condition``.
         answers: the workflow's answers by interrupt activation (the
             ``answer`` update fills it).
@@ -68,10 +82,11 @@ class TemporalRun(Run):
 
     def __init__(self, prog: Any, *, run_id: str, input: dict[str, Any], caps: Any, policy_scopes: tuple,
                  request: dict[str, Any], execute_activity: Callable[..., Any], wait_condition: Callable[..., Any],
-                 answers: dict[str, Any]):
+                 answers: dict[str, Any], execute_local_activity: Callable[..., Any] | None = None):
         super().__init__(prog, run_id=run_id, input=input, caps=caps, policy_scopes=policy_scopes)
         self.request = request
         self._execute_activity = execute_activity
+        self._execute_local_activity = execute_local_activity or execute_activity
         self._wait_condition = wait_condition
         self.answers = answers
         self.pending: dict[str, dict[str, Any]] = {}
@@ -79,8 +94,10 @@ class TemporalRun(Run):
         self._main: asyncio.Task | None = None
         from temporalio.common import RetryPolicy
 
+        # Temporal retries an activity for a lost worker, a heartbeat timeout or a bug in the activity
+        # (a node's own failure is a result, retried by its `retry` inside the activity)
         self._retry = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                                  maximum_interval=timedelta(seconds=5))
+                                  maximum_interval=timedelta(seconds=5), maximum_attempts=MAX_ACTIVITY_ATTEMPTS)
         self._heartbeat = timedelta(seconds=float(request.get("heartbeat_s") or 2.0))
 
     # ------------------------------------------------------------------ the run
@@ -209,9 +226,14 @@ class TemporalRun(Run):
         # the activity runs the node's own attempts; its start-to-close bounds them all
         limit = (timeout * max(attempts, 1) + 60.0) if timeout is not None else DEFAULT_NODE_TIMEOUT_S
         self.activities += 1
-        res = await self._execute_activity(NODE_ACTIVITY, self.node_request(act), activity_id=act.id,
-                                           start_to_close_timeout=timedelta(seconds=limit),
-                                           heartbeat_timeout=self._heartbeat, retry_policy=self._retry)
+        if cn.kind in LOCAL_KINDS:
+            res = await self._execute_local_activity(NODE_ACTIVITY, self.node_request(act), activity_id=act.id,
+                                                     start_to_close_timeout=timedelta(seconds=limit),
+                                                     retry_policy=self._retry)
+        else:
+            res = await self._execute_activity(NODE_ACTIVITY, self.node_request(act), activity_id=act.id,
+                                               start_to_close_timeout=timedelta(seconds=limit),
+                                               heartbeat_timeout=self._heartbeat, retry_policy=self._retry)
         usage = res.get("usage")
         if usage:
             for s in self.scopes_for(act.frame, cn):

@@ -58,7 +58,7 @@ class RagcWorkflow:
         scopes = tuple(BudgetScope(**s) for s in req.get("policy_budgets") or ())
         run = self.run = TemporalRun(prog, run_id=req["run_id"], input=req["inputs"], caps=caps,
                                      policy_scopes=scopes, request=req, execute_activity=workflow.execute_activity,
-                                     wait_condition=workflow.wait_condition, answers=self.answers)
+                                     execute_local_activity=workflow.execute_local_activity, wait_condition=workflow.wait_condition, answers=self.answers)
         outcome = await run.execute()
         entry = prog.entry
         status, state, err = outcome.status, outcome.values, outcome.error
