@@ -1,7 +1,8 @@
 """Edges of the mapping, with an in-process worker: an interrupt's
 ``timeout`` + ``default`` is a workflow timer (the run completes by itself
-with the default), and a node result too large for a Temporal payload fails
-the node with ``E0934`` instead of the activity task."""
+with the default), a join ``timeout`` too (same outcome as locally), and a
+node result too large for a Temporal payload fails the node with ``E0934``
+instead of the activity task."""
 
 from __future__ import annotations
 
@@ -68,3 +69,23 @@ async def test_a_result_too_large_for_history_fails_the_node_with_E0934(tmp_path
         res = await tkit.run_temporal(wf, client, q, {})
     assert res["status"] == "failed"
     assert res["error"]["code"] == "E0934" and "over the 1500000 bytes" in res["error"]["message"]
+
+
+async def test_a_join_timeout_is_a_workflow_timer_with_the_local_outcome(tmp_path, dev_server):
+    """``policy all tolerate 1 timeout 1s``: the slow branch is cancelled at
+    the timer and counted as a tolerated failure, on Temporal as locally."""
+    from fake_openai import FakeOpenAI
+
+    items = ["item 0 delay 50", "item 1 delay 20000"]
+    with FakeOpenAI() as server:
+        rag, reg = tkit.fan_workflow(tmp_path, server.url, "all\n      tolerate 1\n      timeout 1s")
+        local = await tkit.load_file(rag, reg).run({"tasks": items})
+        assert local.status == "completed", local.error
+        wf = tkit.load_file(rag, reg)
+        q = tkit.queue()
+        async with tkit.worker(dev_server.address, q, tkit.registry_of(reg), workspace=tmp_path) as client:
+            res = await tkit.run_temporal(wf, client, q, {"tasks": items})
+    assert res["status"] == "completed", res.get("error")
+    assert res["state"]["answers"] == local.state["answers"] == ["done: item 0 delay 50"]
+    assert res["state"]["errors"] == local.state["errors"]
+    assert [e["error_kind"] for e in res["state"]["errors"]] == ["timeout"]

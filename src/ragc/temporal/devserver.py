@@ -8,7 +8,10 @@ faster than the defaults on this class of machine), the Web UI on another
 port (``--headless`` turns it off), and waits until the frontend answers.
 
 It is for development and tests, not production (use a Temporal cluster or
-Temporal Cloud: ``docs/scale.md``).
+Temporal Cloud: ``docs/scale.md``). From Python, the SDK's
+``temporalio.testing.WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary())``
+starts the same binary offline too (``start_time_skipping()`` downloads one
+and does not work offline).
 """
 
 from __future__ import annotations
