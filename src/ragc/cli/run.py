@@ -554,6 +554,10 @@ def _on_temporal(args: Any, go: Callable[[], dict[str, Any]], sources: dict[str,
             res = go()
         except RunError as e:
             return print_error(e, a.json, run_id)
+        except KeyboardInterrupt:
+            sys.stderr.write(f"stopped waiting; the run goes on on the server:\n"
+                             f"  ragc runs show {run_id} --engine temporal\n")
+            return 130
         wall = time.monotonic() - started
         err = RunError.from_dict(res["error"]) if res.get("error") else None
         result = RunResult(res["status"], res["run_id"], res.get("output"), res.get("state") or {},
