@@ -128,8 +128,10 @@ class TemporalRun(Run):
                 status, error = "failed", exc
             elif isinstance(exc, RunFatal):
                 status, error = "failed", exc.error
-            elif exc is not None:
-                raise exc
+            elif exc is not None:  # a bug: fail the run (not the workflow task, which would retry forever)
+                status = "failed"
+                error = RunError("E0909", f"internal error: {type(exc).__name__}: {exc}", kind="internal",
+                                 hint="this is a bug in ragc; the worker's log has the details")
         stop = self._stop
         if isinstance(stop, RunFatal):
             status, error = "failed", stop.error

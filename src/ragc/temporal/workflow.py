@@ -53,7 +53,12 @@ class RagcWorkflow:
         """Run the program to its end; returns the result dict (module docs)."""
         ir = ProgramIR.model_validate_json(req["ir"])
         empty = Registry()
-        prog = compile_program(ir, empty, FunctionTable(empty, lenient=True))
+        try:
+            prog = compile_program(ir, empty, FunctionTable(empty, lenient=True))
+        except RunError as e:  # an expression that does not compile: the run fails, with its span
+            self.final = {"status": "failed", "run_id": req["run_id"], "output": None, "state": {}, "usage": {},
+                          "error": e.to_dict(), "result": None}
+            return self.final
         caps = LimitsIR.model_validate(req["caps"])
         scopes = tuple(BudgetScope(**s) for s in req.get("policy_budgets") or ())
         run = self.run = TemporalRun(prog, run_id=req["run_id"], input=req["inputs"], caps=caps,
