@@ -34,6 +34,7 @@ PACKAGE_LAYERS = [
     ["ragc.contrib"],
     ["ragc.observe"],
     ["ragc.api"],
+    ["ragc.temporal"],  # the Temporal engine: drives ragc.runtime's core from a Temporal workflow
     ["ragc.author"],
     ["ragc.repl"],
     ["ragc.lsp"],

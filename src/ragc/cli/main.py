@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "ragc.cli.lsp": ("lsp",),
     "ragc.cli.serve": ("serve",),
     "ragc.cli.new": ("new",),
+    "ragc.cli.temporal_cli": ("worker", "dev-server"),
 }
 COMMAND_MODULES = tuple(COMMANDS)
 

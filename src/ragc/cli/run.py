@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from ragc.cli.main import EXIT_ERRORS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CliError
+from ragc.cli.temporal_cli import add_engine_options
 
 
 def register(subparsers) -> None:
@@ -55,6 +56,7 @@ def register(subparsers) -> None:
                         "(or the policy sets require_approval = false)")
     _common(p, run=True)
     p.add_argument("--run-id", metavar="ID", help="choose the run id (default: a fresh one)")
+    add_engine_options(p)
     p.set_defaults(handler=_store_errors(cmd_run))
 
     p = subparsers.add_parser("resume", help="continue a run (after an interrupt, a crash or a failure)")
@@ -66,6 +68,7 @@ def register(subparsers) -> None:
                               "without options")
     p.add_argument("--force", action="store_true", help="resume even if the graph changed since the run started")
     _common(p)
+    add_engine_options(p)
     p.set_defaults(handler=_store_errors(cmd_resume))
 
     p = subparsers.add_parser("runs", help="list, inspect and fork journaled runs")
@@ -75,11 +78,13 @@ def register(subparsers) -> None:
     q.add_argument("--limit", type=int, default=20, metavar="N")
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
+    add_engine_options(q)
     q.set_defaults(handler=_store_errors(cmd_runs_list))
     q = sub.add_parser("show", help="steps, timings, usage, state and status of a run")
     q.add_argument("run_id", metavar="RUN_ID")
     q.add_argument("--json", action="store_true", help="JSON output")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
+    add_engine_options(q)
     q.set_defaults(handler=_store_errors(cmd_runs_show))
     q = sub.add_parser("events", help="the recorded events of a run (--follow: tail a live run)")
     q.add_argument("run_id", metavar="RUN_ID")
@@ -87,6 +92,7 @@ def register(subparsers) -> None:
     q.add_argument("-f", "--follow", action="store_true",
                    help="keep printing new events until the run stops running")
     q.add_argument("--journal", metavar="FILE", help="the journal (default: the registry's [stores.*] entry, else .ragc/runs.sqlite)")
+    add_engine_options(q)
     q.set_defaults(handler=_store_errors(cmd_runs_events))
     q = sub.add_parser("fork", help="copy a run up to a step into a new run and continue it")
     q.add_argument("run_id", metavar="RUN_ID")
@@ -507,6 +513,18 @@ def cmd_run(args: Any) -> int:
         _print_diagnostics(warnings, sources, sys.stderr)
     program = result.program
     inputs = _inputs(args, program.entry_graph.input_schema)
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import start_and_wait, temporal_workflow
+
+        try:
+            twf = temporal_workflow(args, program, load, sources, path)
+        except RagcError as e:
+            if e.run_error is None:
+                raise CliError(str(e)) from None
+            _render_run_error(e.run_error, sources, sys.stderr)
+            return EXIT_USAGE
+        rid = args.run_id or new_run_id()
+        return _on_temporal(args, lambda: start_and_wait(args, twf, inputs, rid), sources, twf, rid)
     store = journal_store(args.journal, load.registry, program)
     try:
         wf = Workflow.from_program(program, load.registry, journal=store,
@@ -523,6 +541,64 @@ def cmd_run(args: Any) -> int:
         return EXIT_USAGE
     run_id = args.run_id or new_run_id()
     return _execute(wf, lambda ls: wf.run(inputs, run_id=run_id, on_event=ls), args, sources, run_id=run_id)
+
+
+def _on_temporal(args: Any, go: Callable[[], dict[str, Any]], sources: dict[str, str], wf: Any,
+                 run_id: str) -> int:
+    """Run ``go()`` (a :mod:`ragc.cli.temporal_cli` call returning a Temporal
+    run's result dict) and print its outcome as :func:`_execute` prints a
+    local run's (the resume hint names ``--engine temporal``); leaves the
+    process with ``os._exit`` (:func:`ragc.cli.temporal_cli.hard_exit`)."""
+    from ragc.api import RunError, RunResult
+    from ragc.cli.temporal_cli import hard_exit, print_error
+
+    from ragc.cli.main import settings
+
+    def body(a: Any) -> int:
+        started = time.monotonic()
+        try:
+            res = go()
+        except RunError as e:
+            return print_error(e, a.json, run_id)
+        except KeyboardInterrupt:
+            sys.stderr.write(f"stopped waiting; the run goes on on the server:\n"
+                             f"  ragc runs show {run_id} --engine temporal\n")
+            return 130
+        wall = time.monotonic() - started
+        err = RunError.from_dict(res["error"]) if res.get("error") else None
+        result = RunResult(res["status"], res["run_id"], res.get("output"), res.get("state") or {},
+                           res.get("usage") or {}, err, res.get("interrupt"), res.get("result"))
+        if a.json:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False, default=str) + "\n")
+        if result.status == "completed":
+            if not a.json:
+                if wf is not None:
+                    print_output(result, wf, sys.stdout)
+                elif isinstance(result.output, dict) and len(result.output) == 1:
+                    sys.stdout.write(_show(next(iter(result.output.values()))) + "\n")
+                else:
+                    sys.stdout.write(_show(result.output if result.output is not None else result.state) + "\n")
+                if not settings.quiet:
+                    sys.stderr.write(_summary(result, wall) + " · temporal\n")
+            return EXIT_OK
+        if result.status == "interrupted":
+            pending = result.interrupt or {}
+            options = pending.get("options") or []
+            sys.stderr.write(f"interrupted: {pending.get('question')}\n")
+            if options:
+                sys.stderr.write("  options: " + ", ".join(str(o) for o in options) + "\n")
+            if pending.get("default") is not None:
+                sys.stderr.write(f"  default: {pending.get('default')}\n")
+            example = options[0] if options else "VALUE"
+            sys.stderr.write(f"continue with:\n  ragc resume {result.run_id} --answer {_quote(str(example))} "
+                             "--engine temporal\n")
+            return EXIT_INTERRUPTED
+        if err is not None and not a.json:
+            _render_run_error(err, sources, sys.stderr)
+            sys.stderr.write(_summary(result, wall) + " · temporal\n")
+        return EXIT_ERRORS
+
+    return hard_exit(body)(args)
 
 
 def _find_run(store: Any, run_id: str) -> Any:
@@ -580,6 +656,10 @@ def _answer(args: Any) -> Any:
 def cmd_resume(args: Any) -> int:
     """``ragc resume RUN_ID [--answer VALUE | --answer-json JSON] [--force] [--json]``."""
     answer = _answer(args)
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import answer_and_wait
+
+        return _on_temporal(args, lambda: answer_and_wait(args, answer), {}, None, args.run_id)
     store = journal_store(args.journal, must_exist=True)
     if store is None:
         raise CliError("resume needs a journal")
@@ -611,7 +691,11 @@ def _when(ts: float | None) -> str:
 
 
 def cmd_runs_list(args: Any) -> int:
-    """``ragc runs list [--limit N] [--json]``."""
+    """``ragc runs list [--limit N] [--json] [--engine temporal ...]``."""
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import runs_on_temporal
+
+        return runs_on_temporal(args, "list")
     try:
         store = _journal_store(args.journal, must_exist=True)
     except _NoJournal as e:
@@ -685,7 +769,12 @@ def _resume_hint(store: Any, info: Any, status: str) -> str | None:
 
 def cmd_runs_show(args: Any) -> int:
     """``ragc runs show RUN_ID [--json]``: status, usage, steps with timings,
-    the pending question, and the state rebuilt from the journal."""
+    the pending question, and the state rebuilt from the journal
+    (``--engine temporal``: the run's status query on the server)."""
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import runs_on_temporal
+
+        return runs_on_temporal(args, "show")
     store = _journal_store(args.journal, must_exist=True)
     info = _find_run(store, args.run_id)
     records = store.records(info.id)
@@ -796,7 +885,12 @@ def cmd_runs_events(args: Any) -> int:
     """``ragc runs events RUN_ID [--json] [--follow]``: the recorded events;
     with ``--follow``, keep printing new ones (like ``tail -f``) until the
     run stops running (completed, failed, interrupted), then exit 0; Ctrl-C
-    stops following (exit 130)."""
+    stops following (exit 130). ``--engine temporal``: the run's history
+    on the server (``--follow`` is local only)."""
+    if args.engine == "temporal":
+        from ragc.cli.temporal_cli import runs_on_temporal
+
+        return runs_on_temporal(args, "events")
     from ragc.cli.main import settings
 
     store = _journal_store(args.journal, must_exist=True)

