@@ -72,6 +72,26 @@ def _plan() -> dict[str, Any]:
         {"when": "The last check failed", **claim("now it is really written")}]}
 
 
+def _repl_notes(ws: Path) -> None:
+    (ws / "notes").mkdir(parents=True)
+    (ws / "notes" / "a.txt").write_text("one\ntwo\nthree\n", encoding="utf-8")
+    (ws / "notes" / "b.txt").write_text("four\n", encoding="utf-8")
+
+
+def _repl() -> dict[str, Any]:
+    from test_wf_repl_analyst import cell
+
+    default = [
+        cell('files = tool_call("list_files", {"path": "notes"})\nprint(files)', when="Answer from the files"),
+        cell('counts = {}\nfor f in ["notes/a.txt", "notes/b.txt"]:\n'
+             '    counts[f] = len(tool_call("read_file", {"path": f}).strip().split("\\n"))\nprint(counts)',
+             when="a.txt"),
+        cell('verdict = model_query("fast", "Say which file is longer: %s" % json.encode(counts))\n'
+             'answer({"lines": counts, "verdict": verdict})', when='"notes/a.txt": 3'),
+    ]
+    return {"default": default, "fast": [{"when": "Say which file is longer", "text": "a.txt is longer"}]}
+
+
 def _scripts(module: str, **names: str) -> Callable[[], dict[str, Any]]:
     def get() -> dict[str, Any]:
         mod = __import__(module)
@@ -99,6 +119,8 @@ CASES: dict[str, dict[str, Any]] = {
                     "inputs": {"question": "Which discount codes does the shop accept?"}, "ws": make_code_base},
     "remember": {"scripts": _scripts("test_wf_remember", default="SCRIPT"),
                  "inputs": {"message": "My favourite colour is teal"}},
+    "repl_analyst": {"scripts": _repl, "inputs": {"question": "How many lines does each note have?"},
+                     "ws": _repl_notes},
     "research_review": {"scripts": _scripts("test_wf_research_review", default="SCRIPT"),
                         "inputs": {"question": "How are discount codes applied to a cart total?"}, "ws": _research},
     "triage": {"scripts": _scripts("test_wf_triage", fast="SCRIPT_FAST", default="SCRIPT_DEFAULT"),

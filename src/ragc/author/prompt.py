@@ -10,8 +10,10 @@ from typing import Any, Sequence
 INSTRUCTIONS = """\
 You write workflows in the .rag language described below. Answer with the \
 .rag file only: no explanation, no Markdown fence. Use only registry names \
-listed at the end. Declare every channel you write. Give each loop a \
-`max_visits` and end every path with `next END` or routes to `END`.
+listed at the end. Declare every channel you write. Every node must run: \
+`start` names the first node and each node's `next` (or routes) names the \
+node that runs after it; only the last node of a path has `next END`. Give \
+each loop a `max_visits`.
 
 """
 

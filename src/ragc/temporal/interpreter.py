@@ -47,8 +47,9 @@ from ragc.runtime.scheduler import Run, RunOutcome
 from ragc.temporal import NODE_ACTIVITY
 from ragc.temporal.payloads import decode_output, ref_of, scope_dict
 
-REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function"})
-"""Node kinds whose every activation is an activity."""
+REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function", "repl"})
+"""Node kinds whose every activation is an activity (a ``repl`` node's whole
+CodeAct loop, its model turns and cells, is one activity)."""
 
 LOCAL_KINDS = frozenset({"function", "router"})
 """Kinds run as *local* activities (on the worker that runs the workflow
