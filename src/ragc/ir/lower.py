@@ -353,7 +353,7 @@ class Lowerer:
                         names = _names(v) if isinstance(v, A.ListV) else [as_name(v)] if as_name(v) else []
                         kw[key] = list(dict.fromkeys(names))
                 for skill in kw.get("skills", ()):
-                    entry = self.registry.skills.get(skill)
+                    entry = (getattr(self.registry, "skills", None) or {}).get(skill)
                     self.refs["tools"].update(entry.tools if entry is not None else ())
                 if "memory" in kw:
                     self.refs["stores"].update(kw["memory"])
