@@ -82,14 +82,20 @@ FIELDS: dict[str, FieldSpec] = {
     "max_turns": FieldSpec("int"),
     "limits": FieldSpec("object"),
     "script": FieldSpec("string"),
+    "memory": FieldSpec("names", table="stores"),
+    "skills": FieldSpec("names", table="skills"),
 }
+"""``memory`` and ``skills`` name registry entries, but their names are
+checked by :func:`check_extensions` (only memory kinds of ``[stores]``;
+skills found in folders too), not by :func:`check_value`'s table lookup."""
 
 COMMON = frozenset({"kind", "description", "timeout", "retry", "budget", "blocking", "optional",
                     "max_visits", "output", "command", "next", "max_concurrency"})
 
 KIND_FIELDS: dict[str, frozenset[str]] = {
     "model": frozenset({"model", "system", "prompt", "tools", "temperature", "max_tokens"}),
-    "agent": frozenset({"model", "system", "prompt", "tools", "max_iterations", "temperature", "max_tokens"}),
+    "agent": frozenset({"model", "system", "prompt", "tools", "max_iterations", "temperature", "max_tokens",
+                        "memory", "skills"}),
     "tool": frozenset({"tool", "args", "tools"}),
     "router": frozenset({"function"}),
     "subagent": frozenset({"agent", "input", "prompt", "model"}),
@@ -301,6 +307,9 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
                         name = as_name(item.value) or ""
                         if name not in local_graphs:
                             registry_name(ctx, "graphs", name, item.value, extra=local_graphs)
+                elif key in EXTENSION_FIELDS:
+                    if check_shape(ctx, key, item.value, spec.shape):
+                        check_extensions(ctx, info, key, item.value)
                 else:
                     check_value(ctx, key, item.value, spec)
             continue
@@ -375,6 +384,53 @@ def check_node(ctx: Ctx, g: GraphInfo, info: NodeInfo, local_graphs: set[str]) -
         ctx.bag.error("E0106", "unknown model `default`", kind_field.value.span,
                       f"`{kind}` nodes use the model `default` unless they name one",
                       help='add `[models.default]` to the registry or set `model "NAME"` on the node')
+
+
+EXTENSION_FIELDS = ("memory", "skills")
+"""Node fields naming registry extensions (``docs/memory.md``, ``docs/registry.md`` "Skills")."""
+
+
+def check_extensions(ctx: Ctx, info: NodeInfo, key: str, v: A.Value) -> None:
+    """``E0874`` (with "did you mean" and a replacement suggestion) for each
+    name of a node's ``memory`` (``key == "memory"``: a ``[stores.NAME]`` of
+    a memory kind) or ``skills`` (``[skills.NAME]`` or a discovered
+    ``skills/NAME/SKILL.md``) that the registry lacks, at the name's span;
+    ``E0207`` for a name given twice. No-op without a registry.
+
+    Args:
+        info: the node (its name is in the messages).
+        key: ``"memory"`` or ``"skills"``.
+        v: the field's value, a name or a list of names (shape already checked).
+    """
+    items = v.items if isinstance(v, A.ListV) else (v,)
+    seen: dict[str, A.Value] = {}
+    for item in items:
+        name = as_name(item) or ""
+        if name in seen:
+            ctx.bag.error("E0207", f"`{name}` is given twice in `{key}`", item.span, "given again here",
+                          secondary=(Label(seen[name].span, "first given here"),))
+            continue
+        seen[name] = item
+    reg = ctx.registry
+    if reg is None:
+        return
+    for name, item in seen.items():
+        if key == "memory":
+            candidates = sorted(n for n, s in reg.stores.items() if s.is_memory)
+            if name in candidates:
+                continue
+            journal = name in reg.stores
+            unknown(ctx, "E0874", f"unknown memory store `{name}` in the memory of node `{info.name}`"
+                    if not journal else f"store `{name}` is a run journal, not a memory store (node `{info.name}`)",
+                    item.span, "not a memory store of the registry", name, candidates, quote=isinstance(item, A.Str),
+                    fallback_help='add [stores.NAME] with kind = "episodic", "semantic", "working" or '
+                                  '"memory_files" to the registry')
+        else:
+            if name in reg.skills:
+                continue
+            unknown(ctx, "E0874", f"unknown skill `{name}` in the skills of node `{info.name}`", item.span,
+                    "not a skill of the registry", name, sorted(reg.skills), quote=isinstance(item, A.Str),
+                    fallback_help="add skills/NAME/SKILL.md (next to the registry) or [skills.NAME]")
 
 
 def _routes_without_call(info: NodeInfo) -> bool:

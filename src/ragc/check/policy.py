@@ -7,7 +7,8 @@ names it, and (tools) ``deny_tools`` does not.
 
 *Uses* of a graph: the models, tools, agents and functions its nodes name,
 the models and tools of the registry agents it runs (subagent nodes, agent
-send targets), and the fallbacks of the models it uses. Checks:
+send targets), the tools of the skills an agent node names (``skills
+[...]``), and the fallbacks of the models it uses. Checks:
 
 * ``E0601``: a use not granted by an active policy;
 * ``E0602``: an ``allow`` list (graph or node) naming something the active
@@ -100,6 +101,12 @@ def uses(ctx: Ctx, g: GraphInfo) -> list[Use]:
             if isinstance(v, A.ListV):
                 for item in v.items:
                     out.append(Use("tools", as_name(item) or "", item.span, info.name))
+        if k == "agent" and "skills" in info.fields:  # a skill's tools are added to the node's
+            v = info.fields["skills"].value
+            for item in v.items if isinstance(v, A.ListV) else (v,):
+                skill = reg.skills.get(as_name(item) or "")
+                for t in skill.tools if skill is not None else ():
+                    out.append(Use("tools", t, item.span, info.name, f"skill `{as_name(item)}`"))
         if k == "repl":  # what its cells may call: model_query, agent_query
             for table in ("models", "agents"):
                 v = info.fields[table].value if table in info.fields else None

@@ -223,7 +223,8 @@ def spec_text(registry, note: str | None = None) -> str:
 
     if registry is None:
         return render_spec(grammar_text(), _kind_table(), None, note)
-    names = {t: registry.names(t) for t in ("models", "tools", "agents", "graphs", "functions", "reducers")}
+    names = {t: registry.names(t) for t in ("models", "tools", "agents", "graphs", "functions", "reducers", "skills")}
+    names["memory"] = sorted(n for n, s in registry.stores.items() if s.is_memory)
     return render_spec(grammar_text(), _kind_table(), names, note, spec_details(registry))
 
 

@@ -58,7 +58,10 @@ list_at_check = true
        "A registry entry names something of the extension tables that does not exist: an agent's "
        "`memory` (a `[stores.NAME]` whose kind is `episodic`, `semantic`, `working` or "
        "`memory_files`), an agent's `skills` (`[skills.NAME]` or `skills/NAME/SKILL.md`), a tool's "
-       "`mcp = \"SERVER\"` (`[mcp_servers.SERVER]`), or a skill's `tools`.",
+       "`mcp = \"SERVER\"` (`[mcp_servers.SERVER]`), or a skill's `tools`; or a workflow's "
+       "`kind agent` node names, in its `memory` or `skills`, a store that is not a memory store "
+       "(a run journal included) or a skill the registry lacks. The help line suggests the "
+       "closest name.",
        """
 [stores.notes]
 kind = "episodic"

@@ -421,7 +421,8 @@ class Harness:
                 raise ConfigError(f"agent `{spec.name}`: unknown skill `{name}`", hint=f"known skills: {known}")
             system += f"\n\n# Skill: {name}\n{skill.description}" + (f"\n\n{skill.instructions}"
                                                                        if skill.instructions else "")
-            tools += [t for t in skill.tools if t not in tools]
+            tools += [t for t in skill.tools if t not in tools
+                      and (spec.skill_tools_allow is None or t in spec.skill_tools_allow)]
         own: dict[str, Any] = {}
         if spec.memory:
             import sqlite3

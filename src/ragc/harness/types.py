@@ -289,6 +289,9 @@ class AgentSpec(BaseModel):
     """Memory stores recalled into the prompt and offered as tools (``docs/memory.md``)."""
     skills: list[str] = Field(default_factory=list)
     """Skills whose instructions and tools the agent gets (``docs/registry.md``, "Skills")."""
+    skill_tools_allow: list[str] | None = None
+    """When set, a skill's tools outside this list are not added (a workflow node's
+    and graph's ``allow tools``); ``None``: every skill tool is added."""
 
 
 StopReason = Literal["final", "max_iterations", "loop_detected", "budget", "signal_completion"]

@@ -347,6 +347,16 @@ class Lowerer:
                 kw["params"] = params
             if kind == "agent":
                 kw["max_iterations"] = int(_num(val("max_iterations")) or 8)
+                for key in ("memory", "skills"):
+                    if key in f:
+                        v = val(key)
+                        names = _names(v) if isinstance(v, A.ListV) else [as_name(v)] if as_name(v) else []
+                        kw[key] = list(dict.fromkeys(names))
+                for skill in kw.get("skills", ()):
+                    entry = (getattr(self.registry, "skills", None) or {}).get(skill)
+                    self.refs["tools"].update(entry.tools if entry is not None else ())
+                if "memory" in kw:
+                    self.refs["stores"].update(kw["memory"])
         if kind == "repl":
             kw["repl"] = self.repl(val)
         if kind in ("model", "agent", "tool", "repl") and "tools" in f:

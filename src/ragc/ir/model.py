@@ -333,6 +333,12 @@ class NodeIR(_IR):
     * repl: ``model``, ``system``, ``prompt``, ``tools``, ``params`` and
       :attr:`repl` (:class:`ReplIR`). ``repl`` is left out of the dump when
       unset, so the IR (and hash) of every other kind is as before it existed.
+    * ``memory``, ``skills`` (agent nodes): registry memory stores recalled
+      into the task and offered as ``memory_save``/``memory_search``, and
+      skills whose instructions and tools the agent gets -- what a registry
+      agent's settings of those names do (``docs/memory.md``). ``None``
+      (unset) is left out of the dump, so the IR and hash of a node without
+      them are as before they existed.
 
     ``output``: the channel the node's result is written to (resolved by the
     lowering: explicit ``output``, else the agent's registry ``output``, else
@@ -371,12 +377,16 @@ class NodeIR(_IR):
     max_visits: int | None = None
     routing: RoutingIR = Field(default_factory=lambda: RoutingIR(kind="end"))
     repl: ReplIR | None = None
+    memory: list[str] | None = None
+    skills: list[str] | None = None
 
     @model_serializer(mode="wrap")
     def _without_unset_repl(self, handler: Any) -> dict[str, Any]:
         data = handler(self)
-        if self.repl is None and isinstance(data, dict):
-            data.pop("repl", None)
+        if isinstance(data, dict):
+            for key in ("repl", "memory", "skills"):
+                if getattr(self, key) is None:
+                    data.pop(key, None)
         return data
 
 

@@ -21,12 +21,13 @@ from ragc.diagnostics.model import Applicability, Diagnostic, Span
 from ragc.registry.model import Registry
 from ragc.syntax import ast as A
 
-REGISTRY_TABLES = ("models", "tools", "agents", "functions", "reducers", "stores", "graphs", "policies")
+REGISTRY_TABLES = ("models", "tools", "agents", "functions", "reducers", "stores", "graphs", "policies", "skills")
 """Registry tables whose entry names a ``.rag`` file may use."""
 
 KIND_DOCS = {
     "model": "one model call: text, or structured output when it has an `output` schema or routes",
-    "agent": "a model with tools, looping until a final answer or its `max_iterations`",
+    "agent": "a model with tools, looping until a final answer or its `max_iterations`; `memory` stores "
+             "recalled into its task (with `memory_save`/`memory_search` tools) and `skills` as a registry agent's",
     "tool": "one tool call with mapped `args`; routes `ok` / `error`",
     "router": "chooses a route by conditions on state (`routes { when ... -> X }`) or a registered `function`",
     "subagent": "runs a registry agent with an `input` mapping; routes `ok` / `error`",
@@ -252,7 +253,10 @@ class Analysis:
         spec = FIELDS.get(key) if key else None
         table = "graphs" if key == "graph" else (spec.table if spec is not None else None)
         if table and self.registry is not None:
-            return self._registry_items(table)
+            items = self._registry_items(table)
+            if key == "memory":  # only memory kinds, not run journals
+                items = [x for x in items if self.registry.stores[x[0]].is_memory]
+            return items
         if key in ("next", "start", "join", "sources") or before.rstrip().endswith("->"):
             return nodes
         out = [(k, "keyword", "keyword") for k in keywords()]
@@ -330,7 +334,10 @@ class Analysis:
         if desc:
             lines += ["", desc]
         facts = []
-        for key in ("provider", "model", "builtin", "python", "path", "kind", "max_iterations"):
+        keys = ("provider", "model", "builtin", "python", "path", "kind", "max_iterations")
+        if getattr(entry, "is_memory", False):
+            keys += ("capacity", "recall", "recall_tokens")
+        for key in keys:
             value = getattr(entry, key, None)
             if value not in (None, "", ()):
                 facts.append(f"{key}: `{value}`")

@@ -23,7 +23,8 @@ written                                   canonical
 ``next [review]``                         ``next review``
 ``model default`` (and ``agent``,         ``model "default"``
 ``tool``, ``graph``, ``function``,
-elements of ``tools`` / ``allow ...``)
+``memory``, elements of ``tools`` /
+``skills`` / ``allow ...``)
 ``key: value`` in blocks and nodes        ``key value``
 ``k v`` in data objects and schemas       ``k: v``
 ``kind join`` node with ``sources``       top-level ``join [..] -> T { .. }`` (only
@@ -53,6 +54,8 @@ POLICY_ALIASES = {"first": "any"}
 SETTINGS_KEYS = frozenset({"defaults", "retry", "budget", "command"})
 REGISTRY_KEYS = frozenset({"model", "agent", "tool", "graph", "function"})
 REGISTRY_LIST_KEYS = frozenset({"tools"})
+EXTENSION_KEYS = frozenset({"memory", "skills"})
+"""Agent-node fields of registry names, one or a list: ``memory notes`` -> ``memory "notes"``."""
 ALLOW_REGISTRY_KINDS = frozenset({"tools", "models", "agents", "graphs"})
 INTERRUPT_PROMPT_ALIASES = ("system", "question")
 JOIN_NODE_FIELDS = frozenset({"kind", "sources", "next", "tolerate", "timeout"})
@@ -166,6 +169,9 @@ def _field(f: A.Field, *, in_node: bool) -> A.Field:
             value = _as_string(value)
         elif key in REGISTRY_LIST_KEYS and isinstance(value, A.ListV):
             value = A.ListV(tuple(_as_string(x) for x in value.items), value.span)
+        elif key in EXTENSION_KEYS:
+            value = A.ListV(tuple(_as_string(x) for x in value.items), value.span) \
+                if isinstance(value, A.ListV) else _as_string(value)
         elif key == "output" and isinstance(value, A.Str) and not value.triple and is_bare_word(value.value):
             value = A.Path(A.Ident(value.value, value.span), (), value.span)
         elif key == "next" and isinstance(value, A.ListV) and len(value.items) == 1 \

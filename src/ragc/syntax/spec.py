@@ -84,6 +84,10 @@ RULES = """\
   else `ok`). `max_turns N` (1..100, default 8; reaching it takes the `error` route),
   `limits { max_calls N  max_operations N  max_output_bytes N  max_depth N  timeout_s 30s ... }`,
   `script "setup.ragsh"` (a file next to the `.rag` file, run as the first cell).
+- A `kind agent` node may set `memory "STORE"` (or a list: registry memory stores; what it
+  remembered in earlier runs is recalled into its task, and it gets `memory_save` /
+  `memory_search` tools) and `skills ["NAME"]` (each skill's instructions join its system
+  prompt and its tools join its tools), as a registry agent's `memory` and `skills` do.
 - A `subagent` may set `model "NAME"` (replaces its registry model; the policy must grant it)
   and `schema { field: type }` (its result is then that object: route on it with a router,
   `when state.verdict.approve == true`).
@@ -308,6 +312,10 @@ def registry_markdown(names: Mapping[str, Sequence[str]] | None, note: str | Non
         entries = list(names.get(table, ()))
         shown = ", ".join(f'"{n}"' for n in entries) if entries else "(none)"
         lines.append(f"- {table}: {shown}")
+    for table, use in (("memory", "an agent node's `memory`"), ("skills", "an agent node's `skills`")):
+        entries = list(names.get(table, ()))
+        if entries:  # listed only when the registry has some
+            lines.append(f"- {table} ({use}): " + ", ".join(f'"{n}"' for n in entries))
     if details is not None:
         lines.append(details_markdown(details))
     return "\n".join(lines)

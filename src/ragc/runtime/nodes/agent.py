@@ -4,7 +4,10 @@ registry agents): a model-and-tools loop run by the harness
 records them through the activation's effect log.
 
 * ``agent``: the spec comes from the node (``model``, ``system``, ``tools``,
-  ``max_iterations`` (default 8), ``schema``); the input is the rendered
+  ``max_iterations`` (default 8), ``schema``, ``memory``, ``skills``: a
+  node's memory and skills work as a registry agent's, its entries kept
+  under the node's name; skill tools are narrowed by the node's and the
+  graph's ``allow tools``); the input is the rendered
   ``prompt`` or the run input as ``key: value`` lines. Routes chosen by the
   model are passed as ``route_labels``.
 * ``subagent``: the spec is the registry agent's; the input mapping (node
@@ -69,6 +72,15 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
     tools = allowed_tools(cn, prog, ir.tools)
     labels = [x for x in cn.route_map if x not in LOOP_LABELS] if cn.chooser == "model" else []
     wants_object = ir.output_schema is not None
+    extensions: dict[str, Any] = {}
+    if ir.memory:
+        extensions["memory"] = list(ir.memory)
+    if ir.skills:
+        extensions["skills"] = list(ir.skills)
+        if cn.ir.allow_tools is not None or cn.graph.ir.allow.tools is not None:
+            known = getattr(prog.registry, "skills", None) or {}
+            skill_tools = [t for s in ir.skills for t in getattr(known.get(s), "tools", ())]
+            extensions["skill_tools_allow"] = allowed_tools(cn, prog, skill_tools)
 
     async def run_agent_node(act: "Activation") -> NodeOutput:
         h = act.services.harness()
@@ -76,7 +88,7 @@ def build(cn: "CNode", prog: "CProgram") -> Any:
         spec = AgentSpec(name=cn.name, model=ir.model or "default",
                          system=str(system(sc)) if system is not None else None, tools=tools,
                          max_iterations=ir.max_iterations or 8, route_labels=labels or None,
-                         response_schema=ir.output_schema, params=dict(ir.params))
+                         response_schema=ir.output_schema, params=dict(ir.params), **extensions)
         text = str(prompt(sc)) if prompt is not None else input_lines(act.frame.input)
         res = await h.run_agent(spec, [Message(role="user", content=text)], sources=act.services.sources,
                                 **harness_kwargs(act))
