@@ -10,9 +10,10 @@ to the output file at once::
 
     {"task", "grammar", "first_ok", "ok", "rounds", "fidelity": {prop: bool},
      "props_met", "props", "tokens", "seconds", "errors_first": [codes], "errors_last": [codes],
-     "text"}
+     "gaps": [goal gaps left, ragc.author.goal], "text"}
 
-Usage: ``.venv/bin/python bench/authoring_trials.py [--out FILE] [--rounds N] [--only ID,..]``
+Usage: ``.venv/bin/python bench/authoring_trials.py [--out FILE] [--rounds N] [--only ID,..]
+[--decoding both|grammar|plain]``
 (run from the repository root; it uses ``registry.toml`` there);
 ``--report`` prints the Markdown table of ``docs/authoring.md`` from the file.
 """
@@ -64,6 +65,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=600)
     ap.add_argument("--only", default="")
+    ap.add_argument("--decoding", choices=["both", "grammar", "plain"], default="both",
+                    help="which configurations to run (the issue's goals are stated for `grammar`)")
     ap.add_argument("--report", action="store_true", help="print the Markdown table of --out and exit")
     args = ap.parse_args()
     if args.report:
@@ -83,7 +86,7 @@ def main() -> int:
     for task in TASKS:
         if only and task.id not in only:
             continue
-        for grammar in (True, False):
+        for grammar in {"both": (True, False), "grammar": (True,), "plain": (False,)}[args.decoding]:
             started = time.monotonic()
             res = author(task.goal, reg, writers[grammar], spec, rounds=args.rounds)
             fid = task.fidelity(res.program) if res.program is not None else {k: False for k in task.props}
@@ -92,7 +95,8 @@ def main() -> int:
                     "props": len(fid), "tokens": sum(r.tokens for r in res.rounds),
                     "seconds": round(time.monotonic() - started, 1),
                     "errors_first": [e["code"] for e in res.rounds[0].errors],
-                    "errors_last": [e["code"] for e in res.rounds[-1].errors], "text": res.text}
+                    "errors_last": [e["code"] for e in res.rounds[-1].errors],
+                    "gaps": [g["message"] for g in res.gaps], "text": res.text}
             with args.out.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(line) + "\n")
             print(f"{task.id} grammar={grammar} first_ok={res.first_try_ok} ok={res.ok} "

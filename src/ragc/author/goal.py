@@ -156,7 +156,8 @@ def _used(program: Any, registry: Any) -> dict[str, set[str]]:
 
 def goal_gaps(goal: str, program: Any, registry: Any) -> list[dict[str, Any]]:
     """The goal's explicit names that ``program`` (a compiled ``ProgramIR``)
-    does not use, as JSON-diagnostic-shaped error entries (``code`` ``GOAL``,
+    does not use, and the nodes of its own graphs that never run, as
+    JSON-diagnostic-shaped error entries (``code`` ``GOAL``,
     ``severity`` ``error``, ``message``, ``help``, an empty ``span``)."""
     used = _used(program, registry)
     gaps = []
@@ -175,7 +176,9 @@ def goal_gaps(goal: str, program: Any, registry: Any) -> list[dict[str, Any]]:
             gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
                          "message": f"the goal names the {kind} `{name}`, which the file does not use",
                          "help": _HELP[kind].format(name=name)})
-    for g in program.graphs.values():  # a node the author wrote but nothing runs is a mistake
+    for key, g in program.graphs.items():  # a node the author wrote but nothing runs is a mistake
+        if key.startswith("registry."):  # a registry graph it runs: not the author's text
+            continue
         live = {id(n) for n in reachable_nodes(g)}
         for node_name, node in g.nodes.items():
             if id(node) not in live and not any(f"`{node_name}`" in gap["message"] for gap in gaps):

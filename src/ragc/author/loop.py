@@ -9,8 +9,8 @@
    remain, they are sent back as a user message and the model writes the
    whole file again, up to ``rounds`` repair rounds.
 4. A file that passes is compared with the goal (:mod:`ragc.author.goal`):
-   a tool, agent or input the goal names and the file does not use is sent
-   back the same way. The result is the best round: one that passes check
+   a tool, agent or input the goal names and the file does not use, and a
+   node nothing leads to, are sent back the same way. The result is the best round: one that passes check
    beats one that does not, then fewer goal gaps, then the later round.
 
 Every round is kept (:class:`Round`) so trials can report the first-try
