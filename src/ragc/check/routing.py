@@ -195,6 +195,14 @@ def _send(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
             _add(g, info.name, t, "branch", entry.target.span)
         elif is_agent or ctx.registry is None:
             info.branches.append(BranchInfo(entry, t, "agent"))
+        elif t in ctx.registry.tools:  # a frequent slip of LLM authors: say what a tool needs
+            ctx.bag.error("E0404", f"unknown send target `{t}`", entry.target.span,
+                          "a registry tool, not a node or an agent",
+                          notes=("a send starts a branch at a node of this graph or runs a registry agent; "
+                                 "tools are called by `kind tool` nodes",),
+                          help=f'add `node call_{t} {{ kind tool  tool "{t}"  args {{ .. }}  next .. }}` and '
+                               f"send to `call_{t}` (or route to it with `next`)")
+            info.branches.append(BranchInfo(entry, t, None))
         else:
             unknown(ctx, "E0404", f"unknown send target `{t}`", entry.target.span,
                     "neither a node nor a registry agent", t, list(g.nodes) + list(agents))
