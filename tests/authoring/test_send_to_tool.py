@@ -32,3 +32,11 @@ def test_a_send_to_a_tool_says_tools_are_called_by_tool_nodes():
     assert (d.span.line, d.span.column) == (9, 7)
     assert 'kind tool  tool "write_file"' in d.help and "call_write_file" in d.help
     assert any("`kind tool` nodes" in n for n in d.notes)
+
+
+def test_an_agent_name_with_an_agent_suffix_suggests_the_agent():
+    src = SRC.replace('write_file { path: "report.md", content: "x" }', 'summarizer_agent { path: "README.md" }')
+    result = compile_source(src, "r.rag", REG)
+    [d] = [d for d in result.diagnostics if d.code == "E0404"]
+    assert d.help == "did you mean the agent `summarizer`?"
+    assert [s.replacement for s in d.suggestions] == ["summarizer"]

@@ -22,7 +22,7 @@ from ragc.check.kinds import check_block
 from ragc.check.model import END, BranchInfo, GraphInfo, NodeInfo, Succ
 from ragc.check.names import node_ref, unknown
 from ragc.check.values import as_name, check_shape, names_of
-from ragc.diagnostics.model import Label, Span
+from ragc.diagnostics.model import Applicability, Label, Span, Suggestion
 from ragc.diagnostics.suggest import did_you_mean
 from ragc.syntax import ast as A
 
@@ -204,8 +204,16 @@ def _send(ctx: Ctx, g: GraphInfo, info: NodeInfo) -> None:
                                f"send to `call_{t}` (or route to it with `next`)")
             info.branches.append(BranchInfo(entry, t, None))
         else:
-            unknown(ctx, "E0404", f"unknown send target `{t}`", entry.target.span,
-                    "neither a node nor a registry agent", t, list(g.nodes) + list(agents))
+            # `summarizer_agent` for the agent `summarizer`: too far for did-you-mean, common in LLM files
+            stem = t.removesuffix("_agent").removesuffix("-agent")
+            if stem != t and stem in agents:
+                ctx.bag.error("E0404", f"unknown send target `{t}`", entry.target.span,
+                              "neither a node nor a registry agent", help=f"did you mean the agent `{stem}`?",
+                              suggestions=(Suggestion(f"replace with `{stem}`", entry.target.span, stem,
+                                                      Applicability.MAYBE_INCORRECT),))
+            else:
+                unknown(ctx, "E0404", f"unknown send target `{t}`", entry.target.span,
+                        "neither a node nor a registry agent", t, list(g.nodes) + list(agents))
             info.branches.append(BranchInfo(entry, t, None))
     if info.join is not None:
         if node_ref(ctx, g, info.join.target, "no node of this name"):
