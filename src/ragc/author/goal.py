@@ -117,18 +117,20 @@ def reachable_nodes(graph: Any) -> list[Any]:
     return [graph.nodes[n] for n in graph.nodes if n in seen]
 
 
-def _dead_users(program: Any, kind: str, name: str) -> list[str]:
-    """The nodes that name ``name`` but never run (not reachable from ``start``)."""
-    attr = {"tool": "tool", "agent": "agent", "function": "function", "subgraph": "graph"}.get(kind)
+def _dead_nodes(program: Any) -> list[tuple[str, str, Any]]:
+    """``(graph key, node name, node)`` of every node that never runs (not
+    reachable from its graph's ``start``), in graph and node order."""
     out = []
-    for g in program.graphs.values():
+    for key, g in program.graphs.items():
         live = {id(n) for n in reachable_nodes(g)}
-        for node_name, node in g.nodes.items():
-            if id(node) in live:
-                continue
-            if (attr and getattr(node, attr, None) == name) or (kind == "tool" and name in (node.tools or [])):
-                out.append(node_name)
+        out += [(key, name, node) for name, node in g.nodes.items() if id(node) not in live]
     return out
+
+
+def _names(node: Any, kind: str, name: str) -> bool:
+    """Whether ``node`` names the registry entry ``name`` of ``kind``."""
+    attr = {"tool": "tool", "agent": "agent", "function": "function", "subgraph": "graph"}.get(kind)
+    return bool(attr and getattr(node, attr, None) == name) or (kind == "tool" and name in (node.tools or []))
 
 
 def _used(program: Any, registry: Any) -> dict[str, set[str]]:
@@ -154,41 +156,41 @@ def _used(program: Any, registry: Any) -> dict[str, set[str]]:
     return used
 
 
+def _gap(message: str, help_: str) -> dict[str, Any]:
+    return {"code": GOAL_CODE, "severity": "error", "span": {}, "message": message, "help": help_}
+
+
 def goal_gaps(goal: str, program: Any, registry: Any) -> list[dict[str, Any]]:
     """The goal's explicit names that ``program`` (a compiled ``ProgramIR``)
     does not use, and the nodes of its own graphs that never run, as
     JSON-diagnostic-shaped error entries (``code`` ``GOAL``,
     ``severity`` ``error``, ``message``, ``help``, an empty ``span``)."""
     used = _used(program, registry)
+    dead = _dead_nodes(program)
+    reported: set[str] = set()  # dead nodes already named by a gap
     gaps = []
     for kind, name in named_in_goal(goal, registry):
         if name in used[kind]:
             continue
-        dead = _dead_users(program, kind, name)
-        if dead:  # written, but wired to nothing: say exactly how to wire it
-            first = dead[0]
-            gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
-                         "message": f"the goal names the {kind} `{name}`, but node `{first}` that uses it never "
-                                    "runs: no `start`, `next` or route leads to it",
-                         "help": f"run it: `start {first}` with `next` to the node that comes after it, or "
-                                 f"`next {first}` from the node before it"})
+        users = [node_name for _, node_name, node in dead if _names(node, kind, name)]
+        if users:  # written, but wired to nothing: say exactly how to wire it
+            first = users[0]
+            reported.add(first)
+            gaps.append(_gap(f"the goal names the {kind} `{name}`, but node `{first}` that uses it never "
+                             "runs: no `start`, `next` or route leads to it",
+                             f"run it: `start {first}` with `next` to the node that comes after it, or "
+                             f"`next {first}` from the node before it"))
         else:
-            gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
-                         "message": f"the goal names the {kind} `{name}`, which the file does not use",
-                         "help": _HELP[kind].format(name=name)})
-    for key, g in program.graphs.items():  # a node the author wrote but nothing runs is a mistake
-        if key.startswith("registry."):  # a registry graph it runs: not the author's text
-            continue
-        live = {id(n) for n in reachable_nodes(g)}
-        for node_name, node in g.nodes.items():
-            if id(node) not in live and not any(f"`{node_name}`" in gap["message"] for gap in gaps):
-                gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
-                             "message": f"node `{node_name}` never runs: no `start`, `next` or route leads to it",
-                             "help": f"`next {node_name}` from the node that comes before it, or remove it"})
+            gaps.append(_gap(f"the goal names the {kind} `{name}`, which the file does not use",
+                             _HELP[kind].format(name=name)))
+    for key, node_name, _ in dead:  # a node the author wrote but nothing runs is a mistake
+        # a registry graph the file runs is not the author's text
+        if not key.startswith("registry.") and node_name not in reported:
+            gaps.append(_gap(f"node `{node_name}` never runs: no `start`, `next` or route leads to it",
+                             f"`next {node_name}` from the node that comes before it, or remove it"))
     declared = program.entry_graph.input_schema.get("properties") or {}
     for name in inputs_in_goal(goal):
         if name not in declared:
-            gaps.append({"code": GOAL_CODE, "severity": "error", "span": {},
-                         "message": f"the goal names the input `{name}`, which the entry graph does not declare",
-                         "help": f"declare it: `input {{ {name}: string }}` (or the type the goal implies)"})
+            gaps.append(_gap(f"the goal names the input `{name}`, which the entry graph does not declare",
+                             f"declare it: `input {{ {name}: string }}` (or the type the goal implies)"))
     return gaps

@@ -34,13 +34,10 @@ import asyncio
 from datetime import timedelta
 from typing import Any, Callable
 
-from ragc.ir.model import END
 from ragc.runtime import core
 from ragc.runtime.activation import Activation, NodeOutput
-from ragc.runtime.compiled import R_NEXT, CNode
-from ragc.runtime.core import FORK
+from ragc.runtime.compiled import CNode
 from ragc.runtime.errors import RunError, RunFatal, RunStop
-from ragc.runtime.fanout import run_fork
 from ragc.runtime.frames import Frame
 from ragc.runtime.limits import to_run_error
 from ragc.runtime.scheduler import Run, RunOutcome
@@ -147,28 +144,6 @@ class TemporalRun(Run):
             self._stop = exc
             if self._main is not None:
                 self._main.cancel()
-
-    async def run_frame(self, frame: Frame, name: str, stop_target: str | None,
-                        stop_sources: frozenset[str] | None) -> None:
-        """As :meth:`Run.run_frame` (the same core calls and fork driver)."""
-        nodes = frame.graph.nodes
-        while True:
-            if name == END or name == stop_target:
-                return
-            cn = nodes[name]
-            if not cn.blocking:
-                self._launch_detached(frame, cn)
-                if cn.rkind == R_NEXT:
-                    name = cn.next_target  # type: ignore[assignment]
-                    continue
-                return
-            label, result, act_id = await self.activate(frame, cn)
-            if stop_sources is not None and name in stop_sources:
-                frame.source_done = True
-                return
-            name = core.next_node(cn, label)
-            if name is FORK:
-                name = await run_fork(self, frame, cn, act_id, result)
 
     async def commit_record(self, activation: str, record: Any) -> int:
         """No journal: the workflow history is the journal."""
