@@ -41,8 +41,9 @@ from typing import Iterable
 MAX_PASSAGE_LINES = 24
 """Longest passage, in lines (about 1 KiB of prose; a small model's prompt stays short)."""
 
-MAX_PASSAGE_CHARS = 900
-"""Characters of a passage's text shown to the model (cut at a line end)."""
+MAX_PASSAGE_CHARS = 1100
+"""Characters of a passage's text shown to the model (cut at a line end; a
+three-row table after a paragraph of prose fits)."""
 
 HEADING_WEIGHT = 3.0
 DEFINITION_WEIGHT = 2.0
@@ -112,16 +113,72 @@ class Passage:
     length: float = 0.0
 
     def text(self, limit: int = MAX_PASSAGE_CHARS) -> str:
-        """The passage's text, cut at a line end to at most ``limit`` characters."""
+        """The passage's text, cut at a line end to at most ``limit`` characters.
+
+        Markdown table rows are shown as one line per row that names each
+        cell by its column (:func:`table_lines`): a small model reads "3:
+        meaning: a run is interrupted" right where it misreads the third
+        cell of a pipe-separated row (the exit-code and join-policy questions
+        of ``tests/quality/research_tasks.json`` were answered from the wrong
+        row).
+        """
         out: list[str] = []
         size = 0
-        for line in self.lines:
+        for line in table_lines(self.lines, self.kinds):
             if size + len(line) + 1 > limit and out:
                 out.append("[...]")
                 break
             out.append(line)
             size += len(line) + 1
         return "\n".join(out).strip("\n")
+
+
+def _cells(row: str) -> list[str]:
+    """The cells of a Markdown table row ``| a | b |`` (``\\|`` is a literal bar)."""
+    body = row.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", body)]
+
+
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+
+
+def table_lines(lines: list[str], kinds: list[str]) -> list[str]:
+    """``lines`` with every Markdown table rewritten as one line per body row,
+    ``- HEADER1 CELL1 — HEADER2: CELL2. HEADER3: CELL3`` (the header row and the
+    ``|---|`` rule are dropped; a row whose table has no header in this
+    passage keeps its cells, joined by ``; ``). Other lines are unchanged.
+
+    Args:
+        lines: a passage's lines; kinds: per line, as :attr:`Passage.kinds`
+            (``"table"`` marks a row).
+    """
+    out: list[str] = []
+    header: list[str] | None = None
+    prev_table = False
+    for i, (line, kind) in enumerate(zip(lines, kinds)):
+        if kind != "table":
+            out.append(line)
+            header, prev_table = None, False
+            continue
+        if _TABLE_RULE.match(line):
+            prev_table = True
+            continue
+        cells = _cells(line)
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if not prev_table and _TABLE_RULE.match(nxt):  # the header row
+            header, prev_table = cells, True
+            continue
+        prev_table = True
+        first, rest = cells[0], cells[1:]
+        if header and len(header) == len(cells):
+            subject = f"{header[0]} {first}" if header[0] else first
+            described = ". ".join(f"{h}: {c}" if h else c for h, c in zip(header[1:], rest) if c)
+        else:
+            subject, described = first, ". ".join(c for c in rest if c)
+        out.append(f"- {subject} — {described}" if described else f"- {subject}")
+    return out
 
 
 def _windows(lines: list[str], start: int, limit: int) -> Iterable[tuple[int, list[str]]]:
@@ -269,6 +326,20 @@ def split(path: str, text: str) -> list[Passage]:
 FIELD_WEIGHTS = {"heading": HEADING_WEIGHT, "definition": DEFINITION_WEIGHT, "prose": 1.0, "command": COMMAND_WEIGHT}
 
 
+def idf(passages: list[Passage], query: str) -> dict[str, float]:
+    """Inverse document frequency of each distinct term of ``query`` over
+    ``passages`` (BM25's ``log(1 + (N - df + 0.5) / (df + 0.5))``); terms no
+    passage has are left out."""
+    q = list(dict.fromkeys(terms(query)))
+    n = len(passages)
+    out: dict[str, float] = {}
+    for t in q:
+        df = sum(1 for p in passages if any(t in counts for counts in p.fields.values()))
+        if df:
+            out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return out
+
+
 def rank(passages: list[Passage], query: str, k: int) -> list[tuple[float, Passage]]:
     """The ``k`` passages that best match ``query``, best first (BM25F, see
     the module doc; idf over the given passages; ties by path and line).
@@ -298,8 +369,70 @@ def rank(passages: list[Passage], query: str, k: int) -> list[tuple[float, Passa
         norm = BM25_K1 * (1 - BM25_B + BM25_B * p.length / avg)
         score = 0.0
         for t, f in tf.items():
-            idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
-            score += idf * f * (BM25_K1 + 1) / (f + norm)
+            idf_t = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            score += idf_t * f * (BM25_K1 + 1) / (f + norm)
         scored.append((score, p))
     scored.sort(key=lambda sp: (-sp[0], sp[1].path, sp[1].start))
     return scored[:k]
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(*\[])")
+
+
+def evidence_units(passage: Passage) -> list[str]:
+    """The units a highlight is chosen from: each table row (as
+    :func:`table_lines` shows it) and each sentence of the prose (a
+    paragraph's wrapped lines joined, split after ``.``, ``!`` or ``?``
+    before a capital, a backtick or a bracket; a colon or semicolon does not
+    end one, so a list stays with what introduces it). Headings and command
+    lines are not units."""
+    units: list[str] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        if para:
+            units.extend(u.strip() for u in _SENTENCE_END.split(" ".join(x.strip() for x in para)) if u.strip())
+            para.clear()
+
+    shown = table_lines(passage.lines, passage.kinds)
+    # table_lines drops header and rule rows: walk the shown lines with their kinds re-derived
+    for line in shown:
+        if line.startswith("- ") and " — " in line or line.lstrip().startswith(("$ ", "```", "~~~", "#")):
+            flush()
+            if line.startswith("- "):
+                units.append(line[2:].strip())
+            continue
+        if not line.strip():
+            flush()
+            continue
+        para.append(line)
+    flush()
+    return units
+
+
+def best_line(passage: Passage, query: str, weights: dict[str, float]) -> str | None:
+    """The sentence or table row of ``passage`` (:func:`evidence_units`)
+    that covers the most of ``query``: the sum of ``weights`` (the query
+    terms' :func:`idf`) over the distinct query terms it has; ties go to the
+    earlier one. ``None`` for a passage of code, when only one unit matches
+    at all, or when no unit has two query terms (the passage itself is the
+    evidence then).
+
+    This is the search result's *highlight*, as a search engine shows the
+    matching sentence of a page: a small model given a 20-line passage
+    picks the wrong table row or sentence (measured on the exit-code and
+    join-policy questions of ``tests/quality/research_tasks.json``) and
+    picks the right one more often when it is shown first.
+    """
+    if not passage.path.lower().endswith(PROSE_SUFFIXES):
+        return None  # a line of code out of its context misleads more than it shows
+    best, best_score, matching = None, 0.0, 0
+    for unit in evidence_units(passage):
+        found = set(terms(unit)) & weights.keys()
+        if not found:
+            continue
+        matching += 1
+        score = sum(weights[t] for t in found)
+        if len(found) >= 2 and score > best_score:
+            best, best_score = unit, score
+    return best if matching > 1 else None
