@@ -66,12 +66,20 @@ def test_a_subscript_still_parses():
 
 
 def test_reducer_arguments_parse_and_are_kept_by_fmt():
-    text = g('  channel arrivals barrier 2\n  channel facts aggregate "agg" 3 { default: 0 }\n  node a { kind model }')
+    """Arguments ragc has no meaning for are kept as written (the checker
+    reports them, E0293); ``barrier N`` is mapped to ``append`` (17c)."""
+    text = g('  channel arrivals barrier 2 3\n  channel facts aggregate "agg" 3 { default: 0 }\n  node a { kind model }')
     ch = tree(text).graphs[0].items[1]
-    assert isinstance(ch, A.Channel) and [a.value for a in ch.args] == [2]
+    assert isinstance(ch, A.Channel) and [a.value for a in ch.args] == [2, 3]
     out = fmt(text)
-    assert "channel arrivals barrier 2\n" in out
+    assert "channel arrivals barrier 2 3\n" in out
     assert 'channel facts aggregate "agg" 3 { default: 0 }' in out
+
+
+def test_a_barrier_count_is_an_append_channel():
+    out = fmt(g('  channel arrivals barrier 2\n  node a { kind model }'))
+    assert "channel arrivals append\n" in out and "barrier 2" not in out
+    assert "metadata { upstream: { barriers: { arrivals: 2 } } }" in out
 
 
 def test_send_with_a_mapping_name_parses_and_keeps_its_form():

@@ -117,10 +117,17 @@ def _forms(ctx: Ctx, info: NodeInfo, forms: list[tuple[str, Span]]) -> None:
         return
     if len(forms) > 1:
         first, second = forms[0], forms[1]
+        notes: tuple[str, ...] = ()
+        words = {f[0] for f in forms}
+        if info.send is not None and info.send.spelling == "sends" and words & {"next", "goto", "edges"}:
+            # upstream (TinyAgents) did not count `sends` as routing (docs/upstream.md)
+            notes = ("upstream's compiler lowered the `next` to this node's one static edge and kept the "
+                     "`sends` as data for its host's node factory, so whether a target ran from the edge, "
+                     "from a send, or both was the host's; ragc does not pick one",)
         ctx.bag.error("E0301", f"node `{info.name}` has more than one routing form", second[1],
                       f"{FORM_WORDS[second[0]]} here", secondary=(Label(first[1], f"{FORM_WORDS[first[0]]} here"),),
                       help="a node routes by exactly one of `next`, `routes`, `command { goto }`, edges, `send` "
-                           "or a join; keep one")
+                           "or a join; keep one", notes=notes)
     info.routing = forms[0][0]
 
 

@@ -12,7 +12,7 @@ lists them all):
   interrupt always persists the run and stops until answered;
 * ``E0292`` ``kind repl_agent`` whose ``script`` is not one plain string
   (the rewrite maps every other ``repl_agent`` to ``kind repl``);
-* ``E0293`` reducer arguments other than ``aggregate "NAME"``;
+* ``E0293`` reducer arguments other than ``aggregate "NAME"`` and ``barrier N``;
 * ``E0294`` a named input mapping (``input "NAME"``, ``send x "NAME"``):
   ragc payloads and inputs are objects written in the file;
 * ``E0295`` a ``steering { ... }`` block (upstream rejected it too).
@@ -88,7 +88,8 @@ def reducer_args(ctx: Ctx, ch: A.Channel) -> None:
         span = type(span)(span.file, span.offset, last.end_offset, span.line, span.column, last.end_line,
                           last.end_column)
     help_ = ("ragc reducers take no arguments; `aggregate \"NAME\"` means the custom reducer "
-             "NAME (`channel c NAME`), and a barrier is a `join`")
+             "NAME (`channel c NAME`) and `barrier N` (one count) an `append` channel; to wait for "
+             "branches, write a `join`")
     notes: tuple[str, ...] = ()
     first = ch.args[0]
     if ch.reducer.name == "aggregate" and isinstance(first, A.Str) and first.value.isidentifier() \

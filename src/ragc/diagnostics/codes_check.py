@@ -970,8 +970,10 @@ graph g {
 """),
     _e("E0293", "reducer arguments are not supported",
        "Upstream wrote reducer arguments after the reducer (`channel c aggregate \"f\"`). "
-       "`aggregate \"NAME\"` is the custom reducer NAME (`channel c NAME`); other arguments "
-       "have no ragc meaning (a barrier is a `join`). Upstream bound a reducer by its name alone "
+       "`aggregate \"NAME\"` is the custom reducer NAME (`channel c NAME`) and `barrier N` an "
+       "`append` channel (upstream's barrier channel merged writes into a list of arrivals; the "
+       "count, which only a host query read, is kept in the graph's metadata); other arguments "
+       "have no ragc meaning (to wait for branches, write a `join`). Upstream bound a reducer by its name alone "
        "and handed the arguments to its host unread, so for `aggregate \"NAME\" 3` ragc does not "
        "guess what `3` meant: register a reducer with it built in and write `channel c NAME`.",
        """

@@ -38,6 +38,9 @@ in ``defaults``)                                completion, which is ``always``
 reducer named ``f``)
 ``join [a, b] -> c`` where a source has         that ``next c`` is removed (the join
 ``next c``                                      routes its sources to ``c``)
+``channel c barrier N`` (upstream's            ``channel c append`` and ``metadata {
+``Barrier``: writes merged into a list of       upstream: { barriers: { c: N } } }`` (the
+arrivals, ``N`` read only by a host query)      count kept as data)
 ``metadata { ... }`` on a node (free data)      the graph's ``metadata { nodes: { NODE:
                                                 { ... } } }`` (ragc keeps metadata on graphs)
 a loop graph (``tool_executor``, or ``agent``   the ``messages`` channel the split loop
@@ -50,22 +53,27 @@ pause point)
 { k type }`` on a key no channel declares       had every key; an update replaced its value)
 ``join [a] -> b`` (one source, which routes     the join removed, ``a`` gets ``next b``
 nowhere else)                                   (upstream's join of one source is an edge)
+``join [a, b] -> c``, ``c`` a ``kind join``     the top-level join removed (the node keeps
+node with ``sources [a, b]``                    the barrier; the same one stated twice)
+``sends [ send a send b ]``, a ``kind join``    the sender's ``send [a, b]`` + ``join T``;
+node ``J`` with ``sources [a, b]``, ``next T``  ``J`` and the sources' ``next J`` removed
 ``defaults { k v }``, ``k`` no ragc setting     ``metadata { upstream: { defaults: { k: v },
 nor close to one; graph ``interrupt X``         interrupt: "X" } }`` (upstream handed both to
 (not ``manual``) without interrupt nodes        its host as data; its runtime read neither)
 ==============================================  ==========================================
 
-The last four fill in what ragc checks but upstream left to its host, so they
-apply only to a graph that uses some other upstream spelling (one the other
+The last six fill in what ragc checks but upstream left to its host (or
+restate it), so they apply only to a graph that uses some other upstream spelling (one the other
 rewrites changed): a graph written ragc's way keeps ``E0204`` (an interrupt
 must ask something), ``E0502`` (a write to an undeclared channel), ``E0705``
 (an output that is no channel), ``E0406`` (a join that merges no fork),
-``E0209`` (an unknown setting) and ``E0291``.
+``E0209`` (an unknown setting), ``E0401`` (a join source routed by two
+joins) and ``E0291``; a ragc ``kind join`` node after a ``send`` keeps ``E0406``.
 
 What has no ragc meaning is left as written for the checker to report
 precisely: other checkpoint and interrupt policies (``E0290``, ``E0291``),
 ``kind repl_agent`` whose ``script`` is not one string (``E0292``), other
-reducer arguments (``E0293``), named input mappings (``E0294``), ``steering``
+reducer arguments (``E0293``; ``barrier N`` is mapped), named input mappings (``E0294``), ``steering``
 (``E0295``). ``docs/upstream.md``
 lists every construct with its status.
 """
@@ -428,6 +436,15 @@ def _host_data(items: list) -> bool:
         first = host[0].span
         data = A.ObjectV(tuple(A.Pair(p.key, _as_data(p.value), True, p.span) for p in host), first)
         moved.append(A.Pair(A.Ident("defaults", item.key.span), data, True, first))
+    barriers = []
+    for i, item in enumerate(items):
+        if _barrier_count(item) is not None:
+            count = item.args[0]
+            barriers.append(A.Pair(A.Ident(item.name.name, item.name.span), count, True, count.span))
+            items[i] = A.Channel(item.name, A.Ident(BARRIER_REDUCER, item.reducer.span), item.options, item.span)
+    if barriers:
+        first = barriers[0].span
+        moved.append(A.Pair(A.Ident("barriers", first), A.ObjectV(tuple(barriers), first), True, first))
     has_interrupts = any(isinstance(x, A.Node) and any(isinstance(f, A.Field) and f.key.name == "kind"
                                                        and _word(f.value) == "interrupt" for f in x.items)
                          for x in items if x is not None)
@@ -442,6 +459,20 @@ def _host_data(items: list) -> bool:
     first = moved[0].span
     _add_metadata(items, A.Pair(A.Ident("upstream", first), A.ObjectV(tuple(moved), first), True, first))
     return True
+
+
+BARRIER_REDUCER = "append"
+"""The reducer of upstream's ``channel c barrier N``: its ``Barrier`` channel
+(``src/graph/channel/mod.rs``) merged every write into a list of arrivals."""
+
+
+def _barrier_count(item) -> A.Int | None:
+    """The ``N`` of ``channel c barrier N`` (one non-negative integer, no
+    options), else ``None``."""
+    if isinstance(item, A.Channel) and item.reducer.name == "barrier" and len(item.args) == 1 \
+            and isinstance(item.args[0], A.Int) and item.args[0].value >= 0 and item.options is None:
+        return item.args[0]
+    return None
 
 
 INTERRUPT_PROMPT = "Continue after `{node}`?"
@@ -533,17 +564,139 @@ def _data(obj: A.ObjectV) -> A.ObjectV:
 
 
 def _graph(g: A.Graph) -> A.Graph:
-    """``g`` rewritten; the one-source joins (:func:`_single_joins`) only in a
-    graph written upstream's way (a ragc graph keeps ``E0406``)."""
+    """``g`` rewritten; the one-source joins (:func:`_single_joins`) and the
+    joins stated twice (:func:`_joins_stated_twice`) only in a graph written
+    upstream's way (a ragc graph keeps ``E0406`` and ``E0401``)."""
     out = _graph_pass(g, {})
     if out is g:
         return g
     single = _single_joins(g)
-    return _graph_pass(g, single) if single else out
+    twice = _joins_stated_twice(g)
+    fork = _send_joins(g, twice)
+    return _graph_pass(g, single, twice, fork) if single or twice or fork else out
 
 
-def _graph_pass(g: A.Graph, single: dict[str, A.JoinDecl]) -> A.Graph:
-    join_targets = _join_targets(g, single)
+def _joins_stated_twice(g: A.Graph) -> list[A.JoinDecl]:
+    """Top-level joins (no block) whose target is a ``kind join`` node with
+    the same ``sources``: upstream's ``JoinSpec`` ("``target`` resumes once
+    every source has arrived") restating the join node's own barrier.
+    :func:`_graph_pass` drops them (the node keeps the barrier)."""
+    out = []
+    for j in g.items:
+        if not isinstance(j, A.JoinDecl) or j.block is not None:
+            continue
+        node = next((i for i in g.items if isinstance(i, A.Node) and i.name.name == j.target.name), None)
+        if node is None:
+            continue
+        fields = {f.key.name: f for f in node.items if isinstance(f, A.Field)}
+        kind, sources = fields.get("kind"), fields.get("sources")
+        if kind is None or _word(kind.value) != "join" or sources is None \
+                or not isinstance(sources.value, A.ListV):
+            continue
+        names = [_word(v) for v in sources.value.items]
+        if None not in names and set(names) == {s.name for s in j.sources} and len(names) == len(j.sources):
+            out.append(j)
+    return out
+
+
+def _references(item) -> list[str]:
+    """The node names a node refers to (``next``, ``routes``, ``command {
+    goto }``, ``send`` targets, ``sources``, its ``join``)."""
+    out: list[str] = []
+    for i in item.items:
+        if isinstance(i, A.Field) and i.key.name == "next":
+            out += [_word(v) for v in (i.value.items if isinstance(i.value, A.ListV) else (i.value,))]
+        elif isinstance(i, A.Field) and i.key.name == "sources" and isinstance(i.value, A.ListV):
+            out += [_word(v) for v in i.value.items]
+        elif isinstance(i, A.Field) and i.key.name == "command" and isinstance(i.value, A.ObjectV):
+            goto = i.value.get("goto")
+            out.append(_word(goto.value) if goto is not None else None)
+        elif isinstance(i, A.Routes):
+            out += [r.target.name for r in i.routes]
+        elif isinstance(i, A.Send):
+            out += [e.target.name for e in i.entries]
+        elif isinstance(i, A.JoinRef):
+            out.append(i.target.name)
+    return [x for x in out if x is not None]
+
+
+def _send_joins(g: A.Graph, twice: list[A.JoinDecl]) -> dict[str, tuple[str, A.Ident, tuple[str, ...]]]:
+    """``kind join`` nodes that join a ``sends`` fork: join node -> (the
+    sending node, the join's ``next`` target, its sources). Upstream's
+    ``sends [ send a send b ]`` started the branches and a ``kind join``
+    node with ``sources [a, b]`` (each source ``next J``) waited for them
+    (``NodeSpec::join_sources``); ragc joins a send fork on the sending node,
+    ``send [a, b]`` + ``join T``. Only a join node with nothing but ``kind``,
+    ``sources`` and ``next T``, not ``start``, that nothing but its sources'
+    ``next J`` (and a top-level join restating it) refers to."""
+    nodes = {i.name.name: i for i in g.items if isinstance(i, A.Node)}
+    start = next((_word(i.value) for i in g.items if isinstance(i, A.Field) and i.key.name == "start"), None)
+    edges = [i for i in g.items if isinstance(i, A.Edge)]
+    out: dict[str, tuple[str, A.Ident, tuple[str, ...]]] = {}
+    for name, node in nodes.items():
+        fields = {f.key.name: f for f in node.items if isinstance(f, A.Field)}
+        if name == start or len(fields) != len(node.items) or set(fields) != {"kind", "sources", "next"} \
+                or _word(fields["kind"].value) != "join" or not isinstance(fields["sources"].value, A.ListV):
+            continue
+        sources = tuple(_word(v) for v in fields["sources"].value.items)
+        target = fields["next"].value
+        if None in sources or len(set(sources)) != len(sources) or _word(target) is None \
+                or _word(target) == name or any(s not in nodes for s in sources):
+            continue
+        senders = [n for n in nodes.values() if any(isinstance(i, A.Send) for i in n.items)
+                   and {e.target.name for i in n.items if isinstance(i, A.Send) for e in i.entries} == set(sources)]
+        if len(senders) != 1:
+            continue
+        sender = senders[0]
+        send = next(i for i in sender.items if isinstance(i, A.Send))
+        if any(e.loop is not None for e in send.entries) or len(send.entries) != len(sources) \
+                or any(isinstance(i, A.JoinRef) for i in sender.items):
+            continue
+        refs = [(n, r) for n, x in nodes.items() for r in _references(x) if r == name]
+        if any(n not in sources for n, _ in refs) or len(refs) != len(sources) \
+                or any(e.source.name == name or e.target.name == name for e in edges) \
+                or any(isinstance(j, A.JoinDecl) and j not in twice
+                       and (j.target.name == name or name in {x.name for x in j.sources}) for j in g.items):
+            continue
+        if not all(_references(nodes[s]) == [name] and nodes[s].field("next") is not None for s in sources):
+            continue
+        out[name] = (sender.name.name, A.Ident(_word(target), target.span), sources)
+    return out
+
+
+def _after(span):
+    """An empty span just after ``span``."""
+    return type(span)(span.file, span.end_offset, span.end_offset, span.end_line, span.end_column,
+                      span.end_line, span.end_column)
+
+
+def _join_send_fork(items: list, fork: dict[str, tuple[str, A.Ident, tuple[str, ...]]]) -> None:
+    """Rewrite each ``kind join`` node of :func:`_send_joins` as the sending
+    node's ``join T``: the join node removed, its sources' ``next J`` removed."""
+    senders = {sender: target for sender, target, _ in fork.values()}
+    drop = {s: j for j, (_, _, sources) in fork.items() for s in sources}
+    out = []
+    for item in items:
+        if isinstance(item, A.Node) and item.name.name in fork:
+            continue
+        if isinstance(item, A.Node) and item.name.name in drop:
+            item = A.Node(item.name, tuple(i for i in item.items if not (isinstance(i, A.Field)
+                          and i.key.name == "next" and _word(i.value) == drop[item.name.name])), item.span)
+        if isinstance(item, A.Node) and item.name.name in senders:
+            new = []
+            for i in item.items:
+                new.append(i)
+                if isinstance(i, A.Send):
+                    target = senders[item.name.name]
+                    new.append(A.JoinRef(target, None, _after(i.span)))
+            item = A.Node(item.name, tuple(new), item.span)
+        out.append(item)
+    items[:] = out
+
+
+def _graph_pass(g: A.Graph, single: dict[str, A.JoinDecl], twice: list[A.JoinDecl] = (),
+                fork: dict | None = None) -> A.Graph:
+    join_targets = _join_targets(g, {**single, **{f"\0{i}": j for i, j in enumerate(twice)}})
     items: list = []
     changed = _uses_upstream_loop(g)
     for item in g.items:
@@ -568,6 +721,11 @@ def _graph_pass(g: A.Graph, single: dict[str, A.JoinDecl]) -> A.Graph:
                 continue
             if key == "defaults":
                 new = _defaults(item)
+        elif isinstance(item, A.JoinDecl) and item in twice:
+            changed = True
+            continue
+        elif _barrier_count(item) is not None:
+            changed = True  # rewritten by _host_data, with the count kept as data
         elif isinstance(item, A.Channel) and item.reducer.name == "aggregate" and len(item.args) == 1 \
                 and isinstance(item.args[0], A.Str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", item.args[0].value):
             arg = item.args[0]
@@ -575,6 +733,8 @@ def _graph_pass(g: A.Graph, single: dict[str, A.JoinDecl]) -> A.Graph:
         if new is not item:
             changed = True
         items.append(new)
+    if fork:
+        _join_send_fork(items, fork)
     if changed and _uses_upstream_loop(g):
         _messages_channel(g, items)
     if changed:
