@@ -229,3 +229,26 @@ def test_fix_and_stdin_bypass_the_cache(proj: Path):
 def test_colour_is_never_replayed(proj: Path):
     r = ragc("--color", "always", "check", "hello.rag", cwd=proj)
     assert r.code == 0 and entries(proj) == []
+
+
+RECORD = """
+import subprocess, sys
+from ragc.cli import check_cache
+with check_cache.Recorder() as rec:
+    from ragc.registry import host_sandbox
+    {body}
+sys.__stdout__.write('STORABLE %s\\n' % rec.storable)
+"""
+
+
+@pytest.mark.parametrize(("body", "storable"), [
+    ("open('hello.rag').read()", True),
+    ("subprocess.run(['true', *host_sandbox.PROBE_COMMAND])", True),  # the sandbox probe's argv
+    ("subprocess.run(['true'])", False),  # any other process: e.g. an MCP server listed at check time
+    ("import socket; socket.getaddrinfo('localhost', 80)", False),
+    ("sys.stdout.buffer.write(b'')", False),  # bytes past the copy of the text
+])
+def test_what_a_recording_cannot_reproduce_is_not_stored(proj: Path, body: str, storable: bool):
+    p = subprocess.run([sys.executable, "-c", RECORD.format(body=body)], cwd=proj, capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert f"STORABLE {storable}" in p.stdout, p.stderr

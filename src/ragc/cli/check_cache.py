@@ -31,7 +31,9 @@ and renamed over (``os.replace``), so concurrent writers never leave a torn
 file. Not cached: ``--fix``, standard input (``-``), a run whose stdout or
 stderr is a terminal or with ``--color always`` (colour and terminal
 rendering are not reproduced), ``--no-cache`` or ``RAGC_NO_CACHE=1``, a
-check that raised (a usage error), and a check in a process that had already
+check that raised (a usage error), a check that started a process other
+than the sandbox probe or opened a socket (an MCP server listed at check
+time: its answer is no file), and a check in a process that had already
 loaded the front end (its memoised reads would go unrecorded).
 
 This module imports only the standard library's small modules: the warm
@@ -310,6 +312,13 @@ def _audit(event: str, args: tuple) -> None:
         if isinstance(flags, int) and flags & (os.O_WRONLY | os.O_CREAT):
             return
         rec.note(path)
+    elif event == "subprocess.Popen":
+        argv = args[1] if len(args) > 1 else None
+        probe = getattr(sys.modules.get("ragc.registry.host_sandbox"), "PROBE_COMMAND", None)
+        if not (probe and isinstance(argv, (list, tuple)) and tuple(argv[1:]) == tuple(probe)):
+            rec.tainted = True  # e.g. an MCP server listed at check time: its answer is not a recorded input
+    elif event in ("socket.connect", "socket.getaddrinfo"):
+        rec.tainted = True  # an answer from the network is not a recorded input
     elif event in ("os.listdir", "os.scandir"):
         path = args[0] if args else None
         if path is None or path == "" or os.path.abspath(os.fsdecode(path)) in rec.import_dirs:
@@ -324,7 +333,10 @@ class Recorder:
     ``sys.stderr``. ``storable`` says whether the result may be cached.
 
     Hooks: a process-wide audit hook (``open``, ``os.listdir``,
-    ``os.scandir``: installed once, inert outside a recording), ``os.stat``
+    ``os.scandir``; ``subprocess.Popen`` other than the sandbox probe and
+    ``socket.connect``/``getaddrinfo`` make the recording unstorable, as
+    does writing to a stream's ``buffer``: installed once, inert outside a
+    recording), ``os.stat``
     and ``os.lstat`` wrapped (existence probes), ``os.environ`` replaced by
     a recording view; all restored on exit."""
 
@@ -386,7 +398,8 @@ class Recorder:
 
     @property
     def storable(self) -> bool:
-        """The recording is complete: no front end loaded before it, no bytes written past the copies."""
+        """The recording is complete: no front end loaded before it, no bytes
+        written past the copies, no other process or network peer asked."""
         return self.fresh and not self.tainted
 
 
