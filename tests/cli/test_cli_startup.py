@@ -97,6 +97,13 @@ def test_ragc_run_of_a_scripted_workflow_loads_no_http_client_or_live_view(proj:
                              "ragc.cli.check", *TOOL_MACHINERY, *SERVERS)) == []
 
 
+def test_ragc_run_of_a_workflow_without_templates_loads_no_jinja2(proj: Path):
+    (proj / "plain.rag").write_text(WORKFLOW.replace('"Greet {{ input.name }}"', '"Greet the user"'))
+    modules = _modules_after(_command(["run", "plain.rag", "--input", "name=Ada"]), proj)
+    assert "ragc.harness.providers.scripted" in modules
+    assert _loaded(modules, ("jinja2", "httpx", "rich", *TOOL_MACHINERY)) == []
+
+
 def test_ragc_run_builds_the_tool_registry_when_a_node_calls_a_tool(proj: Path):
     (proj / "notes.txt").write_text("a note\n")
     (proj / "tool.rag").write_text(TOOL_WORKFLOW)

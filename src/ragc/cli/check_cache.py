@@ -65,7 +65,8 @@ ENV_ALWAYS = ("RAGC_SANDBOX", "PATH", "HOME", "XDG_CONFIG_HOME", "NO_COLOR")
 """Variables recorded even if the check did not read them in this process
 (the sandbox probe and the registry search are memoised per process)."""
 
-FRONT_END = ("ragc.compiler", "ragc.registry.loader", "ragc.registry.host_sandbox")
+FRONT_END = ("ragc.compiler", "ragc.registry.loader", "ragc.registry.host_sandbox", "ragc.registry.agents_md",
+             "ragc.syntax.grammar", "ragc.skills")
 """Modules whose presence before a check means some reads are memoised: no entry is stored."""
 
 try:  # the built-in module: hashlib would load OpenSSL (2 ms) first
