@@ -41,6 +41,10 @@ def entries(proj: Path) -> list[Path]:
     return sorted(d.glob("*.json")) if d.is_dir() else []
 
 
+def stdout_of(entry: Path) -> str:
+    return "".join(text for fd, text in json.loads(entry.read_text())["output"] if fd == 1)
+
+
 def same(a: Done, b: Done) -> bool:
     return (a.code, a.out, a.err) == (b.code, b.out, b.err)
 
@@ -59,7 +63,7 @@ def warm_equals_fresh(proj: Path, *args: str, env: dict[str, str] | None = None)
 def test_a_warm_check_prints_the_fresh_output_and_exit_status(proj: Path):
     (proj / "broken.rag").write_text(BROKEN)
     for args in (("hello.rag",), ("broken.rag",), ("--format", "json", "broken.rag"), ("-q", "broken.rag"),
-                 (".",), ("hello.rag", "broken.rag")):
+                 (".",), ("hello.rag", "broken.rag"), ("-v", "broken.rag")):
         fresh = warm_equals_fresh(proj, *args)
         assert fresh.code == (0 if args == ("hello.rag",) else 1), (args, fresh)
     assert entries(proj), "the checks stored entries"
@@ -179,14 +183,14 @@ def test_a_corrupt_entry_is_ignored_and_rewritten(proj: Path):
     for junk in ("{not json", json.dumps({"format": 1, "key": "x"}), json.dumps([1, 2]), ""):
         entry.write_text(junk)
         assert same(ragc("check", "hello.rag", cwd=proj), fresh)
-        assert json.loads(entry.read_text())["stdout"] == fresh.out  # rewritten
+        assert stdout_of(entry) == fresh.out  # rewritten
 
 
 def test_a_tampered_dependency_list_cannot_serve_another_state(proj: Path):
     warm_equals_fresh(proj, "hello.rag")
     (entry,) = entries(proj)
     data = json.loads(entry.read_text())
-    data["stdout"] = "forged\n"
+    data["output"] = [[1, "forged\n"]]
     data["deps"] = [[p, listed, ["f", 0, "0"]] for p, listed, _ in data["deps"]]
     entry.write_text(json.dumps(data))
     assert ragc("check", "hello.rag", cwd=proj).out != "forged\n"
@@ -202,7 +206,7 @@ def test_concurrent_checks_write_whole_entries(proj: Path):
     assert all(p.returncode == fresh.code for p in procs)
     assert all(out == (fresh.out, fresh.err) for out in outs)
     (entry,) = entries(proj)
-    assert json.loads(entry.read_text())["stdout"] == fresh.out
+    assert stdout_of(entry) == fresh.out
     assert not list((proj / CACHE).glob("*.tmp"))
 
 
@@ -214,7 +218,7 @@ def test_no_cache_neither_reads_nor_writes(proj: Path, how: str):
     warm_equals_fresh(proj, "hello.rag")
     (entry,) = entries(proj)
     data = json.loads(entry.read_text())
-    data["stdout"] = "stale\n"
+    data["output"] = [[1, "stale\n"]]
     entry.write_text(json.dumps(data))
     assert ragc("check", *args, "hello.rag", cwd=proj, env=env).out != "stale\n"
 
@@ -252,3 +256,18 @@ def test_what_a_recording_cannot_reproduce_is_not_stored(proj: Path, body: str, 
     p = subprocess.run([sys.executable, "-c", RECORD.format(body=body)], cwd=proj, capture_output=True, text=True,
                        timeout=60, check=False)
     assert f"STORABLE {storable}" in p.stdout, p.stderr
+
+
+def test_stdout_and_stderr_into_one_file_interleave_as_fresh(proj: Path):
+    (proj / "broken.rag").write_text(BROKEN)
+    env = {**os.environ, "XDG_CONFIG_HOME": str(proj / ".no-config"), "NO_COLOR": "1"}
+    env.pop("RAGC_DEBUG", None)
+
+    def merged(*args: str) -> bytes:
+        return subprocess.run([sys.executable, "-m", "ragc", "check", "-v", *args, "broken.rag"], cwd=proj,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120).stdout
+
+    fresh = merged("--no-cache")
+    assert b"registry: " in fresh
+    assert merged() == fresh and merged() == fresh  # the second answer is the cache's
+    assert entries(proj)

@@ -268,15 +268,16 @@ class _RecordingEnviron(MutableMapping):
 
 
 class _Tee:
-    """A text stream that writes through to ``real`` and keeps a copy."""
+    """A text stream that writes through to ``real`` and keeps a copy in the
+    recorder's ``chunks`` as ``[fd, text]`` (1 stdout, 2 stderr), in order."""
 
-    def __init__(self, real, recorder: "Recorder"):
+    def __init__(self, real, recorder: "Recorder", fd: int):
         self._real = real
         self._rec = recorder
-        self.parts: list[str] = []
+        self._fd = fd
 
     def write(self, s: str) -> int:
-        self.parts.append(s)
+        self._rec.chunks.append([self._fd, s])
         return self._real.write(s)
 
     def writelines(self, lines) -> None:
@@ -346,6 +347,7 @@ class Recorder:
         self.env: dict[str, str | None] = {}
         self.env_all = False
         self.tainted = False
+        self.chunks: list[list] = []  # [fd, text]: what was written to stdout (1) and stderr (2), in order
         self.fresh = not any(m in sys.modules for m in FRONT_END)
         self.import_dirs = {os.path.abspath(p or ".") for p in sys.path if isinstance(p, str)}
         self._skip = tuple(os.path.join(os.path.abspath(p), "") for p in
@@ -385,8 +387,7 @@ class Recorder:
         self._streams = (sys.stdout, sys.stderr)
         os.environ = _RecordingEnviron(self._environ, self)  # type: ignore[assignment]
         os.stat, os.lstat = self._stat, self._lstat  # type: ignore[assignment]
-        self.out, self.err = _Tee(sys.stdout, self), _Tee(sys.stderr, self)
-        sys.stdout, sys.stderr = self.out, self.err  # type: ignore[assignment]
+        sys.stdout, sys.stderr = _Tee(sys.stdout, self, 1), _Tee(sys.stderr, self, 2)  # type: ignore[assignment]
         _recording = self
         return self
 
@@ -414,7 +415,9 @@ def _entry_path(key: str) -> str:
 def lookup(key: str) -> dict | None:
     """The stored entry for ``key`` if every dependency it lists is as
     recorded, else ``None`` (also for a missing, unreadable or malformed
-    entry). The entry: ``{"stdout": str, "stderr": str, "exit": int, ...}``."""
+    entry). The entry: ``{"output": [[fd, text], ...], "exit": int, ...}``:
+    the writes to stdout (fd 1) and stderr (fd 2) in the order they were
+    made, and the exit status."""
     try:
         with open(_entry_path(key), encoding="utf-8") as f:
             entry = json.load(f)
@@ -428,8 +431,8 @@ def lookup(key: str) -> dict | None:
                 return None
         if entry["env_all"] is not None and entry["env_all"] != _env_digest():
             return None
-        if not (isinstance(entry["stdout"], str) and isinstance(entry["stderr"], str)
-                and isinstance(entry["exit"], int)):
+        if not (isinstance(entry["exit"], int) and all(
+                fd in (1, 2) and isinstance(text, str) for fd, text in entry["output"])):
             return None
         return entry
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -437,10 +440,12 @@ def lookup(key: str) -> dict | None:
 
 
 def replay(entry: dict) -> int:
-    """Write a :func:`lookup` entry's output to stdout and stderr; its exit status."""
-    if entry["stderr"]:
-        sys.stderr.write(entry["stderr"])
-    sys.stdout.write(entry["stdout"])
+    """Write a :func:`lookup` entry's output to stdout and stderr, write by
+    write in the recorded order (so the streams' buffering, and where the
+    lines land when both go to one file, is that of the fresh check); its
+    exit status."""
+    for fd, text in entry["output"]:
+        (sys.stdout if fd == 1 else sys.stderr).write(text)
     return entry["exit"]
 
 
@@ -460,8 +465,7 @@ def store(key: str, rec: Recorder, code: int) -> bool:
         "deps": [[p, listed, fingerprint(p, listed)] for p, listed in sorted(rec.paths.items())],
         "env": env,
         "env_all": _env_digest() if rec.env_all else None,
-        "stdout": "".join(rec.out.parts),
-        "stderr": "".join(rec.err.parts),
+        "output": rec.chunks,
         "exit": int(code),
     }
     target = _entry_path(key)
