@@ -271,3 +271,21 @@ def test_stdout_and_stderr_into_one_file_interleave_as_fresh(proj: Path):
     assert b"registry: " in fresh
     assert merged() == fresh and merged() == fresh  # the second answer is the cache's
     assert entries(proj)
+
+
+EDIT_DURING = """
+import sys
+from ragc.cli import check_cache
+with check_cache.Recorder() as rec:
+    open('hello.rag').read()
+    sys.stdout.write('old answer\\n')
+    open('hello.rag', 'a').write('// edited while checking\\n')
+sys.__stdout__.write('STORED %s\\n' % check_cache.store('k' * 64, rec, 0))
+"""
+
+
+def test_a_file_edited_while_the_check_ran_is_not_stored(proj: Path):
+    p = subprocess.run([sys.executable, "-c", EDIT_DURING], cwd=proj, capture_output=True, text=True, timeout=60,
+                       check=False)
+    assert "STORED False" in p.stdout, p.stderr
+    assert entries(proj) == []

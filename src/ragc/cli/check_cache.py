@@ -290,6 +290,15 @@ class _Tee:
         return getattr(self._real, name)
 
 
+def _meta(path: str) -> tuple | None:
+    """``(mode, size, mtime_ns, inode)`` of ``path``, ``None`` if absent."""
+    try:
+        st = _real_stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 def _env_digest() -> str:
     items = sorted((k, v) for k, v in os.environ.items() if k != "RAGC_NO_CACHE")
     return _sha(json.dumps(items).encode("utf-8", "surrogateescape"))
@@ -337,13 +346,17 @@ class Recorder:
     Hooks: a process-wide audit hook (``open``, ``os.listdir``,
     ``os.scandir``; ``subprocess.Popen`` other than the sandbox probe and
     ``socket.connect``/``getaddrinfo`` make the recording unstorable, as
-    does writing to a stream's ``buffer``: installed once, inert outside a
-    recording), ``os.stat``
-    and ``os.lstat`` wrapped (existence probes), ``os.environ`` replaced by
-    a recording view; all restored on exit."""
+    does writing to a stream's ``buffer``; installed once, inert outside a
+    recording), ``os.stat`` and ``os.lstat`` wrapped (existence probes),
+    ``os.environ`` replaced by a recording view; all restored on exit.
+
+    Each path's metadata (size, mtime, inode) is noted when it is first
+    seen; :func:`store` refuses a recording whose files changed since (an
+    edit during the check must not be stored with the older answer)."""
 
     def __init__(self) -> None:
         self.paths: dict[str, bool] = {}  # path -> listed
+        self.seen_as: dict[str, tuple | None] = {}  # path -> its metadata when first noted
         self.env: dict[str, str | None] = {}
         self.env_all = False
         self.tainted = False
@@ -368,6 +381,8 @@ class Recorder:
         if full.startswith(self._skip) or os.path.basename(full).startswith(".lark_cache"):
             return
         full = _source_of(full)
+        if full not in self.paths:
+            self.seen_as[full] = _meta(full)
         self.paths[full] = self.paths.get(full, False) or listed
 
     def _stat(self, path, *a, **kw):
@@ -452,10 +467,16 @@ def replay(entry: dict) -> int:
 def store(key: str, rec: Recorder, code: int) -> bool:
     """Write the entry of a finished check (``rec``, exit status ``code``)
     under ``key``, atomically; ``False`` (nothing written) when the
-    recording is not :attr:`Recorder.storable` or the directory cannot be
-    written. Never raises for I/O."""
+    recording is not :attr:`Recorder.storable`, a dependency changed while
+    the check ran, or the directory cannot be written. Never raises for I/O."""
     if not rec.storable:
         return False
+    for p, before in rec.seen_as.items():
+        now = _meta(p)
+        if before is not None and now is not None and _stat_mod.S_ISDIR(before[0]) and not rec.paths.get(p):
+            now, before = now[::3], before[::3]  # a directory only looked at: its mode and inode, not its mtime
+        if now != before:
+            return False  # a dependency changed while the check ran
     env = {name: os.environ.get(name) for name in ENV_ALWAYS}
     env.update(rec.env)
     env.pop("RAGC_NO_CACHE", None)
