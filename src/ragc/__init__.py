@@ -16,7 +16,9 @@ the ``ragc`` command start fast.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing itself is not imported: `import ragc` starts fast
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -14,6 +14,7 @@ the subgraph node, and a cycle through registry graphs is ``E0306``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,19 +114,43 @@ def compile_source(text: str, file: str, registry: Registry | None, *, graph: st
                                _cache=_cache)
 
 
-_SCHEMAS: dict[int, tuple[Registry, dict]] = {}
+class _BuiltinSchemas(Mapping):
+    """The built-in tools' argument schemas of a registry (tool name -> JSON
+    schema), computed on first access: a file without ``tool`` nodes never
+    imports the tool registry (``ragc run`` of a model-only workflow)."""
+
+    def __init__(self, registry: Registry):
+        self._registry = registry
+        self._schemas: dict | None = None
+
+    def _all(self) -> dict:
+        if self._schemas is None:
+            from ragc.harness.tools.registry import argument_schemas
+
+            self._schemas = argument_schemas(self._registry, builtins_only=True)
+        return self._schemas
+
+    def __getitem__(self, name: str):
+        return self._all()[name]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
-def _tool_schemas(registry: Registry | None) -> dict | None:
-    """The built-in tools' argument schemas of ``registry`` (cached per
-    registry object), for checking ``tool`` nodes' ``args``."""
+_SCHEMAS: dict[int, tuple[Registry, _BuiltinSchemas]] = {}
+
+
+def _tool_schemas(registry: Registry | None) -> Mapping | None:
+    """The built-in tools' argument schemas of ``registry`` (a lazy mapping,
+    cached per registry object), for checking ``tool`` nodes' ``args``."""
     if registry is None or not registry.tools:
         return None
     hit = _SCHEMAS.get(id(registry))
     if hit is None or hit[0] is not registry:
-        from ragc.harness.tools.registry import argument_schemas
-
-        hit = (registry, argument_schemas(registry, builtins_only=True))
+        hit = (registry, _BuiltinSchemas(registry))
         _SCHEMAS[id(registry)] = hit
     return hit[1]
 

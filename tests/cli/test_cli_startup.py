@@ -15,6 +15,22 @@ from pathlib import Path
 import pytest
 from clikit import REGISTRY, WORKFLOW
 
+TOOL_WORKFLOW = """
+graph reader {
+  input { path: string }
+  output { text: string }
+  start read
+  channel text last
+  node read {
+    kind tool
+    tool "read_file"
+    args { path: input.path }
+    output text
+    next END
+  }
+}
+"""
+
 from ragc.cli import main as cli_main
 
 # Never needed to check a file or to run a scripted workflow from a pipe.
@@ -68,11 +84,31 @@ def test_ragc_check_loads_neither_the_runtime_nor_the_providers(proj: Path):
                              "ragc.harness.agent", "ragc.cli.run", *SERVERS)) == []
 
 
+# Built when a node first needs them: a one-node model workflow needs none.
+TOOL_MACHINERY = ("ragc.harness.tools.registry", "ragc.harness.tools.builtins", "ragc.harness.tools.python_tools",
+                  "ragc.harness.tools.mcp", "ragc.harness.tools.os_sandbox", "ragc.memory", "temporalio",
+                  "ragc.temporal")
+
+
 def test_ragc_run_of_a_scripted_workflow_loads_no_http_client_or_live_view(proj: Path):
     modules = _modules_after(_command(["run", "hello.rag", "--input", "name=Ada"]), proj)
     assert "ragc.harness.providers.scripted" in modules  # the node did call its model
     assert _loaded(modules, ("httpx", "rich", *(p for p in PROVIDERS if not p.endswith(".scripted")),
-                             "ragc.cli.check", *SERVERS)) == []
+                             "ragc.cli.check", *TOOL_MACHINERY, *SERVERS)) == []
+
+
+def test_ragc_run_of_a_workflow_without_templates_loads_no_jinja2(proj: Path):
+    (proj / "plain.rag").write_text(WORKFLOW.replace('"Greet {{ input.name }}"', '"Greet the user"'))
+    modules = _modules_after(_command(["run", "plain.rag", "--input", "name=Ada"]), proj)
+    assert "ragc.harness.providers.scripted" in modules
+    assert _loaded(modules, ("jinja2", "httpx", "rich", *TOOL_MACHINERY)) == []
+
+
+def test_ragc_run_builds_the_tool_registry_when_a_node_calls_a_tool(proj: Path):
+    (proj / "notes.txt").write_text("a note\n")
+    (proj / "tool.rag").write_text(TOOL_WORKFLOW)
+    modules = _modules_after(_command(["run", "tool.rag", "--input", "path=notes.txt"]), proj)
+    assert "ragc.harness.tools.registry" in modules and "ragc.harness.tools.builtins" in modules
 
 
 def test_the_command_table_is_what_the_modules_register():

@@ -49,8 +49,9 @@ def _accepts(schema: Mapping[str, Any], found: str) -> bool:
 
 
 def check(ctx: Ctx, g: GraphInfo, schemas: Mapping[str, Mapping[str, Any]] | None) -> None:
-    """Check every ``tool`` node of ``g`` whose tool has a schema in ``schemas``."""
-    if not schemas:
+    """Check every ``tool`` node of ``g`` whose tool has a schema in ``schemas``
+    (which may be computed on first access: it is consulted only at a ``tool`` node)."""
+    if schemas is None:
         return
     for info in g.nodes.values():
         if info.kind != "tool" or "tool" not in info.fields or "args" not in info.fields:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import TextIO
+
+TYPE_CHECKING = False  # typing and pathlib are imported when a check runs, not for a cached answer
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import TextIO
 
 from ragc.cli.main import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, CliError, rag_files
 
@@ -25,13 +28,16 @@ def register(subparsers) -> None:
                               description="Check .rag files (directories: every *.rag below) and report "
                                           "every problem with its code, location and help.")
     p.add_argument("paths", nargs="+", metavar="PATH", help=".rag files or directories (`-`: standard input)")
-    add_registry_arg(p)
+    add_registry_arg(p, as_text=True)  # a str until the check runs: no pathlib for a cached answer
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     p.add_argument("--untrusted", action="store_true",
                    help="also check against the registry's [policies.untrusted]")
     p.add_argument("--fix", action="store_true",
                    help="apply machine-applicable suggestions to the files (with `-`: print the fixed text) "
                         "and list each change on stderr, then report what remains")
+    p.add_argument("--no-cache", action="store_true",
+                   help="check afresh: neither use nor write the result cache (.ragc/cache/check/; "
+                        "also RAGC_NO_CACHE=1)")
     p.set_defaults(handler=cmd_check)
 
     p = subparsers.add_parser("compile", help="print the compiled IR as JSON")
@@ -61,12 +67,21 @@ def register(subparsers) -> None:
     p.set_defaults(handler=cmd_approve)
 
 
-def add_registry_arg(p: argparse.ArgumentParser) -> None:
-    """Add ``--registry FILE`` (a :class:`~pathlib.Path`, default ``None``:
-    search) to a command's parser; shared by every command that compiles."""
-    p.add_argument("--registry", metavar="FILE", type=Path,
+def add_registry_arg(p: argparse.ArgumentParser, *, as_text: bool = False) -> None:
+    """Add ``--registry FILE`` (a :class:`~pathlib.Path`, or with ``as_text``
+    the ``str`` as given; default ``None``: search) to a command's parser;
+    shared by every command that compiles."""
+    p.add_argument("--registry", metavar="FILE", type=str if as_text else as_path,
                    help="registry file (default: registry.toml here or in a parent directory, then "
                         "~/.config/ragc/registry.toml)")
+
+
+def as_path(text: str) -> "Path":
+    """``Path(text)``; the ``type`` of path options, so that parsing them does
+    not import :mod:`pathlib` before a command needs it."""
+    from pathlib import Path
+
+    return Path(text)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -86,6 +101,8 @@ def load_registry_arg(args):
     Raises:
         CliError: an explicit file that cannot be read (exit 2).
     """
+    from pathlib import Path
+
     from ragc.registry.loader import load_registry
 
     from ragc.cli.main import settings
@@ -117,6 +134,8 @@ def compile_path(path: str, args, registry, *, untrusted: bool = False, graph: s
     Raises:
         CliError: ``path`` is a directory, missing or unreadable (exit 2).
     """
+    from pathlib import Path
+
     from ragc.compiler import READ_ERROR, compile_file
 
     p = Path(path)
@@ -185,8 +204,40 @@ def _fix(path: Path | None, text: str, result, registry, untrusted: bool, shown:
 
 
 def cmd_check(args) -> int:
-    """``ragc check PATH... [--registry FILE] [--format text|json] [--untrusted] [--fix]``;
-    ``-`` reads one file from standard input (spans name it ``<stdin>``)."""
+    """``ragc check PATH... [--registry FILE] [--format text|json] [--untrusted] [--fix] [--no-cache]``;
+    ``-`` reads one file from standard input (spans name it ``<stdin>``).
+
+    A check whose inputs are unchanged since the last one prints that one's
+    output from the result cache (:mod:`ragc.cli.check_cache`); a fresh
+    check stores its output there. ``--fix``, standard input, a terminal,
+    ``--color always``, ``--no-cache`` and ``RAGC_NO_CACHE=1`` bypass it."""
+    from ragc.cli import check_cache
+    from ragc.cli.main import settings
+
+    if (args.fix or STDIN in args.paths or check_cache.disabled(getattr(args, "no_cache", False))
+            or not check_cache.reproducible(settings.color)):
+        return _check(args)
+    key = check_cache.invocation_key({
+        "command": "check", "paths": list(args.paths),
+        "registry": None if args.registry is None else str(args.registry),
+        "format": args.format, "untrusted": bool(args.untrusted),
+        "quiet": settings.quiet, "verbose": settings.verbose, "color": settings.color,
+    })
+    entry = check_cache.lookup(key)
+    if entry is not None:
+        return check_cache.replay(entry)
+    with check_cache.Recorder() as rec:
+        code = _check(args)
+    check_cache.store(key, rec, code)
+    return code
+
+
+def _check(args) -> int:
+    """The check itself (:func:`cmd_check` without the cache)."""
+    from pathlib import Path
+
+    if args.registry is not None:
+        args.registry = Path(args.registry)
     from ragc.check.approvals import GENERATED_MARK, is_generated
     from ragc.compiler import READ_ERROR, compile_file, compile_source
     from ragc.diagnostics.render import render_json, summary_line

@@ -23,9 +23,11 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False  # neither typing, dataclasses nor pathlib is imported on startup (`ragc check` from its cache)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, NoReturn
 
 from ragc import __version__
 
@@ -64,6 +66,8 @@ def rag_files(raw_paths: list[str], errors: list[str]) -> list[Path]:
     duplicates: a directory means every ``*.rag`` below it (sorted). A path
     that does not exist, or a directory without ``.rag`` files, appends a
     message to ``errors`` (in argument order) and contributes nothing."""
+    from pathlib import Path
+
     out: list[Path] = []
     seen: set[Path] = set()
     for raw in raw_paths:
@@ -85,7 +89,6 @@ def rag_files(raw_paths: list[str], errors: list[str]) -> list[Path]:
     return out
 
 
-@dataclass
 class Settings:
     """Output settings shared by every command (the global options).
 
@@ -94,9 +97,18 @@ class Settings:
     progress) or more; ``color``: ``auto`` (a terminal, and no ``NO_COLOR``),
     ``always`` or ``never``."""
 
-    quiet: bool = False
-    verbose: int = 0
-    color: str = "auto"
+    def __init__(self, quiet: bool = False, verbose: int = 0, color: str = "auto"):
+        self.quiet = quiet
+        self.verbose = verbose
+        self.color = color
+
+    def __repr__(self) -> str:
+        return f"Settings(quiet={self.quiet!r}, verbose={self.verbose!r}, color={self.color!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return (self.quiet, self.verbose, self.color) == (other.quiet, other.verbose, other.color)
 
 
 settings = Settings()

@@ -38,7 +38,6 @@ from ragc.harness.resilience import (
     ResilientModel,
     resilience_notices,
 )
-from ragc.harness.tools.registry import MAX_RESULT_BYTES, ToolRegistry
 from ragc.harness.tools.sandbox import Workspace
 from ragc.harness.types import (AgentResult, AgentSpec, BudgetGuard, EffectLog, EventSink, Message, ModelRequest,
                                 ModelResponse, StreamDelta, ToolCall, ToolResult, ToolSpec)
@@ -46,6 +45,8 @@ from ragc.registry.model import ModelEntry, PolicyEntry, Registry
 
 if TYPE_CHECKING:  # imported where the client is made: a run of scripted or local models never needs httpx
     import httpx
+
+    from ragc.harness.tools.registry import ToolRegistry  # built on first use (Harness.tools)
 
 SUMMARY_CHARS = 200
 LOOPBACK_DIRECT: dict[str, None] = {"all://127.0.0.1": None, "all://localhost": None, "all://[::1]": None}
@@ -58,6 +59,8 @@ def result_bytes_for(context_window: int | None) -> int:
     when the window is unknown. A local model with ``context = 8192`` gets
     4 KiB, so a few results do not crowd out the conversation (and prompt
     processing on 2 cores stays in seconds)."""
+    from ragc.harness.tools.registry import MAX_RESULT_BYTES
+
     if not context_window:
         return MAX_RESULT_BYTES
     return max(2048, min(MAX_RESULT_BYTES, context_window * 4 // 8))
@@ -96,14 +99,25 @@ class Harness:
         root = Path(workspace) if workspace is not None else Path(registry.workspace.root)
         self.workspace = Workspace(root)
         self.functions = dict(functions or {})
-        self.tools = ToolRegistry(registry, self.workspace, policy=self.policy, functions=self.functions,
-                                  settings=self.settings)
+        self._tools: ToolRegistry | None = None
         self._http = http
         self._own_http = http is None
         self._layer = ResilienceLayer(models=registry.models, make_provider=self._make_provider,
                                       resolve_keys=lambda name, entry: api_keys(name, entry, self.env),
                                       settings=self.settings)
         self._react_clients: dict[str, Any] = {}
+
+    @property
+    def tools(self) -> ToolRegistry:
+        """The :class:`~ragc.harness.tools.registry.ToolRegistry` of the
+        registry's tools, built on first use (a run that calls no tool never
+        imports the tool machinery)."""
+        if self._tools is None:
+            from ragc.harness.tools.registry import ToolRegistry
+
+            self._tools = ToolRegistry(self.registry, self.workspace, policy=self.policy,
+                                       functions=self.functions, settings=self.settings)
+        return self._tools
 
     # ------------------------------------------------------------------ construction
 
@@ -471,7 +485,8 @@ class Harness:
         """Close providers and the HTTP client this harness created. The
         embedded local model stays loaded for other harnesses in the process
         (:func:`ragc.harness.providers.local.unload_all` frees it)."""
-        await self.tools.aclose()
+        if self._tools is not None:
+            await self._tools.aclose()
         await self._layer.aclose()
         if self._own_http and self._http is not None:
             await self._http.aclose()

@@ -12,17 +12,18 @@ string) and without HTML autoescaping. Values are shown by one rule
 
 Each distinct template source is compiled once per process
 (:func:`compile_template` caches), so rendering costs only the template's
-own work. Variables: ``input``, ``state``, ``result``, ``payload``, the
+own work. Jinja2 is imported, and the environment built, when the first
+template is compiled: a workflow without templates never loads it. Variables: ``input``, ``state``, ``result``, ``payload``, the
 ``for`` variable of a fan-out branch, and ``error`` in error routes.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+if TYPE_CHECKING:
+    import jinja2
 
 
 def _finalize(value: Any) -> Any:
@@ -43,13 +44,25 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined,
-    autoescape=False,
-    finalize=_finalize,
-    keep_trailing_newline=True,
-)
-_ENV.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+_ENV: list = []  # the environment, made on first use (:func:`_env`)
+
+
+def _env():
+    """The sandboxed environment (imports jinja2 on the first call)."""
+    if not _ENV:
+        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            finalize=_finalize,
+            keep_trailing_newline=True,
+        )
+        env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, default=str)
+        _ENV.append(env)
+    return _ENV[0]
+
 
 _CACHE: dict[str, jinja2.Template] = {}
 
@@ -65,10 +78,12 @@ def compile_template(source: str) -> Callable[[dict[str, Any]], str]:
         TemplateError: a syntax error in the template (at compile time) or an
             undefined variable / sandbox violation (at render time).
     """
+    import jinja2
+
     tpl = _CACHE.get(source)
     if tpl is None:
         try:
-            tpl = _ENV.from_string(source)
+            tpl = _env().from_string(source)
         except jinja2.TemplateSyntaxError as e:
             raise TemplateError(f"template syntax error (line {e.lineno}): {e.message}") from None
         _CACHE[source] = tpl
