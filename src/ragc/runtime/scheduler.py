@@ -523,6 +523,18 @@ class Run:
             RunError: ``E0907`` (depth), ``E0912`` (input), or what the
                 subgraph's run raises.
         """
+        child = self.subgraph_frame(act, key, sub_input)
+        await self.run_graph(child.graph, child)
+        return self.output_of(child.graph, child)
+
+    def subgraph_frame(self, act: Activation, key: str, sub_input: Any) -> Frame:
+        """The root frame of graph ``key`` run by subgraph activation ``act``
+        with input ``sub_input`` (validated; its budget scope created).
+
+        Raises:
+            RunError: ``E0909`` (not in the program), ``E0907`` (depth),
+                ``E0912`` (input).
+        """
         g = self.prog.graphs.get(key)
         cn = act.node
         if g is None:
@@ -542,8 +554,7 @@ class Run:
         child = Frame(g, self.initial_values(g, validated), input=validated, prefix=f"{act.id}{suffix}>",
                       depth=depth, scopes=scopes)
         child.parent = act.frame
-        await self.run_graph(g, child)
-        return self.output_of(g, child)
+        return child
 
     def state_view(self, frame: Frame) -> MappingProxyType:
         """A read-only view of a frame's channels (for user functions)."""

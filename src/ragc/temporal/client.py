@@ -234,9 +234,13 @@ async def answer(client: Any, run_id: str, value: Any, activation: str | None = 
 
 async def list_runs(client: Any, limit: int = 20) -> list[dict[str, Any]]:
     """The most recent ragc runs on the server (newest first):
-    ``{"id", "status", "started", "closed", "task_queue"}``."""
+    ``{"id", "status", "started", "closed", "task_queue"}``. The child
+    workflows of subgraphs (:mod:`ragc.temporal.children`) are not runs:
+    they are left out."""
     out = []
-    async for wf in client.list_workflows(f"WorkflowType = '{WORKFLOW_NAME}'", limit=limit):
+    async for wf in client.list_workflows(f"WorkflowType = '{WORKFLOW_NAME}'"):
+        if wf.parent_id:
+            continue
         out.append({"id": wf.id, "status": wf.status.name.lower() if wf.status else "running",
                     "started": wf.start_time.timestamp() if wf.start_time else None,
                     "closed": wf.close_time.timestamp() if wf.close_time else None, "task_queue": wf.task_queue})

@@ -15,7 +15,10 @@ join policies and the branch-order merge are the same code on both engines
 * the journal: there is none, the workflow history is it (completions are
   activity results; replay re-runs this code deterministically);
 * the run's stop and deadline: asyncio tasks of the workflow's event loop
-  instead of an anyio cancel scope.
+  instead of an anyio cancel scope;
+* a subgraph: a child workflow (:mod:`ragc.temporal.children`) running
+  :meth:`TemporalRun.execute_child`, unless the subgraph has an
+  ``interrupt`` (then inline, in this workflow).
 
 Everything here runs inside the workflow, so it must be deterministic: no
 clock but the workflow's (``loop.time()``), no I/O, no randomness
@@ -41,7 +44,8 @@ from ragc.runtime.errors import RunError, RunFatal, RunStop
 from ragc.runtime.frames import Frame
 from ragc.runtime.limits import to_run_error
 from ragc.runtime.scheduler import Run, RunOutcome
-from ragc.temporal import NODE_ACTIVITY
+from ragc.temporal import NODE_ACTIVITY, WORKFLOW_NAME
+from ragc.temporal.children import adopt_scopes, apply_child, child_id, child_request, child_result, runs_inline
 from ragc.temporal.payloads import decode_output, ref_of, scope_dict
 
 REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function", "repl"})
@@ -76,16 +80,20 @@ class TemporalRun(Run):
         wait_condition: ``temporalio.workflow.wait_condition``.
         answers: the workflow's answers by interrupt activation (the
             ``answer`` update fills it).
+        execute_child_workflow: ``temporalio.workflow.execute_child_workflow``
+            (``None``: subgraphs run inline).
     """
 
     def __init__(self, prog: Any, *, run_id: str, input: dict[str, Any], caps: Any, policy_scopes: tuple,
                  request: dict[str, Any], execute_activity: Callable[..., Any], wait_condition: Callable[..., Any],
-                 answers: dict[str, Any], execute_local_activity: Callable[..., Any] | None = None):
+                 answers: dict[str, Any], execute_local_activity: Callable[..., Any] | None = None,
+                 execute_child_workflow: Callable[..., Any] | None = None):
         super().__init__(prog, run_id=run_id, input=input, caps=caps, policy_scopes=policy_scopes)
         self.request = request
         self._execute_activity = execute_activity
         self._execute_local_activity = execute_local_activity or execute_activity
         self._wait_condition = wait_condition
+        self._execute_child = execute_child_workflow
         self.answers = answers
         self.pending: dict[str, dict[str, Any]] = {}
         self.activities = 0
@@ -137,6 +145,62 @@ class TemporalRun(Run):
             status = "failed"
             error = RunError("E0909", f"the run stopped: {type(stop).__name__}", kind="internal")
         return RunOutcome(status, root.values, self.result, error, None, self.usage(), self.steps)
+
+    async def execute_child(self, child: dict[str, Any]) -> dict[str, Any]:
+        """Run the subgraph of a child workflow to its end (``child``: the
+        ``child`` part of :func:`~ragc.temporal.children.child_request`);
+        returns :func:`~ragc.temporal.children.child_result`. Cancelling
+        this (the parent cancelled the child) cancels the subgraph's
+        activities and re-raises ``CancelledError``."""
+        g = self.prog.graphs[child["graph"]]
+        chain = adopt_scopes(self, child)
+        frame = Frame(g, self.initial_values(g, child["input"]), input=child["input"], prefix=child["prefix"],
+                      depth=int(child["depth"]), scopes=chain)
+        self.root = frame
+        main = self._main = asyncio.get_running_loop().create_task(self.run_graph(g, frame))
+        try:
+            await asyncio.wait([main])
+        except asyncio.CancelledError:
+            main.cancel()
+            await asyncio.wait([main])
+            raise
+        stop = self._stop
+        if isinstance(stop, RunFatal):
+            return child_result(self, child, error=stop.error, fatal=True)
+        if main.cancelled():
+            return child_result(self, child, fatal=True, error=RunError(
+                "E0909", f"the subgraph `{g.name}` stopped: {type(stop).__name__}", kind="internal"))
+        exc = main.exception()
+        if isinstance(exc, RunFatal):
+            return child_result(self, child, error=exc.error, fatal=True)
+        if isinstance(exc, RunError):
+            return child_result(self, child, error=exc)
+        if exc is not None:  # a bug: fail the subgraph node (not the workflow task, which would retry forever)
+            return child_result(self, child, error=RunError(
+                "E0909", f"internal error: {type(exc).__name__}: {exc}", kind="internal",
+                hint="this is a bug in ragc; the worker's log has the details"))
+        return child_result(self, child, output=self.output_of(g, frame))
+
+    async def run_subgraph(self, act: Activation, key: str, sub_input: Any) -> Any:
+        """Run graph ``key`` for subgraph activation ``act`` as a child
+        workflow (inline when it has an ``interrupt``, or without
+        ``execute_child_workflow``); returns its output.
+
+        Raises:
+            RunError: as :meth:`Run.run_subgraph` (the child's failure
+                included); RunFatal: the child hit a run-wide limit.
+        """
+        frame = self.subgraph_frame(act, key, sub_input)
+        if self._execute_child is None or runs_inline(self.prog, key):
+            await self.run_graph(frame.graph, frame)
+            return self.output_of(frame.graph, frame)
+        from temporalio.workflow import ParentClosePolicy
+
+        req = child_request(self, key=key, input=frame.input, prefix=frame.prefix, depth=frame.depth,
+                            scopes=frame.scopes)
+        res = await self._execute_child(WORKFLOW_NAME, req, id=child_id(self.run_id, act.id, act.attempt),
+                                        parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
+        return apply_child(self, req["child"], res)
 
     def request_stop(self, exc: BaseException) -> None:
         """Stop the whole run (a run-wide limit raised in a branch)."""

@@ -63,7 +63,13 @@ class RagcWorkflow:
         scopes = tuple(BudgetScope(**s) for s in req.get("policy_budgets") or ())
         run = self.run = TemporalRun(prog, run_id=req["run_id"], input=req["inputs"], caps=caps,
                                      policy_scopes=scopes, request=req, execute_activity=workflow.execute_activity,
-                                     execute_local_activity=workflow.execute_local_activity, wait_condition=workflow.wait_condition, answers=self.answers)
+                                     execute_local_activity=workflow.execute_local_activity,
+                                     execute_child_workflow=workflow.execute_child_workflow,
+                                     wait_condition=workflow.wait_condition, answers=self.answers)
+        child = req.get("child")
+        if child is not None:  # a subgraph run by a parent workflow (ragc.temporal.children)
+            self.final = await run.execute_child(child)
+            return self.final
         outcome = await run.execute()
         entry = prog.entry
         status, state, err = outcome.status, outcome.values, outcome.error
