@@ -2,7 +2,8 @@
 the children exist on the server under ids derived from the run id and the
 activation ids, nested subgraphs are children of children, the child of a
 branch that loses its join is cancelled with its activity, a detached
-subgraph node's child completes before the run, and ``ragc runs list``
+node's child (a model node, a subgraph) completes before the run and its
+writes merge, and ``ragc runs list``
 does not list children. ``test_tp_parity.py`` checks that the run ends in
 the local engine's state (``parity/subgraphs.rag``)."""
 
@@ -39,10 +40,11 @@ async def test_subgraphs_are_child_workflows(tmp_path: Path, dev_server):
         rid = res["run_id"]
         assert normal(res["state"]["drafts"], ws) == [{"text": "quick section"}]
         assert res["state"]["audit"]["line"] == "note on One page."
+        assert res["state"]["tags"] == ["tag: page"]  # the detached `tag` merged when its child ended
 
         want = {f"{rid}>outline#1": S.COMPLETED, f"{rid}>outline#1>note#1": S.COMPLETED,
                 f"{rid}>fan#1/0:angle#1": S.COMPLETED, f"{rid}>fan#1/0:angle#1>note#1": S.COMPLETED,
-                f"{rid}>fan#1/1:angle#1": S.CANCELED, f"{rid}>audit#1": S.COMPLETED}
+                f"{rid}>fan#1/1:angle#1": S.CANCELED, f"{rid}>audit#1": S.COMPLETED, f"{rid}>tag#1": S.COMPLETED}
         parents = {f"{rid}>outline#1>note#1": f"{rid}>outline#1",
                    f"{rid}>fan#1/0:angle#1>note#1": f"{rid}>fan#1/0:angle#1"}
         for wid, status in want.items():
@@ -52,11 +54,12 @@ async def test_subgraphs_are_child_workflows(tmp_path: Path, dev_server):
             assert d.parent_id == parents.get(wid, rid), wid
 
         root = await _types(client, rid)
-        assert root.count("start_child_workflow_execution_initiated") == 4  # outline, two angles, audit
-        assert root.count("child_workflow_execution_completed") == 3
+        assert root.count("start_child_workflow_execution_initiated") == 5  # outline, two angles, tag, audit
+        assert root.count("child_workflow_execution_completed") == 4
         assert root.count("child_workflow_execution_canceled") == 1
         # the root's own activities: `fan` and `wrap`; the subgraphs' nodes ran in the children
         assert root.count("activity_task_scheduled") == 2
+        assert (await _types(client, f"{rid}>tag#1")).count("activity_task_completed") == 1
         # the loser's `draft` activity (a 4 s model call) was cancelled, not waited for
         loser = await _types(client, f"{rid}>fan#1/1:angle#1")
         assert "activity_task_cancel_requested" in loser and "activity_task_completed" not in loser
@@ -112,17 +115,21 @@ graph ask {
     model "fast"
     prompt "Answer {{ input.q }}"
     output r
+    max_visits VISITS
     next END
   }
 }
 """
 
 
-@pytest.mark.parametrize("steps,calls,code", [(3, 5, "E0901"), (100, 2, None), (100, 5, None)])
-async def test_limits_count_the_activations_and_calls_of_children(tmp_path: Path, dev_server, steps, calls, code):
-    """``max_steps`` and a subgraph's ``budget`` count over the run, children
-    included: the child starts from the parent's counters and the parent adds
-    what the child used, so the run fails (or completes) as locally."""
+@pytest.mark.parametrize("steps,calls,visits,code", [(3, 5, 9, "E0901"), (100, 2, 9, None), (100, 5, 2, "E0902"),
+                                                     (100, 5, 9, None)])
+async def test_limits_count_the_activations_and_calls_of_children(tmp_path: Path, dev_server, steps, calls, visits,
+                                                                  code):
+    """``max_steps``, ``max_visits`` and a subgraph's ``budget`` count over
+    the run, children included: the child starts from the parent's counters
+    and the parent adds what the child used, so the run fails (or completes)
+    as locally."""
     import ragc
     from wfkit import scripted_registry
 
@@ -130,7 +137,7 @@ async def test_limits_count_the_activations_and_calls_of_children(tmp_path: Path
         lines = [{"when": f"Answer {q}", "text": f"answer {q}"} for q in ("one", "two", "three")]
         reg = scripted_registry(base / "scripts", fast=lines)
         rag = base / "limits.rag"
-        rag.write_text(LIMITS.replace("STEPS", str(steps)).replace("CALLS", str(calls)), encoding="utf-8")
+        rag.write_text(LIMITS.replace("STEPS", str(steps)).replace("CALLS", str(calls)).replace("VISITS", str(visits)), encoding="utf-8")
         return reg, ragc.load(rag, registry=reg, journal="memory", workspace=base)
 
     (tmp_path / "l").mkdir()
@@ -145,7 +152,7 @@ async def test_limits_count_the_activations_and_calls_of_children(tmp_path: Path
     if code is not None:
         assert local.status == "failed" and local.error.code == code
     else:
-        assert (local.status == "completed") == (calls >= 3), local.error
+        assert (local.status == "completed") == (calls >= 3 and visits >= 3), local.error
     assert res["status"] == local.status
     if local.error is not None:
         assert res["error"]["code"] == local.error.code and res["error"]["node"] == local.error.node
@@ -153,7 +160,7 @@ async def test_limits_count_the_activations_and_calls_of_children(tmp_path: Path
     assert res["state"] == local.state
     assert res["usage"]["model_calls"] == local.usage["model_calls"]
     assert res["usage"]["steps"] == local.usage["steps"]
-    assert children == {(3, 5): 2, (100, 2): 3, (100, 5): 3}[(steps, calls)]
+    assert children == (2 if steps == 3 else 3)
 
 
 GATE = """
@@ -199,3 +206,51 @@ async def test_a_subgraph_with_an_interrupt_runs_inline_and_is_answered(tmp_path
         assert res["status"] == "completed", res.get("error")
         assert res["state"]["got"]["answer"] == "yes"
         assert "start_child_workflow_execution_initiated" not in await _types(client, res["run_id"])
+
+
+DETACHED = """
+graph main {
+  channel done last
+  channel side last
+  start first
+  node first {
+    kind function
+    function "ok"
+    output done
+    next boom
+  }
+  node boom {
+    kind function
+    function "boom"
+    output side
+    blocking false
+    next END
+  }
+}
+"""
+
+
+def ok() -> str:
+    return "ok"
+
+
+def boom() -> str:
+    raise ValueError("the side job broke")
+
+
+async def test_a_failed_detached_child_writes_its_error_as_locally(tmp_path: Path, dev_server):
+    import ragc
+    from ragc.registry.model import Registry
+
+    fns = {"ok": ok, "boom": boom}
+    (tmp_path / "d.rag").write_text(DETACHED, encoding="utf-8")
+    wf = ragc.load(tmp_path / "d.rag", registry=Registry(), journal=None, functions=fns)
+    local = await wf.run({})
+    q = tkit.queue()
+    async with tkit.worker(dev_server.address, q, Registry(), functions=fns) as client:
+        res = await tkit.run_temporal(wf, client, q, {})
+        d = await client.get_workflow_handle(f"{res['run_id']}>boom#1").describe()
+    assert local.status == res["status"] == "completed"
+    assert local.state["errors"] and "the side job broke" in local.state["errors"][0]["message"]
+    assert res["state"] == local.state
+    assert d.parent_id == res["run_id"]

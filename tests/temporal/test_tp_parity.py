@@ -104,6 +104,7 @@ def _subgraphs() -> dict[str, Any]:
             {"when": "Draft a section on slow", "text": "slow section", "delay_ms": 4000}]
     fast += [{"when": f"One line about: {t}", "text": f"note on {t}"}
              for t in ("ragc section", "quick section", "slow section", "One page.")]
+    fast.append({"when": "Tag this: One page.", "text": "tag: page", "delay_ms": 300})
     return {"fast": fast, "default": [{"when": "Wrap up", "text": "One page."}]}
 
 

@@ -16,9 +16,10 @@ join policies and the branch-order merge are the same code on both engines
   activity results; replay re-runs this code deterministically);
 * the run's stop and deadline: asyncio tasks of the workflow's event loop
   instead of an anyio cancel scope;
-* a subgraph: a child workflow (:mod:`ragc.temporal.children`) running
-  :meth:`TemporalRun.execute_child`, unless the subgraph has an
-  ``interrupt`` (then inline, in this workflow).
+* a subgraph, and a detached (``blocking false``) node: a child workflow
+  (:mod:`ragc.temporal.children`) running :meth:`TemporalRun.execute_child`;
+  inline, in this workflow, for a subgraph that has an ``interrupt`` and a
+  detached ``interrupt``.
 
 Everything here runs inside the workflow, so it must be deterministic: no
 clock but the workflow's (``loop.time()``), no I/O, no randomness
@@ -39,14 +40,14 @@ from typing import Any, Callable
 
 from ragc.runtime import core
 from ragc.runtime.activation import Activation, NodeOutput
-from ragc.runtime.compiled import CNode
+from ragc.runtime.compiled import ERRORS_CHANNEL, CNode
 from ragc.runtime.errors import RunError, RunFatal, RunStop
 from ragc.runtime.frames import Frame
 from ragc.runtime.limits import to_run_error
 from ragc.runtime.scheduler import Run, RunOutcome
 from ragc.temporal import NODE_ACTIVITY, WORKFLOW_NAME
 from ragc.temporal.children import adopt_scopes, apply_child, child_id, child_request, child_result, runs_inline
-from ragc.temporal.payloads import decode_output, ref_of, scope_dict
+from ragc.temporal.payloads import decode_output, node_refs, ref_of, scope_dict
 
 REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function", "repl"})
 """Node kinds whose every activation is an activity (a ``repl`` node's whole
@@ -147,17 +148,28 @@ class TemporalRun(Run):
         return RunOutcome(status, root.values, self.result, error, None, self.usage(), self.steps)
 
     async def execute_child(self, child: dict[str, Any]) -> dict[str, Any]:
-        """Run the subgraph of a child workflow to its end (``child``: the
-        ``child`` part of :func:`~ragc.temporal.children.child_request`);
-        returns :func:`~ragc.temporal.children.child_result`. Cancelling
-        this (the parent cancelled the child) cancels the subgraph's
-        activities and re-raises ``CancelledError``."""
-        g = self.prog.graphs[child["graph"]]
+        """Run what a child workflow runs (``child``: the ``child`` part of
+        :func:`~ragc.temporal.children.child_request`): a subgraph from its
+        start, or one activation of a detached node; returns
+        :func:`~ragc.temporal.children.child_result`. Cancelling this (the
+        parent cancelled the child) cancels its activities and re-raises
+        ``CancelledError``."""
         chain = adopt_scopes(self, child)
-        frame = Frame(g, self.initial_values(g, child["input"]), input=child["input"], prefix=child["prefix"],
-                      depth=int(child["depth"]), scopes=chain)
+        depth = int(child["depth"])
+        if "node" in child:
+            cn = node_refs(self.prog)[child["node"]]
+            frame = Frame(cn.graph, dict(child["values"]), input=child["input"], prefix=child["prefix"],
+                          vars=child["vars"], log=[], depth=depth, scopes=chain)
+            work: Any = self.activate(frame, cn, int(child["visit"]))
+            what = f"node `{cn.name}`"
+        else:
+            g = self.prog.graphs[child["graph"]]
+            frame = Frame(g, self.initial_values(g, child["input"]), input=child["input"], prefix=child["prefix"],
+                          depth=depth, scopes=chain)
+            work = self.run_graph(g, frame)
+            what = f"subgraph `{g.name}`"
         self.root = frame
-        main = self._main = asyncio.get_running_loop().create_task(self.run_graph(g, frame))
+        main = self._main = asyncio.get_running_loop().create_task(work)
         try:
             await asyncio.wait([main])
         except asyncio.CancelledError:
@@ -169,17 +181,27 @@ class TemporalRun(Run):
             return child_result(self, child, error=stop.error, fatal=True)
         if main.cancelled():
             return child_result(self, child, fatal=True, error=RunError(
-                "E0909", f"the subgraph `{g.name}` stopped: {type(stop).__name__}", kind="internal"))
+                "E0909", f"the {what} stopped: {type(stop).__name__}", kind="internal"))
         exc = main.exception()
         if isinstance(exc, RunFatal):
             return child_result(self, child, error=exc.error, fatal=True)
         if isinstance(exc, RunError):
             return child_result(self, child, error=exc)
-        if exc is not None:  # a bug: fail the subgraph node (not the workflow task, which would retry forever)
+        if exc is not None:  # a bug: fail the node (not the workflow task, which would retry forever)
             return child_result(self, child, error=RunError(
-                "E0909", f"internal error: {type(exc).__name__}: {exc}", kind="internal",
+                "E0909", f"internal error in {what}: {type(exc).__name__}: {exc}", kind="internal",
                 hint="this is a bug in ragc; the worker's log has the details"))
-        return child_result(self, child, output=self.output_of(g, frame))
+        if "node" in child:
+            return child_result(self, child, ok={"log": [[ch, v] for ch, v in frame.log or ()],
+                                                 "result": self.result})
+        return child_result(self, child, ok={"output": self.output_of(frame.graph, frame)})
+
+    async def _start_child(self, req: dict[str, Any], act_id: str, attempt: int = 1) -> dict[str, Any]:
+        from temporalio.workflow import ParentClosePolicy
+
+        res = await self._execute_child(WORKFLOW_NAME, req, id=child_id(self.run_id, act_id, attempt),  # type: ignore[misc]
+                                        parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
+        return apply_child(self, req["child"], res)
 
     async def run_subgraph(self, act: Activation, key: str, sub_input: Any) -> Any:
         """Run graph ``key`` for subgraph activation ``act`` as a child
@@ -194,13 +216,35 @@ class TemporalRun(Run):
         if self._execute_child is None or runs_inline(self.prog, key):
             await self.run_graph(frame.graph, frame)
             return self.output_of(frame.graph, frame)
-        from temporalio.workflow import ParentClosePolicy
+        res = await self._start_child(child_request(self, frame, key=key), act.id, act.attempt)
+        return res["output"]
 
-        req = child_request(self, key=key, input=frame.input, prefix=frame.prefix, depth=frame.depth,
-                            scopes=frame.scopes)
-        res = await self._execute_child(WORKFLOW_NAME, req, id=child_id(self.run_id, act.id, act.attempt),
-                                        parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
-        return apply_child(self, req["child"], res)
+    async def _detached(self, d: Frame, cn: CNode, visit: int) -> None:
+        """A detached node's activation as a child workflow whose write log
+        merges into the root frame when it ends (a failure goes to the
+        ``errors`` channel), as locally. Inline (a task of this workflow)
+        for an ``interrupt`` (the run's workflow takes the answer) and a
+        ``subgraph`` node (its subgraph is a child workflow already)."""
+        if self._execute_child is None or cn.kind in ("interrupt", "subgraph"):
+            await super()._detached(d, cn, visit)
+            return
+        root = d.root
+        try:
+            res = await self._start_child(child_request(self, d, node=cn, visit=visit), f"{d.prefix}{cn.name}#{visit}")
+        except RunError as e:
+            root.write(ERRORS_CHANNEL, e.error_entry())
+            return
+        except RunStop as e:
+            self.request_stop(e)
+            return
+        except Exception as exc:  # noqa: BLE001 - the child workflow itself failed: as a bug in a detached task locally
+            err = RunError("E0909", f"internal error in detached node `{cn.name}`: {type(exc).__name__}: {exc}",
+                           node=cn.name, kind="internal")
+            root.write(ERRORS_CHANNEL, err.error_entry())
+            return
+        self.result = res.get("result")
+        for ch, val in res.get("log") or ():
+            root.write(ch, val)
 
     def request_stop(self, exc: BaseException) -> None:
         """Stop the whole run (a run-wide limit raised in a branch)."""

@@ -15,6 +15,10 @@ activities) and runs it with :class:`~ragc.temporal.interpreter.TemporalRun`.
 * result: ``{"status", "run_id", "output", "state", "usage", "error",
   "result"}`` (``error`` as ``RunError.to_dict``).
 
+A child workflow (the input has ``child``: a subgraph or a detached node
+of a parent run, :mod:`ragc.temporal.children`) runs that part only and
+returns :func:`~ragc.temporal.children.child_result`.
+
 Sandbox: ragc's runtime modules are imported passed through (they are
 deterministic: the core does no I/O and reads no clock; see
 ``docs/architecture.md``), so the sandbox does not re-import them for
@@ -50,7 +54,8 @@ class RagcWorkflow:
 
     @workflow.run
     async def execute(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Run the program to its end; returns the result dict (module docs)."""
+        """Run the program (or, for a child, its part) to its end; returns
+        the result dict (module docs)."""
         ir = ProgramIR.model_validate_json(req["ir"])
         empty = Registry()
         try:
