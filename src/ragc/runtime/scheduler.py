@@ -313,11 +313,12 @@ class Run:
         return {"model_calls": s.model_calls, "tool_calls": s.tool_calls, "input_tokens": s.input_tokens,
                 "output_tokens": s.output_tokens, "cost_usd": round(s.cost_usd, 10), "steps": self.steps}
 
-    async def run_graph(self, g: CGraph, frame: Frame) -> None:
-        """Run ``g`` from its start in root frame ``frame``, then wait for
-        its detached nodes. Raises what the frame raises."""
+    async def run_graph(self, g: CGraph, frame: Frame, start: str | None = None) -> None:
+        """Run ``g`` from its start (or node ``start``) in root frame
+        ``frame``, then wait for its detached nodes. Raises what the frame
+        raises."""
         try:
-            await self.run_frame(frame, g.start, None, None)
+            await self.run_frame(frame, start or g.start, None, None)
             await self._drain_detached(frame)
         finally:
             pending = frame.detached

@@ -127,7 +127,8 @@ def child_request(run: Any, frame: Any, *, key: str | None = None, node: Any = N
         child["graph"] = key
     else:
         child.update(node=ref_of(run.prog, node), visit=visit, values=frame.values, vars=frame.vars)
-    return {**run.request, "child": child}
+    # a continued parent's `resume` is its own (ragc.temporal.continuation)
+    return {**{k: v for k, v in run.request.items() if k not in ("resume", "child")}, "child": child}
 
 
 def visit_table(run: Any) -> dict[str, int]:

@@ -47,6 +47,7 @@ from ragc.runtime.limits import to_run_error
 from ragc.runtime.scheduler import Run, RunOutcome
 from ragc.temporal import NODE_ACTIVITY, WORKFLOW_NAME
 from ragc.temporal.children import adopt_scopes, apply_child, child_id, child_request, child_result, runs_inline
+from ragc.temporal.continuation import ContinueAsNew, restore, snapshot
 from ragc.temporal.payloads import decode_output, node_refs, ref_of, scope_dict
 
 REMOTE_KINDS = frozenset({"model", "agent", "subagent", "tool", "function", "repl"})
@@ -82,19 +83,26 @@ class TemporalRun(Run):
         answers: the workflow's answers by interrupt activation (the
             ``answer`` update fills it).
         execute_child_workflow: ``temporalio.workflow.execute_child_workflow``
-            (``None``: subgraphs run inline).
+            (``None``: subgraphs and detached nodes run inline).
+        continue_as_new: ``(local activities so far) -> bool``, whether the
+            workflow run should continue as new now
+            (:class:`ragc.temporal.continuation.HistoryGauge`; ``None``: never).
     """
 
     def __init__(self, prog: Any, *, run_id: str, input: dict[str, Any], caps: Any, policy_scopes: tuple,
                  request: dict[str, Any], execute_activity: Callable[..., Any], wait_condition: Callable[..., Any],
                  answers: dict[str, Any], execute_local_activity: Callable[..., Any] | None = None,
-                 execute_child_workflow: Callable[..., Any] | None = None):
+                 execute_child_workflow: Callable[..., Any] | None = None,
+                 continue_as_new: Callable[[int], bool] | None = None):
         super().__init__(prog, run_id=run_id, input=input, caps=caps, policy_scopes=policy_scopes)
         self.request = request
         self._execute_activity = execute_activity
         self._execute_local_activity = execute_local_activity or execute_activity
         self._wait_condition = wait_condition
         self._execute_child = execute_child_workflow
+        self._due = continue_as_new
+        self._t0 = 0.0
+        self.local_activities = 0
         self.answers = answers
         self.pending: dict[str, dict[str, Any]] = {}
         self.activities = 0
@@ -110,16 +118,28 @@ class TemporalRun(Run):
     # ------------------------------------------------------------------ the run
 
     async def execute(self) -> RunOutcome:
-        """Run the entry graph to its end (interrupts wait inside)."""
+        """Run the entry graph to its end (interrupts wait inside), from
+        the request's ``resume`` snapshot in a continued run.
+
+        Raises:
+            ContinueAsNew: the history is long: continue in a new run.
+        """
         g = self.prog.entry
         assert g is not None
-        root = Frame(g, self.initial_values(g, self.input), input=self.input, scopes=self.base_scopes)
-        self.root = root
-        status, error = "completed", None
         loop = asyncio.get_running_loop()
-        main = self._main = loop.create_task(self.run_graph(g, root))
+        resume = self.request.get("resume")
+        if resume is not None:  # a continued run (ragc.temporal.continuation)
+            root = restore(self, resume, g, input=self.input)
+            start, elapsed = resume["node"], float(resume["elapsed"])
+        else:
+            root = Frame(g, self.initial_values(g, self.input), input=self.input, scopes=self.base_scopes)
+            start, elapsed = None, 0.0
+        self.root = root
+        self._t0 = loop.time() - elapsed
+        status, error = "completed", None
+        main = self._main = loop.create_task(self.run_graph(g, root, start))
         deadline = self.caps.deadline_s
-        done, _ = await asyncio.wait([main], timeout=deadline)
+        done, _ = await asyncio.wait([main], timeout=max(deadline - elapsed, 0.0) if deadline is not None else None)
         if not done:
             main.cancel()
             await asyncio.wait([main])
@@ -131,6 +151,8 @@ class TemporalRun(Run):
             status = "failed"
         else:
             exc = main.exception()
+            if isinstance(exc, ContinueAsNew):
+                raise exc
             if isinstance(exc, RunError):
                 status, error = "failed", exc
             elif isinstance(exc, RunFatal):
@@ -154,9 +176,12 @@ class TemporalRun(Run):
         :func:`~ragc.temporal.children.child_result`. Cancelling this (the
         parent cancelled the child) cancels its activities and re-raises
         ``CancelledError``."""
-        chain = adopt_scopes(self, child)
         depth = int(child["depth"])
+        resume = self.request.get("resume")
+        if resume is None:
+            chain = adopt_scopes(self, child)
         if "node" in child:
+            self._due = None  # one activation: nothing to continue from
             cn = node_refs(self.prog)[child["node"]]
             frame = Frame(cn.graph, dict(child["values"]), input=child["input"], prefix=child["prefix"],
                           vars=child["vars"], log=[], depth=depth, scopes=chain)
@@ -164,9 +189,15 @@ class TemporalRun(Run):
             what = f"node `{cn.name}`"
         else:
             g = self.prog.graphs[child["graph"]]
-            frame = Frame(g, self.initial_values(g, child["input"]), input=child["input"], prefix=child["prefix"],
-                          depth=depth, scopes=chain)
-            work = self.run_graph(g, frame)
+            if resume is not None:  # a continued child (ragc.temporal.continuation)
+                frame = restore(self, resume, g, input=child["input"], prefix=child["prefix"], depth=depth)
+                self._t0 = asyncio.get_running_loop().time() - float(resume["elapsed"])
+                work = self.run_graph(g, frame, resume["node"])
+            else:
+                frame = Frame(g, self.initial_values(g, child["input"]), input=child["input"],
+                              prefix=child["prefix"], depth=depth, scopes=chain)
+                self._t0 = asyncio.get_running_loop().time()
+                work = self.run_graph(g, frame)
             what = f"subgraph `{g.name}`"
         self.root = frame
         main = self._main = asyncio.get_running_loop().create_task(work)
@@ -183,6 +214,8 @@ class TemporalRun(Run):
             return child_result(self, child, fatal=True, error=RunError(
                 "E0909", f"the {what} stopped: {type(stop).__name__}", kind="internal"))
         exc = main.exception()
+        if isinstance(exc, ContinueAsNew):
+            raise exc
         if isinstance(exc, RunFatal):
             return child_result(self, child, error=exc.error, fatal=True)
         if isinstance(exc, RunError):
@@ -266,7 +299,13 @@ class TemporalRun(Run):
 
         Raises:
             RunError: a limit, or the node's failure without an ``error`` route.
+            ContinueAsNew: before an activation of the top frame, when the
+                history is long (nothing has been admitted then).
         """
+        due = self._due
+        if due is not None and frame is self.root and visit is None and not frame.detached and due(self.local_activities):
+            # a safe point (ragc.temporal.continuation): nothing else is in flight in this workflow
+            raise ContinueAsNew(snapshot(self, frame, cn.name, asyncio.get_running_loop().time() - self._t0))
         act_id, visit = core.admit(self.counters, self.caps, frame, cn, visit)
         act = Activation(self, frame, cn, act_id, visit)
         error_entry = None
@@ -313,6 +352,7 @@ class TemporalRun(Run):
         limit = (timeout * max(attempts, 1) + 60.0) if timeout is not None else DEFAULT_NODE_TIMEOUT_S
         self.activities += 1
         if cn.kind in LOCAL_KINDS:
+            self.local_activities += 1
             res = await self._execute_local_activity(NODE_ACTIVITY, self.node_request(act), activity_id=act.id,
                                                      start_to_close_timeout=timedelta(seconds=limit),
                                                      retry_policy=self._retry)

@@ -15,6 +15,9 @@ activities) and runs it with :class:`~ragc.temporal.interpreter.TemporalRun`.
 * result: ``{"status", "run_id", "output", "state", "usage", "error",
   "result"}`` (``error`` as ``RunError.to_dict``).
 
+A long run continues as new (:mod:`ragc.temporal.continuation`): the next
+run's input is this one plus ``resume``, the snapshot it goes on from.
+
 A child workflow (the input has ``child``: a subgraph or a detached node
 of a parent run, :mod:`ragc.temporal.children`) runs that part only and
 returns :func:`~ragc.temporal.children.child_result`.
@@ -40,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from ragc.runtime.program import compile_program
     from ragc.runtime.errors import RunError
     from ragc.temporal import WORKFLOW_NAME
+    from ragc.temporal.continuation import ContinueAsNew, HistoryGauge
     from ragc.temporal.interpreter import TemporalRun
 
 
@@ -70,12 +74,16 @@ class RagcWorkflow:
                                      policy_scopes=scopes, request=req, execute_activity=workflow.execute_activity,
                                      execute_local_activity=workflow.execute_local_activity,
                                      execute_child_workflow=workflow.execute_child_workflow,
-                                     wait_condition=workflow.wait_condition, answers=self.answers)
+                                     wait_condition=workflow.wait_condition, answers=self.answers,
+                                     continue_as_new=HistoryGauge(workflow.info, req.get("history_limit")))
         child = req.get("child")
-        if child is not None:  # a subgraph run by a parent workflow (ragc.temporal.children)
-            self.final = await run.execute_child(child)
-            return self.final
-        outcome = await run.execute()
+        try:
+            if child is not None:  # a subgraph or detached node of a parent workflow (ragc.temporal.children)
+                self.final = await run.execute_child(child)
+                return self.final
+            outcome = await run.execute()
+        except ContinueAsNew as c:  # a long history: go on in a new run (ragc.temporal.continuation)
+            workflow.continue_as_new({**req, "resume": c.snapshot})
         entry = prog.entry
         status, state, err = outcome.status, outcome.values, outcome.error
         output = None
