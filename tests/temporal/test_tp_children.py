@@ -65,6 +65,10 @@ async def test_subgraphs_are_child_workflows(tmp_path: Path, dev_server):
         assert "activity_task_cancel_requested" in loser and "activity_task_completed" not in loser
         assert "child_workflow_execution_started" not in loser  # it never reached its `note`
 
+        # the histories replay with this code (ids and commands are deterministic)
+        for wid in (rid, *want):
+            assert await tkit.replay(client, wid) == 1, wid
+
         listed = {r["id"] for r in await tc.list_runs(client, limit=50)}
         assert rid in listed and not any(i.startswith(f"{rid}>") for i in listed)
 

@@ -140,3 +140,23 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+async def replay(client: Any, workflow_id: str) -> int:
+    """Replay every workflow run of ``workflow_id`` (its ``continue_as_new``
+    chain included) with this checkout's workflow code; raises on a
+    nondeterminism. Returns the number of runs replayed."""
+    from temporalio.worker import Replayer
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    from ragc.temporal.worker import PASSTHROUGH
+    from ragc.temporal.workflow import RagcWorkflow
+
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+    replayer = Replayer(workflows=[RagcWorkflow], workflow_runner=runner)
+    n = 0
+    async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        history = await client.get_workflow_handle(workflow_id, run_id=w.run_id).fetch_history()
+        await replayer.replay_workflow(history)
+        n += 1
+    return n

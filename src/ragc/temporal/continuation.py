@@ -52,10 +52,13 @@ class ContinueAsNew(RunStop):
 class HistoryGauge:
     """Whether the workflow run should continue as new: suggested by the
     server, or its history at least ``limit`` events long (``None``: no
-    limit of ragc's own). The length is the one of the current workflow
-    task's start plus one marker per local activity completed since (local
-    activities complete inside a workflow task: the server's count grows
-    only when it ends).
+    limit of ragc's own).
+
+    Both are read from the start of the current workflow task, so the
+    decision is the same on replay. Local activities (function nodes)
+    complete inside a workflow task and add their markers when it ends, so
+    a stretch of them is seen at the next workflow task (the SDK ends one
+    after about 8 s of local activities at the latest).
 
     Args:
         info: ``temporalio.workflow.info`` (called at each check).
@@ -65,21 +68,12 @@ class HistoryGauge:
     def __init__(self, info: Callable[[], Any], limit: int | None):
         self.info = info
         self.limit = limit
-        self._length = -1
-        self._locals = 0
 
-    def __call__(self, local_activities: int) -> bool:
-        """``local_activities``: local activities the run completed so far
-        (a monotonic count)."""
+    def __call__(self) -> bool:
         i = self.info()
         if i.is_continue_as_new_suggested():
             return True
-        if self.limit is None:
-            return False
-        n = i.get_current_history_length()
-        if n != self._length:  # a new workflow task: the markers so far are in its length
-            self._length, self._locals = n, local_activities
-        return n + (local_activities - self._locals) >= self.limit
+        return self.limit is not None and i.get_current_history_length() >= self.limit
 
 
 def snapshot(run: Any, frame: Frame, node: str, elapsed: float) -> dict[str, Any]:

@@ -84,8 +84,8 @@ class TemporalRun(Run):
             ``answer`` update fills it).
         execute_child_workflow: ``temporalio.workflow.execute_child_workflow``
             (``None``: subgraphs and detached nodes run inline).
-        continue_as_new: ``(local activities so far) -> bool``, whether the
-            workflow run should continue as new now
+        continue_as_new: ``() -> bool``, whether the workflow run should
+            continue as new now
             (:class:`ragc.temporal.continuation.HistoryGauge`; ``None``: never).
     """
 
@@ -93,7 +93,7 @@ class TemporalRun(Run):
                  request: dict[str, Any], execute_activity: Callable[..., Any], wait_condition: Callable[..., Any],
                  answers: dict[str, Any], execute_local_activity: Callable[..., Any] | None = None,
                  execute_child_workflow: Callable[..., Any] | None = None,
-                 continue_as_new: Callable[[int], bool] | None = None):
+                 continue_as_new: Callable[[], bool] | None = None):
         super().__init__(prog, run_id=run_id, input=input, caps=caps, policy_scopes=policy_scopes)
         self.request = request
         self._execute_activity = execute_activity
@@ -102,7 +102,6 @@ class TemporalRun(Run):
         self._execute_child = execute_child_workflow
         self._due = continue_as_new
         self._t0 = 0.0
-        self.local_activities = 0
         self.answers = answers
         self.pending: dict[str, dict[str, Any]] = {}
         self.activities = 0
@@ -303,7 +302,7 @@ class TemporalRun(Run):
                 history is long (nothing has been admitted then).
         """
         due = self._due
-        if due is not None and frame is self.root and visit is None and not frame.detached and due(self.local_activities):
+        if due is not None and frame is self.root and visit is None and not frame.detached and due():
             # a safe point (ragc.temporal.continuation): nothing else is in flight in this workflow
             raise ContinueAsNew(snapshot(self, frame, cn.name, asyncio.get_running_loop().time() - self._t0))
         act_id, visit = core.admit(self.counters, self.caps, frame, cn, visit)
@@ -352,7 +351,6 @@ class TemporalRun(Run):
         limit = (timeout * max(attempts, 1) + 60.0) if timeout is not None else DEFAULT_NODE_TIMEOUT_S
         self.activities += 1
         if cn.kind in LOCAL_KINDS:
-            self.local_activities += 1
             res = await self._execute_local_activity(NODE_ACTIVITY, self.node_request(act), activity_id=act.id,
                                                      start_to_close_timeout=timedelta(seconds=limit),
                                                      retry_policy=self._retry)
