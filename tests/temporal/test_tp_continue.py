@@ -143,3 +143,36 @@ async def test_loops_continue_as_new_and_end_as_locally(tmp_path: Path, dev_serv
     # every activation once, with the ids of a single run
     assert sorted(acts) == sorted(f"step#{i}" for i in range(1, n + 1))
     assert sorted(child_acts) == sorted(f"sub#1>step#{i}" for i in range(1, n + 1))
+
+
+@pytest.mark.parametrize("name", ["approval_flow", "plan_and_execute", "subgraphs"])
+async def test_workflows_continued_often_end_as_locally(name, tmp_path: Path, dev_server):
+    """Workflows of the parity test (an approval loop answered twice, a
+    plan/act/verify loop, subgraphs with a join and detached nodes) with a
+    history limit so low that every safe point continues as new."""
+    from test_tp_parity import CASES, load, normal, setup
+
+    case = CASES[name]
+    reg, ws = setup(case, tmp_path / "local")
+    wf = load(name, reg, ws)
+    local = await wf.run(case["inputs"])
+    for answer in case.get("answers", ()):
+        local = await wf.resume(local.run_id, answer=answer)
+    assert local.status == "completed", local.error
+
+    reg2, ws2 = setup(case, tmp_path / "temporal")
+    wf2 = load(name, reg2, ws2)
+    q = tkit.queue()
+    async with tkit.worker(dev_server.address, q, reg2, workspace=ws2) as client:
+        res = await tkit.run_temporal(wf2, client, q, case["inputs"], history_limit=1)
+        for answer in case.get("answers", ()):
+            assert res["status"] == "interrupted", res.get("error")
+            await tc.answer(client, res["run_id"], answer)
+            res = await tc.wait(client, res["run_id"])
+        runs = await _runs(client, res["run_id"])
+        assert await tkit.replay(client, res["run_id"]) == len(runs)
+    assert res["status"] == "completed", res.get("error")
+    assert len(runs) >= 3 and set(runs[:-1]) == {"CONTINUED_AS_NEW"}, runs
+    assert normal(res["output"], ws2) == normal(local.output, ws)
+    assert normal(res["state"], ws2) == normal(local.state, ws)
+    assert res["usage"]["steps"] == local.usage["steps"] or name == "subgraphs"

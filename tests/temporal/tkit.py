@@ -40,10 +40,11 @@ async def worker(address: str, task_queue: str, registry: Any = None, *, workspa
 
 
 async def run_temporal(wf: ragc.Workflow, client: Any, task_queue: str, inputs: dict[str, Any], *,
-                       run_id: str | None = None, stop_on_interrupt: bool = True) -> dict[str, Any]:
+                       run_id: str | None = None, stop_on_interrupt: bool = True,
+                       history_limit: int | None = None) -> dict[str, Any]:
     """Start ``wf`` on Temporal and wait for its end (or its first question)."""
     rid = run_id or f"t-{uuid.uuid4().hex[:12]}"
-    await tc.start(client, wf.engine, inputs, run_id=rid, task_queue=task_queue)
+    await tc.start(client, wf.engine, inputs, run_id=rid, task_queue=task_queue, history_limit=history_limit)
     return await tc.wait(client, rid, stop_on_interrupt=stop_on_interrupt)
 
 

@@ -8,8 +8,9 @@ whose input is the old one plus ``resume``: the snapshot of
 queries and updates go to its latest run.
 
 When: before an activation of the workflow's top frame (the entry graph's
-root frame; in a child workflow, the subgraph's root frame), when no
-detached node is running and either the server suggests it
+root frame; in a child workflow, the subgraph's root frame), when this
+workflow run has made at least one activation (so every run of the chain
+makes progress, whatever the limit), no detached node is running, and either the server suggests it
 (``workflow.info().is_continue_as_new_suggested()``) or the history is at
 least ``history_limit`` events long (:class:`HistoryGauge`) (the workflow input's
 ``history_limit``; ``None``: the suggestion only). At that point nothing

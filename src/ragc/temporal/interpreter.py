@@ -102,6 +102,7 @@ class TemporalRun(Run):
         self._execute_child = execute_child_workflow
         self._due = continue_as_new
         self._t0 = 0.0
+        self._leg_steps = 0
         self.answers = answers
         self.pending: dict[str, dict[str, Any]] = {}
         self.activities = 0
@@ -135,6 +136,7 @@ class TemporalRun(Run):
             start, elapsed = None, 0.0
         self.root = root
         self._t0 = loop.time() - elapsed
+        self._leg_steps = self.counters.steps
         status, error = "completed", None
         main = self._main = loop.create_task(self.run_graph(g, root, start))
         deadline = self.caps.deadline_s
@@ -199,6 +201,7 @@ class TemporalRun(Run):
                 work = self.run_graph(g, frame)
             what = f"subgraph `{g.name}`"
         self.root = frame
+        self._leg_steps = self.counters.steps
         main = self._main = asyncio.get_running_loop().create_task(work)
         try:
             await asyncio.wait([main])
@@ -302,7 +305,9 @@ class TemporalRun(Run):
                 history is long (nothing has been admitted then).
         """
         due = self._due
-        if due is not None and frame is self.root and visit is None and not frame.detached and due():
+        if (due is not None and frame is self.root and visit is None and not frame.detached
+                and self.counters.steps > self._leg_steps and due()):
+            # (after one activation of this workflow run at least: every run of the chain makes progress)
             # a safe point (ragc.temporal.continuation): nothing else is in flight in this workflow
             raise ContinueAsNew(snapshot(self, frame, cn.name, asyncio.get_running_loop().time() - self._t0))
         act_id, visit = core.admit(self.counters, self.caps, frame, cn, visit)
