@@ -141,7 +141,8 @@ async def test_limits_count_the_activations_and_calls_of_children(tmp_path: Path
         lines = [{"when": f"Answer {q}", "text": f"answer {q}"} for q in ("one", "two", "three")]
         reg = scripted_registry(base / "scripts", fast=lines)
         rag = base / "limits.rag"
-        rag.write_text(LIMITS.replace("STEPS", str(steps)).replace("CALLS", str(calls)).replace("VISITS", str(visits)), encoding="utf-8")
+        text = LIMITS.replace("STEPS", str(steps)).replace("CALLS", str(calls)).replace("VISITS", str(visits))
+        rag.write_text(text, encoding="utf-8")
         return reg, ragc.load(rag, registry=reg, journal="memory", workspace=base)
 
     (tmp_path / "l").mkdir()

@@ -232,10 +232,14 @@ class TemporalRun(Run):
         return child_result(self, child, ok={"output": self.output_of(frame.graph, frame)})
 
     async def _start_child(self, req: dict[str, Any], act_id: str, attempt: int = 1) -> dict[str, Any]:
+        """Run child workflow ``req`` for activation ``act_id`` to its end;
+        its result once counted (:func:`~ragc.temporal.children.apply_child`)."""
         from temporalio.workflow import ParentClosePolicy
 
-        res = await self._execute_child(WORKFLOW_NAME, req, id=child_id(self.run_id, act_id, attempt),  # type: ignore[misc]
-                                        parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
+        start = self._execute_child
+        assert start is not None
+        res = await start(WORKFLOW_NAME, req, id=child_id(self.run_id, act_id, attempt),
+                          parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
         return apply_child(self, req["child"], res)
 
     async def run_subgraph(self, act: Activation, key: str, sub_input: Any) -> Any:
