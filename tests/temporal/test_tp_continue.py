@@ -176,3 +176,17 @@ async def test_workflows_continued_often_end_as_locally(name, tmp_path: Path, de
     assert normal(res["output"], ws2) == normal(local.output, ws)
     assert normal(res["state"], ws2) == normal(local.state, ws)
     assert res["usage"]["steps"] == local.usage["steps"] or name == "subgraphs"
+
+
+def test_the_cli_reads_the_history_limit_from_the_environment(monkeypatch):
+    from ragc.cli.main import CliError
+    from ragc.cli.temporal_cli import history_limit
+
+    monkeypatch.delenv("RAGC_TEMPORAL_HISTORY_LIMIT", raising=False)
+    assert history_limit() is None
+    monkeypatch.setenv("RAGC_TEMPORAL_HISTORY_LIMIT", "2000")
+    assert history_limit() == 2000
+    for bad in ("0", "many", "-5"):
+        monkeypatch.setenv("RAGC_TEMPORAL_HISTORY_LIMIT", bad)
+        with pytest.raises(CliError, match="positive number of events"):
+            history_limit()

@@ -176,11 +176,14 @@ class TemporalRun(Run):
         start, or one activation of a detached node; returns
         :func:`~ragc.temporal.children.child_result`. Cancelling this (the
         parent cancelled the child) cancels its activities and re-raises
-        ``CancelledError``."""
+        ``CancelledError``.
+
+        Raises:
+            ContinueAsNew: the child's history is long (a subgraph only).
+        """
         depth = int(child["depth"])
-        resume = self.request.get("resume")
-        if resume is None:
-            chain = adopt_scopes(self, child)
+        resume = self.request.get("resume")  # a continued child restores its scopes from the snapshot
+        chain = adopt_scopes(self, child) if resume is None else ()
         if "node" in child:
             self._due = None  # one activation: nothing to continue from
             cn = node_refs(self.prog)[child["node"]]
