@@ -158,7 +158,7 @@ async def test_limits_count_the_activations_and_calls_of_children(tmp_path: Path
         assert local.status == "failed" and local.error.code == code
     else:
         assert (local.status == "completed") == (calls >= 3 and visits >= 3), local.error
-    assert res["status"] == local.status
+    assert res["status"] == local.status, res.get("error")
     if local.error is not None:
         assert res["error"]["code"] == local.error.code and res["error"]["node"] == local.error.node
         assert res["error"]["message"] == local.error.message
@@ -259,3 +259,68 @@ async def test_a_failed_detached_child_writes_its_error_as_locally(tmp_path: Pat
     assert local.state["errors"] and "the side job broke" in local.state["errors"][0]["message"]
     assert res["state"] == local.state
     assert d.parent_id == res["run_id"]
+
+
+RETRY = """
+graph main {
+  channel got last
+  start call
+  node call {
+    kind subgraph
+    graph "flaky"
+    output got
+    retry {
+      max_attempts 3
+      initial 100ms
+    }
+    next END
+  }
+}
+
+graph flaky {
+  channel r last
+  start f
+  node f {
+    kind function
+    function "flaky"
+    output r
+    next END
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("fails", [1, 5])
+async def test_a_subgraph_nodes_retry_holds_and_each_attempt_is_a_child(tmp_path: Path, dev_server, fails):
+    """``fails``: attempts whose subgraph fails before one succeeds (5: all
+    three fail). The outcome is the local one, and attempt k > 1 is the
+    child ``RUN>call#1@k``."""
+    import ragc
+    from ragc.registry.model import Registry
+
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) <= fails:
+            raise ValueError(f"flaky failure {len(calls)}")
+        return f"ok after {len(calls)}"
+
+    fns = {"flaky": flaky}
+    (tmp_path / "r.rag").write_text(RETRY, encoding="utf-8")
+    wf = ragc.load(tmp_path / "r.rag", registry=Registry(), journal=None, functions=fns)
+    local = await wf.run({})
+    local_calls = len(calls)
+    calls.clear()
+    q = tkit.queue()
+    async with tkit.worker(dev_server.address, q, Registry(), functions=fns) as client:
+        res = await tkit.run_temporal(wf, client, q, {})
+        ids = {w.id async for w in client.list_workflows(f"WorkflowId STARTS_WITH '{res['run_id']}>'")}
+    assert res["status"] == local.status, res.get("error")
+    assert res["state"] == local.state
+    if local.error is not None:
+        assert res["error"]["code"] == local.error.code
+    attempts = min(fails + 1, 3)
+    assert local_calls == len(calls) == attempts
+    rid = res["run_id"]
+    assert ids == {f"{rid}>call#1"} | {f"{rid}>call#1@{k}" for k in range(2, attempts + 1)}

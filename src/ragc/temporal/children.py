@@ -155,12 +155,12 @@ def child_result(run: Any, child: dict[str, Any], *, ok: dict[str, Any] | None =
                  error: RunError | None = None, fatal: bool = False) -> dict[str, Any]:
     """The result of a child workflow: ``ok`` (``{"output"}`` of a
     subgraph, ``{"log", "result"}`` of a detached node) or ``{"error",
-    "fatal"}``, with ``steps`` (its activations), ``visits``,
+    "fatal", "retryable"}``, with ``steps`` (its activations), ``visits``,
     ``activities`` and ``scopes`` (its final :func:`scope_table`)."""
     out: dict[str, Any] = {"steps": run.counters.steps - int(child["steps"]), "visits": visit_table(run),
                            "activities": run.activities, "scopes": scope_table(run)}
     if error is not None:
-        out["error"], out["fatal"] = error.to_dict(), fatal
+        out["error"], out["fatal"], out["retryable"] = error.to_dict(), fatal, error.retryable
     else:
         out.update(ok or {})
     return out
@@ -202,6 +202,7 @@ def apply_child(run: Any, sent: dict[str, Any], res: dict[str, Any]) -> dict[str
         s.add(_delta(now, then_nodes.get((g, n))))
     if "error" in res:
         err = RunError.from_dict(res["error"])
+        err.retryable = bool(res.get("retryable"))  # (not in to_dict) a subgraph node's `retry` reads it
         if res.get("fatal"):
             raise RunFatal(err)
         raise err

@@ -43,7 +43,7 @@ from ragc.runtime.activation import Activation, NodeOutput
 from ragc.runtime.compiled import ERRORS_CHANNEL, CNode
 from ragc.runtime.errors import RunError, RunFatal, RunStop
 from ragc.runtime.frames import Frame
-from ragc.runtime.limits import to_run_error
+from ragc.runtime.limits import run_attempts, to_run_error
 from ragc.runtime.scheduler import Run, RunOutcome
 from ragc.temporal import NODE_ACTIVITY, WORKFLOW_NAME
 from ragc.temporal.children import adopt_scopes, apply_child, child_id, child_request, child_result, runs_inline
@@ -325,6 +325,9 @@ class TemporalRun(Run):
                 out = await self._interrupt(act)
             elif cn.kind in REMOTE_KINDS or (cn.kind == "router" and cn.ir.function):
                 out = await self._remote(act)
+            elif cn.kind == "subgraph" and cn.retry is not None and cn.retry.max_attempts > 1:
+                # its `retry` as locally, each attempt a child (its `timeout` is not applied on Temporal)
+                out = await run_attempts(act, cn.exec, retry=cn.retry, timeout_s=None)  # type: ignore[arg-type]
             else:
                 out = await cn.exec(act)  # type: ignore[misc]
         except RunStop:
@@ -377,6 +380,7 @@ class TemporalRun(Run):
         if "ok" in res:
             return decode_output(res["ok"])
         err = RunError.from_dict(res["error"])
+        err.retryable = bool(res.get("retryable"))
         if err.span is None:
             err.span = cn.span
         if res.get("fatal"):
