@@ -40,10 +40,11 @@ async def worker(address: str, task_queue: str, registry: Any = None, *, workspa
 
 
 async def run_temporal(wf: ragc.Workflow, client: Any, task_queue: str, inputs: dict[str, Any], *,
-                       run_id: str | None = None, stop_on_interrupt: bool = True) -> dict[str, Any]:
+                       run_id: str | None = None, stop_on_interrupt: bool = True,
+                       history_limit: int | None = None) -> dict[str, Any]:
     """Start ``wf`` on Temporal and wait for its end (or its first question)."""
     rid = run_id or f"t-{uuid.uuid4().hex[:12]}"
-    await tc.start(client, wf.engine, inputs, run_id=rid, task_queue=task_queue)
+    await tc.start(client, wf.engine, inputs, run_id=rid, task_queue=task_queue, history_limit=history_limit)
     return await tc.wait(client, rid, stop_on_interrupt=stop_on_interrupt)
 
 
@@ -140,3 +141,23 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+async def replay(client: Any, workflow_id: str) -> int:
+    """Replay every workflow run of ``workflow_id`` (its ``continue_as_new``
+    chain included) with this checkout's workflow code; raises on a
+    nondeterminism. Returns the number of runs replayed."""
+    from temporalio.worker import Replayer
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+    from ragc.temporal.worker import PASSTHROUGH
+    from ragc.temporal.workflow import RagcWorkflow
+
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
+    replayer = Replayer(workflows=[RagcWorkflow], workflow_runner=runner)
+    n = 0
+    async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        history = await client.get_workflow_handle(workflow_id, run_id=w.run_id).fetch_history()
+        await replayer.replay_workflow(history)
+        n += 1
+    return n

@@ -148,20 +148,38 @@ def temporal_workflow(args: Any, program: Any, load: Any, sources: dict[str, str
                                  untrusted=args.untrusted, sources=sources)
 
 
+def history_limit() -> int | None:
+    """``$RAGC_TEMPORAL_HISTORY_LIMIT``: history events after which a run
+    continues as new (unset: when the server suggests it).
+
+    Raises:
+        CliError: not a positive integer.
+    """
+    raw = os.environ.get("RAGC_TEMPORAL_HISTORY_LIMIT", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise CliError(f"RAGC_TEMPORAL_HISTORY_LIMIT must be a positive number of events, not `{raw}`",
+                       "unset it to continue as new when the server suggests it")
+    return int(raw)
+
+
 def start_and_wait(args: Any, wf: Any, inputs: dict[str, Any], run_id: str) -> dict[str, Any]:
     """Start ``wf`` on the cluster as ``run_id`` and wait for its end or
     first question; returns the result dict (:mod:`ragc.temporal.workflow`).
 
     Raises:
         RunError: ``E0930``-``E0932``, ``E0912``, ``E0915``.
+        CliError: a bad ``$RAGC_TEMPORAL_HISTORY_LIMIT``.
     """
     conn = connection(args)
+    limit = history_limit()
 
     async def go() -> dict[str, Any]:
         from ragc.temporal import client as tc
 
         client = await tc.connect(conn)
-        await tc.start(client, wf.engine, inputs, run_id=run_id, task_queue=conn.task_queue)
+        await tc.start(client, wf.engine, inputs, run_id=run_id, task_queue=conn.task_queue, history_limit=limit)
         return await tc.wait(client, run_id)
 
     return _asyncio_run(go())

@@ -313,11 +313,12 @@ class Run:
         return {"model_calls": s.model_calls, "tool_calls": s.tool_calls, "input_tokens": s.input_tokens,
                 "output_tokens": s.output_tokens, "cost_usd": round(s.cost_usd, 10), "steps": self.steps}
 
-    async def run_graph(self, g: CGraph, frame: Frame) -> None:
-        """Run ``g`` from its start in root frame ``frame``, then wait for
-        its detached nodes. Raises what the frame raises."""
+    async def run_graph(self, g: CGraph, frame: Frame, start: str | None = None) -> None:
+        """Run ``g`` from its start (or node ``start``) in root frame
+        ``frame``, then wait for its detached nodes. Raises what the frame
+        raises."""
         try:
-            await self.run_frame(frame, g.start, None, None)
+            await self.run_frame(frame, start or g.start, None, None)
             await self._drain_detached(frame)
         finally:
             pending = frame.detached
@@ -523,6 +524,18 @@ class Run:
             RunError: ``E0907`` (depth), ``E0912`` (input), or what the
                 subgraph's run raises.
         """
+        child = self.subgraph_frame(act, key, sub_input)
+        await self.run_graph(child.graph, child)
+        return self.output_of(child.graph, child)
+
+    def subgraph_frame(self, act: Activation, key: str, sub_input: Any) -> Frame:
+        """The root frame of graph ``key`` run by subgraph activation ``act``
+        with input ``sub_input`` (validated; its budget scope created).
+
+        Raises:
+            RunError: ``E0909`` (not in the program), ``E0907`` (depth),
+                ``E0912`` (input).
+        """
         g = self.prog.graphs.get(key)
         cn = act.node
         if g is None:
@@ -542,8 +555,7 @@ class Run:
         child = Frame(g, self.initial_values(g, validated), input=validated, prefix=f"{act.id}{suffix}>",
                       depth=depth, scopes=scopes)
         child.parent = act.frame
-        await self.run_graph(g, child)
-        return self.output_of(g, child)
+        return child
 
     def state_view(self, frame: Frame) -> MappingProxyType:
         """A read-only view of a frame's channels (for user functions)."""

@@ -8,7 +8,8 @@ server detects dead workers. ``docs/scale.md`` is the user-facing page.
 
 Modules (bottom up): :mod:`payloads` (what crosses history, its size
 limits), :mod:`context` (the worker's registry, engines and harnesses),
-:mod:`activities` (node executions with I/O), :mod:`interpreter` (the
+:mod:`activities` (node executions with I/O), :mod:`children` (subgraphs
+and detached nodes as child workflows), :mod:`interpreter` (the
 :class:`~ragc.temporal.interpreter.TemporalRun` driver), :mod:`workflow`
 (the workflow definition, its update and query), :mod:`worker`,
 :mod:`client`, :mod:`devserver` (``temporal server start-dev``).

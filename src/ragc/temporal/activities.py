@@ -121,7 +121,9 @@ class NodeActivities:
 
         Returns:
             ``{"ok": output, "usage": ...}`` or ``{"error": RunError dict,
-            "usage": ...}`` (``"fatal": true`` when it must stop the run).
+            "retryable", "usage": ...}`` (``"fatal": true`` when it must
+            stop the run; ``retryable``: whether an enclosing subgraph
+            node's ``retry`` may try again, as ``RunError.retryable``).
             A failure of the node is a *result*, not an activity failure:
             Temporal retries only lost workers and timeouts.
         """
@@ -160,11 +162,12 @@ class NodeActivities:
             return {"error": RunError("E0909", f"node `{cn.name}` stopped the run ({type(e).__name__})",
                                       kind="internal").to_dict(), "fatal": True}
         except RunError as e:
-            return {"error": e.to_dict(), "usage": act.recorded_usage()}
+            return {"error": e.to_dict(), "retryable": e.retryable, "usage": act.recorded_usage()}
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - classified like the local engine does
-            return {"error": to_run_error(act, e).to_dict(), "usage": act.recorded_usage()}
+            err = to_run_error(act, e)
+            return {"error": err.to_dict(), "retryable": err.retryable, "usage": act.recorded_usage()}
         finally:
             if beat is not None:
                 beat.cancel()

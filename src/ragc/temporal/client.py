@@ -120,21 +120,25 @@ async def has_worker(client: Any, task_queue: str, wait_s: float = 3.0) -> bool:
         await asyncio.sleep(0.1)
 
 
-def build_request(engine: Any, inputs: dict[str, Any], run_id: str) -> dict[str, Any]:
+def build_request(engine: Any, inputs: dict[str, Any], run_id: str, *,
+                  history_limit: int | None = None) -> dict[str, Any]:
     """The workflow input for ``engine`` (a :class:`~ragc.runtime.engine.Engine`)
-    and validated ``inputs``."""
+    and validated ``inputs`` (``history_limit``: see
+    :func:`~ragc.temporal.payloads.run_request`)."""
     from ragc.temporal.payloads import run_request, scope_dict
 
     return run_request(ir_json=engine.ir_json, ir_hash=engine.program.hash, inputs=inputs, run_id=run_id,
                        caps=engine.caps.model_dump(mode="json"),
                        policy_budgets=[scope_dict(s) for s in engine.policy_scopes],
                        registry=engine.registry_path, workspace=engine.workspace, source=engine.source,
-                       untrusted=engine.untrusted)
+                       untrusted=engine.untrusted, history_limit=history_limit)
 
 
 async def start(client: Any, engine: Any, inputs: Any, *, run_id: str, task_queue: str = DEFAULT_TASK_QUEUE,
-                require_worker: bool = True) -> Any:
+                require_worker: bool = True, history_limit: int | None = None) -> Any:
     """Validate ``inputs`` and start the run; returns its workflow handle.
+    ``history_limit``: history events after which the run continues as new
+    (``None``: when the server suggests it; :mod:`ragc.temporal.continuation`).
 
     Raises:
         RunError: ``E0912`` (input), ``E0931`` (no worker polls the queue),
@@ -147,8 +151,8 @@ async def start(client: Any, engine: Any, inputs: Any, *, run_id: str, task_queu
         raise RunError("E0931", f"no worker polls the task queue `{task_queue}`", kind="config",
                        hint=f"start one: `ragc worker --task-queue {task_queue}` (with the same address and namespace)")
     try:
-        return await client.start_workflow(WORKFLOW_NAME, build_request(engine, validated, run_id), id=run_id,
-                                           task_queue=task_queue)
+        req = build_request(engine, validated, run_id, history_limit=history_limit)
+        return await client.start_workflow(WORKFLOW_NAME, req, id=run_id, task_queue=task_queue)
     except WorkflowAlreadyStartedError:
         raise RunError("E0915", f"a run with id {run_id} already exists on the server", kind="input") from None
 
@@ -234,9 +238,13 @@ async def answer(client: Any, run_id: str, value: Any, activation: str | None = 
 
 async def list_runs(client: Any, limit: int = 20) -> list[dict[str, Any]]:
     """The most recent ragc runs on the server (newest first):
-    ``{"id", "status", "started", "closed", "task_queue"}``."""
+    ``{"id", "status", "started", "closed", "task_queue"}``. The child
+    workflows of subgraphs (:mod:`ragc.temporal.children`) are not runs:
+    they are left out."""
     out = []
-    async for wf in client.list_workflows(f"WorkflowType = '{WORKFLOW_NAME}'", limit=limit):
+    async for wf in client.list_workflows(f"WorkflowType = '{WORKFLOW_NAME}'"):
+        if wf.parent_id:
+            continue
         out.append({"id": wf.id, "status": wf.status.name.lower() if wf.status else "running",
                     "started": wf.start_time.timestamp() if wf.start_time else None,
                     "closed": wf.close_time.timestamp() if wf.close_time else None, "task_queue": wf.task_queue})

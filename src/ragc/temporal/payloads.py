@@ -45,7 +45,8 @@ def size_of(value: Any) -> int:
 
 def run_request(*, ir_json: str, ir_hash: str, inputs: dict[str, Any], run_id: str, caps: dict[str, Any],
                 policy_budgets: list[dict[str, Any]], registry: str | None, workspace: str | None,
-                source: str | None, untrusted: bool, heartbeat_s: float = 2.0) -> dict[str, Any]:
+                source: str | None, untrusted: bool, heartbeat_s: float = 2.0,
+                history_limit: int | None = None) -> dict[str, Any]:
     """The workflow input of one run (all values JSON).
 
     Args:
@@ -55,10 +56,13 @@ def run_request(*, ir_json: str, ir_hash: str, inputs: dict[str, Any], run_id: s
         registry, workspace, source: paths as the client saw them (a worker
             without ``--registry`` loads this registry path).
         heartbeat_s: the heartbeat timeout of node activities, seconds.
+        history_limit: history events after which the run continues as
+            new (:mod:`ragc.temporal.continuation`; ``None``: when the
+            server suggests it).
     """
     return {"ir": ir_json, "ir_hash": ir_hash, "inputs": inputs, "run_id": run_id, "caps": caps,
             "policy_budgets": policy_budgets, "registry": registry, "workspace": workspace, "source": source,
-            "untrusted": untrusted, "heartbeat_s": heartbeat_s}
+            "untrusted": untrusted, "heartbeat_s": heartbeat_s, "history_limit": history_limit}
 
 
 def encode_output(out: NodeOutput) -> dict[str, Any]:

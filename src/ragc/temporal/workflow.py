@@ -15,6 +15,13 @@ activities) and runs it with :class:`~ragc.temporal.interpreter.TemporalRun`.
 * result: ``{"status", "run_id", "output", "state", "usage", "error",
   "result"}`` (``error`` as ``RunError.to_dict``).
 
+A long run continues as new (:mod:`ragc.temporal.continuation`): the next
+run's input is this one plus ``resume``, the snapshot it goes on from.
+
+A child workflow (the input has ``child``: a subgraph or a detached node
+of a parent run, :mod:`ragc.temporal.children`) runs that part only and
+returns :func:`~ragc.temporal.children.child_result`.
+
 Sandbox: ragc's runtime modules are imported passed through (they are
 deterministic: the core does no I/O and reads no clock; see
 ``docs/architecture.md``), so the sandbox does not re-import them for
@@ -36,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from ragc.runtime.program import compile_program
     from ragc.runtime.errors import RunError
     from ragc.temporal import WORKFLOW_NAME
+    from ragc.temporal.continuation import ContinueAsNew, HistoryGauge
     from ragc.temporal.interpreter import TemporalRun
 
 
@@ -50,7 +58,8 @@ class RagcWorkflow:
 
     @workflow.run
     async def execute(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Run the program to its end; returns the result dict (module docs)."""
+        """Run the program (or, for a child, its part) to its end; returns
+        the result dict (module docs)."""
         ir = ProgramIR.model_validate_json(req["ir"])
         empty = Registry()
         try:
@@ -63,8 +72,18 @@ class RagcWorkflow:
         scopes = tuple(BudgetScope(**s) for s in req.get("policy_budgets") or ())
         run = self.run = TemporalRun(prog, run_id=req["run_id"], input=req["inputs"], caps=caps,
                                      policy_scopes=scopes, request=req, execute_activity=workflow.execute_activity,
-                                     execute_local_activity=workflow.execute_local_activity, wait_condition=workflow.wait_condition, answers=self.answers)
-        outcome = await run.execute()
+                                     execute_local_activity=workflow.execute_local_activity,
+                                     execute_child_workflow=workflow.execute_child_workflow,
+                                     wait_condition=workflow.wait_condition, answers=self.answers,
+                                     continue_as_new=HistoryGauge(workflow.info, req.get("history_limit")))
+        child = req.get("child")
+        try:
+            if child is not None:  # a subgraph or detached node of a parent workflow (ragc.temporal.children)
+                self.final = await run.execute_child(child)
+                return self.final
+            outcome = await run.execute()
+        except ContinueAsNew as c:  # a long history: go on in a new run (ragc.temporal.continuation)
+            workflow.continue_as_new({**req, "resume": c.snapshot})
         entry = prog.entry
         status, state, err = outcome.status, outcome.values, outcome.error
         output = None
