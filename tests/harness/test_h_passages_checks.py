@@ -103,28 +103,6 @@ def test_a_table_is_shown_as_one_line_per_row_that_names_each_cell_by_its_column
     assert passages.terms("loose row")[0] in psg.fields["definition"]
 
 
-async def test_search_shows_the_sentence_or_row_that_covers_the_question_first(tmp_path):
-    """The highlight: of a passage's sentences and table rows, the one with
-    the most (idf-weighted) query terms is shown first as `Best match:`; the
-    passage follows unchanged. Code passages and passages with one matching
-    unit get none."""
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "cli.md").write_text(TABLE_DOC)
-    (tmp_path / "docs" / "other.md").write_text("# Other\n\nA run may stop. Nothing else.\n")
-    (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "joins.py").write_text(CODE)
-    ws = Workspace(tmp_path)
-    search = make_builtin("search", name="search", workspace=ws, config={"mode": "passages"})
-    res = await search.invoke(SearchArgs(query="What exit code when a run is interrupted and waits for an answer?"))
-    first = res.content.split("\n\n[2]")[0]
-    assert first.splitlines()[:2] == ["[1] docs/cli.md:5-14 (CLI > Exit codes)",
-                                      "Best match: code 3 — meaning: a run is interrupted and waits for an answer"]
-    assert "- code 0 — meaning: success" in first  # the passage itself follows
-    assert res.value[0]["best_line"].startswith("code 3")
-    pool = passages.split("src/joins.py", CODE)
-    weights = passages.idf(pool, "join tracker decide arrivals")
-    assert all(passages.best_line(p, "join tracker decide arrivals", weights) is None for p in pool)
-
 async def test_search_in_passage_mode_returns_sections_with_sources_and_honours_exclude(tmp_path):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "runtime.md").write_text(DOC)
@@ -136,7 +114,7 @@ async def test_search_in_passage_mode_returns_sections_with_sources_and_honours_
     assert res.sources == ["docs/runtime.md"]
     assert res.content.startswith("[1] docs/runtime.md:5-9 (Runtime > Joins)\n")
     assert res.value[0] | {"text": ""} == {"path": "docs/runtime.md", "line": 5, "end_line": 9,
-                                          "heading": "Runtime > Joins", "text": "", "best_line": None}
+                                          "heading": "Runtime > Joins", "text": ""}
     everything = make_builtin("search", name="search", workspace=ws, config={"mode": "passages"})
     assert "tests/answers.md" in (await everything.invoke(SearchArgs(query="quorum join fire"))).sources
     with pytest.raises(ConfigError, match="mode"):

@@ -502,15 +502,11 @@ def _search_passages(ws: Workspace, args: SearchArgs, limit: int, max_file_bytes
         return ToolResult(content=f"no passages match {args.query!r}", value=[])
     blocks = []
     value = []
-    weights = passages.idf(pool, args.query)
     for n, (_, psg) in enumerate(best, start=1):
         text = psg.text()
         where = f"{psg.path}:{psg.start}-{psg.end}"
-        line = passages.best_line(psg, args.query, weights)
-        shown = (f"Best match: {line}\n\n" if line else "") + text
-        blocks.append(f"[{n}] {where}" + (f" ({psg.heading})" if psg.heading else "") + f"\n{shown}")
-        value.append({"path": psg.path, "line": psg.start, "end_line": psg.end, "heading": psg.heading, "text": text,
-                      "best_line": line})
+        blocks.append(f"[{n}] {where}" + (f" ({psg.heading})" if psg.heading else "") + f"\n{text}")
+        value.append({"path": psg.path, "line": psg.start, "end_line": psg.end, "heading": psg.heading, "text": text})
     return ToolResult(content="\n\n".join(blocks), value=value, sources=list(dict.fromkeys(v["path"] for v in value)))
 
 

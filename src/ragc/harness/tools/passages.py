@@ -148,18 +148,25 @@ def table_lines(lines: list[str], kinds: list[str]) -> list[str]:
     """``lines`` with every Markdown table rewritten as one line per body row,
     ``- HEADER1 CELL1 — HEADER2: CELL2. HEADER3: CELL3`` (the header row and the
     ``|---|`` rule are dropped; a row whose table has no header in this
-    passage keeps its cells, joined by ``; ``). Other lines are unchanged.
+    passage shows its cells as ``- CELL1 — CELL2. CELL3``). Other lines are
+    unchanged.
 
     Args:
         lines: a passage's lines; kinds: per line, as :attr:`Passage.kinds`
             (``"table"`` marks a row).
     """
-    out: list[str] = []
+    return [line for line, _ in _shown(lines, kinds)]
+
+
+def _shown(lines: list[str], kinds: list[str]) -> list[tuple[str, str]]:
+    """The lines :func:`table_lines` shows, each with its kind: ``"row"`` for
+    a rewritten table row, else the line's kind in ``kinds``."""
+    out: list[tuple[str, str]] = []
     header: list[str] | None = None
     prev_table = False
     for i, (line, kind) in enumerate(zip(lines, kinds)):
         if kind != "table":
-            out.append(line)
+            out.append((line, kind))
             header, prev_table = None, False
             continue
         if _TABLE_RULE.match(line):
@@ -177,7 +184,7 @@ def table_lines(lines: list[str], kinds: list[str]) -> list[str]:
             described = ". ".join(f"{h}: {c}" if h else c for h, c in zip(header[1:], rest) if c)
         else:
             subject, described = first, ". ".join(c for c in rest if c)
-        out.append(f"- {subject} — {described}" if described else f"- {subject}")
+        out.append((f"- {subject} — {described}" if described else f"- {subject}", "row"))
     return out
 
 
@@ -326,20 +333,6 @@ def split(path: str, text: str) -> list[Passage]:
 FIELD_WEIGHTS = {"heading": HEADING_WEIGHT, "definition": DEFINITION_WEIGHT, "prose": 1.0, "command": COMMAND_WEIGHT}
 
 
-def idf(passages: list[Passage], query: str) -> dict[str, float]:
-    """Inverse document frequency of each distinct term of ``query`` over
-    ``passages`` (BM25's ``log(1 + (N - df + 0.5) / (df + 0.5))``); terms no
-    passage has are left out."""
-    q = list(dict.fromkeys(terms(query)))
-    n = len(passages)
-    out: dict[str, float] = {}
-    for t in q:
-        df = sum(1 for p in passages if any(t in counts for counts in p.fields.values()))
-        if df:
-            out[t] = math.log(1 + (n - df + 0.5) / (df + 0.5))
-    return out
-
-
 def rank(passages: list[Passage], query: str, k: int) -> list[tuple[float, Passage]]:
     """The ``k`` passages that best match ``query``, best first (BM25F, see
     the module doc; idf over the given passages; ties by path and line).
@@ -369,70 +362,8 @@ def rank(passages: list[Passage], query: str, k: int) -> list[tuple[float, Passa
         norm = BM25_K1 * (1 - BM25_B + BM25_B * p.length / avg)
         score = 0.0
         for t, f in tf.items():
-            idf_t = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
-            score += idf_t * f * (BM25_K1 + 1) / (f + norm)
+            idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            score += idf * f * (BM25_K1 + 1) / (f + norm)
         scored.append((score, p))
     scored.sort(key=lambda sp: (-sp[0], sp[1].path, sp[1].start))
     return scored[:k]
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(*\[])")
-
-
-def evidence_units(passage: Passage) -> list[str]:
-    """The units a highlight is chosen from: each table row (as
-    :func:`table_lines` shows it) and each sentence of the prose (a
-    paragraph's wrapped lines joined, split after ``.``, ``!`` or ``?``
-    before a capital, a backtick or a bracket; a colon or semicolon does not
-    end one, so a list stays with what introduces it). Headings and command
-    lines are not units."""
-    units: list[str] = []
-    para: list[str] = []
-
-    def flush() -> None:
-        if para:
-            units.extend(u.strip() for u in _SENTENCE_END.split(" ".join(x.strip() for x in para)) if u.strip())
-            para.clear()
-
-    shown = table_lines(passage.lines, passage.kinds)
-    # table_lines drops header and rule rows: walk the shown lines with their kinds re-derived
-    for line in shown:
-        if line.startswith("- ") and " — " in line or line.lstrip().startswith(("$ ", "```", "~~~", "#")):
-            flush()
-            if line.startswith("- "):
-                units.append(line[2:].strip())
-            continue
-        if not line.strip():
-            flush()
-            continue
-        para.append(line)
-    flush()
-    return units
-
-
-def best_line(passage: Passage, query: str, weights: dict[str, float]) -> str | None:
-    """The sentence or table row of ``passage`` (:func:`evidence_units`)
-    that covers the most of ``query``: the sum of ``weights`` (the query
-    terms' :func:`idf`) over the distinct query terms it has; ties go to the
-    earlier one. ``None`` for a passage of code, when only one unit matches
-    at all, or when no unit has two query terms (the passage itself is the
-    evidence then).
-
-    This is the search result's *highlight*, as a search engine shows the
-    matching sentence of a page: a small model given a 20-line passage
-    picks the wrong table row or sentence (measured on the exit-code and
-    join-policy questions of ``tests/quality/research_tasks.json``) and
-    picks the right one more often when it is shown first.
-    """
-    if not passage.path.lower().endswith(PROSE_SUFFIXES):
-        return None  # a line of code out of its context misleads more than it shows
-    best, best_score, matching = None, 0.0, 0
-    for unit in evidence_units(passage):
-        found = set(terms(unit)) & weights.keys()
-        if not found:
-            continue
-        matching += 1
-        score = sum(weights[t] for t in found)
-        if len(found) >= 2 and score > best_score:
-            best, best_score = unit, score
-    return best if matching > 1 else None
