@@ -21,3 +21,13 @@ def project(tmp_path: Path) -> Path:
     sub.mkdir(parents=True)
     (sub / "hello.rag").write_text(WORKFLOW)
     return root
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    """``tmp`` itself as the project: ``.git/``, ``registry.toml``, ``default.jsonl`` and ``hello.rag`` side by side."""
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "registry.toml").write_text(REGISTRY)
+    (tmp_path / "default.jsonl").write_text(json.dumps({"when": "Greet", "text": "Hello there"}) + "\n")
+    (tmp_path / "hello.rag").write_text(WORKFLOW)
+    return tmp_path

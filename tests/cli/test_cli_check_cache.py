@@ -27,15 +27,6 @@ builtin = "run_command"
 """
 
 
-@pytest.fixture
-def proj(tmp_path: Path) -> Path:
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "registry.toml").write_text(REGISTRY)
-    (tmp_path / "default.jsonl").write_text(json.dumps({"when": "Greet", "text": "Hello there"}) + "\n")
-    (tmp_path / "hello.rag").write_text(WORKFLOW)
-    return tmp_path
-
-
 def entries(proj: Path) -> list[Path]:
     d = proj / CACHE
     return sorted(d.glob("*.json")) if d.is_dir() else []

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from clikit import REGISTRY, WORKFLOW
+from clikit import WORKFLOW
 
 TOOL_WORKFLOW = """
 graph reader {
@@ -60,15 +60,6 @@ def _loaded(modules: set[str], names) -> list[str]:
 def _command(argv: list[str]) -> str:
     # main() returns the exit code; 0 is required so the full path is measured
     return f"from ragc.cli.main import main\ncode = main({argv!r})\nassert code == 0, code"
-
-
-@pytest.fixture
-def proj(tmp_path: Path) -> Path:
-    (tmp_path / ".git").mkdir()
-    (tmp_path / "registry.toml").write_text(REGISTRY)
-    (tmp_path / "default.jsonl").write_text(json.dumps({"when": "Greet", "text": "Hello there"}) + "\n")
-    (tmp_path / "hello.rag").write_text(WORKFLOW)
-    return tmp_path
 
 
 def test_importing_the_cli_imports_no_http_templates_or_terminal_ui(tmp_path: Path):
